@@ -1,0 +1,94 @@
+"""Where every piece of local state lives, resolved from the environment in one place.
+
+`MLOPS_HOME` (default `.mlops/` in the repository root) holds everything; each path below can be
+moved on its own by the environment variable named beside it. Nothing here imports Dagster, so
+the CLI and tests can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Environment variable -> (path relative to MLOPS_HOME). Documented in the README.
+PATH_VARIABLES: dict[str, str] = {
+    "MLOPS_LANDING_DIR": "landing",
+    "MLOPS_LAKE_DIR": "lake",
+    "DAGSTER_HOME": "dagster",
+    "MLOPS_MLARTIFACTS_DIR": "mlartifacts",
+    "MLOPS_FEAST_DIR": "feast",
+    "BENTOML_HOME": "bentoml",
+    "MLOPS_REPORTS_DIR": "reports",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved local paths and endpoints; build with `Settings.from_env()`."""
+
+    home: Path
+    landing_dir: Path
+    lake_dir: Path
+    dagster_home: Path
+    mlflow_tracking_uri: str
+    mlartifacts_dir: Path
+    feast_dir: Path
+    bentoml_home: Path
+    reports_dir: Path
+    partitions_start: str
+
+    @property
+    def rejected_dir(self) -> Path:
+        """Landing files that could not be read as a table, each with `<name>.reason.txt`."""
+        return self.landing_dir / "rejected"
+
+    @property
+    def landing_index_dir(self) -> Path:
+        """What the ingestion has learned about each landing file (days, duplicate ids)."""
+        return self.landing_dir / ".index"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("MLOPS_HOME") or REPO_ROOT / ".mlops").expanduser().resolve()
+
+        def path(variable: str) -> Path:
+            value = env.get(variable)
+            return Path(value).expanduser().resolve() if value else home / PATH_VARIABLES[variable]
+
+        return cls(
+            home=home,
+            landing_dir=path("MLOPS_LANDING_DIR"),
+            lake_dir=path("MLOPS_LAKE_DIR"),
+            dagster_home=path("DAGSTER_HOME"),
+            mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
+            mlartifacts_dir=path("MLOPS_MLARTIFACTS_DIR"),
+            feast_dir=path("MLOPS_FEAST_DIR"),
+            bentoml_home=path("BENTOML_HOME"),
+            reports_dir=path("MLOPS_REPORTS_DIR"),
+            # Daily partitions exist from this date on; rows dated earlier are quarantined.
+            partitions_start=env.get("MLOPS_PARTITIONS_START", "2020-01-01"),
+        )
+
+    def ensure_dirs(self) -> None:
+        """Create the folders that must exist before anything runs."""
+        for directory in (self.landing_dir, self.lake_dir, self.dagster_home, self.reports_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def export(self) -> dict[str, str]:
+        """The environment a child process (dagster, mlflow, bentoml) needs to share this state."""
+        return {
+            "MLOPS_HOME": str(self.home),
+            "MLOPS_LANDING_DIR": str(self.landing_dir),
+            "MLOPS_LAKE_DIR": str(self.lake_dir),
+            "DAGSTER_HOME": str(self.dagster_home),
+            "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+            "MLOPS_MLARTIFACTS_DIR": str(self.mlartifacts_dir),
+            "MLOPS_FEAST_DIR": str(self.feast_dir),
+            "BENTOML_HOME": str(self.bentoml_home),
+            "MLOPS_REPORTS_DIR": str(self.reports_dir),
+            "MLOPS_PARTITIONS_START": self.partitions_start,
+        }
