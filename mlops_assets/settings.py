@@ -25,6 +25,13 @@ PATH_VARIABLES: dict[str, str] = {
 }
 
 
+# The local Dagster instance: embedded SQLite storage under DAGSTER_HOME; no telemetry (no network).
+DAGSTER_INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+"""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved local paths and endpoints; build with `Settings.from_env()`."""
@@ -74,9 +81,12 @@ class Settings:
         )
 
     def ensure_dirs(self) -> None:
-        """Create the folders that must exist before anything runs."""
+        """Create the folders that must exist before anything runs, and the Dagster instance config."""
         for directory in (self.landing_dir, self.lake_dir, self.dagster_home, self.reports_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        instance_config = self.dagster_home / "dagster.yaml"
+        if not instance_config.exists():
+            instance_config.write_text(DAGSTER_INSTANCE_YAML)
 
     def export(self) -> dict[str, str]:
         """The environment a child process (dagster, mlflow, bentoml) needs to share this state."""

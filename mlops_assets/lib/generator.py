@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -304,7 +304,7 @@ def simulate_day(
     )
 
     # hour_of_day <- is_fraud; a fraud episode shares its start, then follows in minutes.
-    day_start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     legit_seconds = rng.choice(24, n_legit, p=world.legit_hour_weights) * 3600 + rng.uniform(0, 3600, n_legit)
     episode_start = rng.choice(24, n_episodes, p=fraud.hour_weights) * 3600 + rng.uniform(0, 3600, n_episodes)
     gaps = rng.exponential(fraud.mean_minutes_between * 60, n_fraud)

@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -176,16 +176,30 @@ class LandingIndex:
         return sorted(files, key=lambda path: (path.stat().st_mtime_ns, path.name))
 
     def index_new_files(self) -> IndexReport:
-        """Index every landing file not indexed yet, in arrival order; reject unreadable ones."""
+        """Index every landing file not indexed yet, in arrival order; reject unreadable ones.
+
+        A file rewritten with the same bytes is left alone; one whose bytes changed after it was
+        indexed is rejected with that reason (its first version may already be in the lake).
+        """
         report = IndexReport()
         with self._lock():
-            known = {(entry.name, entry.size, entry.mtime_ns) for entry in self.entries()}
+            known = {entry.name: entry for entry in self.entries()}
             for path in self.landing_files():
                 stat = path.stat()
-                if (path.name, stat.st_size, stat.st_mtime_ns) in known:
+                entry = known.get(path.name)
+                if entry is not None and (entry.size, entry.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                     continue
                 try:
-                    report.indexed.append(self._index_file(path))
+                    if entry is None:
+                        report.indexed.append(self._index_file(path))
+                    elif _sha256(path) == entry.sha256:
+                        entry.size, entry.mtime_ns = stat.st_size, stat.st_mtime_ns
+                        self._write_entry(entry)
+                    else:
+                        raise UnreadableFile(
+                            f"content changed after it was indexed at {entry.indexed_at} (sha256 was "
+                            f"{entry.sha256}); land changed data under a new file name"
+                        )
                 except UnreadableFile as error:
                     report.rejected.append(self._reject(path, str(error)))
         return report
@@ -212,7 +226,6 @@ class LandingIndex:
         return pd.Index(seen.loc[~seen["is_duplicate"], "transaction_id"].dropna())
 
     def _index_file(self, path: Path) -> IndexEntry:
-        content = path.read_bytes()
         frame = read_as_text(path)
         timestamps = parse_timestamps(frame["event_timestamp"])
         # Daily partitions run from the first partition day through today (UTC).
@@ -234,7 +247,7 @@ class LandingIndex:
                 "is_duplicate": is_duplicate.to_numpy(dtype=bool),
             }
         )
-        sha256 = hashlib.sha256(content).hexdigest()
+        sha256 = _sha256(path)
         stat = path.stat()
         entry = IndexEntry(
             file_id=hashlib.sha256(f"{path.name}\0{sha256}".encode()).hexdigest()[:16],
@@ -244,18 +257,29 @@ class LandingIndex:
             mtime_ns=stat.st_mtime_ns,
             rows=len(frame),
             days={day: int(count) for day, count in rows["day"].value_counts().sort_index().items()},
-            indexed_at=datetime.now(timezone.utc).isoformat(),
+            indexed_at=datetime.now(UTC).isoformat(),
         )
         # Rows first, entry last: an entry on disk always has its row table.
         _write_atomically(self.index_dir / f"{entry.file_id}.rows.parquet", rows.to_parquet(index=False))
-        _write_atomically(self.index_dir / f"{entry.file_id}.json", json.dumps(asdict(entry), indent=1).encode())
+        self._write_entry(entry)
         return entry
+
+    def _write_entry(self, entry: IndexEntry) -> None:
+        _write_atomically(self.index_dir / f"{entry.file_id}.json", json.dumps(asdict(entry), indent=1).encode())
 
     def _reject(self, path: Path, reason: str) -> Rejection:
         self.rejected_dir.mkdir(parents=True, exist_ok=True)
         (self.rejected_dir / f"{path.name}.reason.txt").write_text(reason + "\n")
         path.replace(self.rejected_dir / path.name)
         return Rejection(name=path.name, reason=reason)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

@@ -1,0 +1,249 @@
+"""The `mlops` command line. Heavy libraries are imported inside each command, so `--help` and
+argument errors answer at once.
+
+Every command exits non-zero with a one-line reason on bad arguments (2) or missing state (1).
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from mlops_assets.settings import REPO_ROOT, Settings
+
+
+class CommandError(Exception):
+    """A one-line reason to stop a command with exit status 1 (missing state, failed work)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but errors are one line naming the command, then exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
+    return value
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="mlops", description="Card transactions to a served fraud model, as Dagster assets.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    generate = commands.add_parser("generate", help="write synthetic transactions into the landing folder")
+    generate.add_argument("--start", type=_day, help="first day, YYYY-MM-DD")
+    generate.add_argument("--days", type=_positive_int, default=1, help="number of days (default 1)")
+    generate.add_argument("--rows-per-day", type=_positive_int, default=10_000, help="rows per day (default 10000)")
+    generate.add_argument("--scenario", default="baseline", help="see --list-scenarios (default baseline)")
+    generate.add_argument("--seed", type=int, default=0, help="the same seed writes the same bytes (default 0)")
+    generate.add_argument("--out", type=Path, help="folder to write to (default: the landing folder)")
+    generate.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="file format")
+    generate.add_argument("--unlabelled-share", type=_share, default=0.0,
+                          help="share of rows whose is_fraud is left empty, as for labels not known yet")
+    generate.add_argument("--list-scenarios", action="store_true", help="name the scenarios and exit")
+    generate.add_argument("--truth", action="store_true", help="print the generator's causal graph as JSON and exit")
+
+    commands.add_parser("ingest", help="ingest every pending landing file through Dagster and print counts per file")
+
+    demo = commands.add_parser("demo", help="the main job: generate, ingest and validate, then say where to look")
+    demo.add_argument("--days", type=_positive_int, default=14, help="days of baseline history (default 14)")
+    demo.add_argument("--rows-per-day", type=_positive_int, default=5_000, help="rows per day (default 5000)")
+    demo.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
+
+    up = commands.add_parser("up", help="start the Dagster UI with its sensors running, until Ctrl-C")
+    up.add_argument("--port", type=_positive_int, default=3000, help="Dagster UI port (default 3000)")
+
+    serve = commands.add_parser("serve", help="serve the champion model over HTTP")
+    serve.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
+
+    commands.add_parser("status", help="champion and challenger, last drift verdict, last retraining")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    # Child libraries (dagster, mlflow, bentoml) read these: one state root for all of them.
+    os.environ.update(settings.export())
+    try:
+        return COMMANDS[args.command](args, settings) or 0
+    except CommandError as error:
+        sys.stderr.write(f"mlops {args.command}: {error}\n")
+        return 1
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.lib import generator
+
+    if args.list_scenarios:
+        for name, description in generator.SCENARIOS.items():
+            print(f"{name}: {description}")
+        return 0
+    if args.truth:
+        print(generator.truth_json())
+        return 0
+    if args.start is None:
+        raise _usage("generate", "--start YYYY-MM-DD is required (or --list-scenarios, --truth)")
+    if args.scenario not in generator.SCENARIOS:
+        raise _usage("generate", f"unknown scenario {args.scenario!r}; choose from {', '.join(generator.SCENARIOS)}")
+    out = args.out or settings.landing_dir
+    started = time.perf_counter()
+    result = generator.generate(
+        args.start, args.days, args.rows_per_day, out, scenario=args.scenario, seed=args.seed,
+        file_format=args.format, unlabelled_share=args.unlabelled_share,
+    )
+    seconds = time.perf_counter() - started
+    print(f"wrote {result.rows:,} rows ({result.fraud_rows:,} fraud) in {len(result.files)} file(s) to {out} "
+          f"in {seconds:.1f} s ({result.rows / seconds:,.0f} rows/s)")
+    if result.faults:
+        print("faults injected: " + json.dumps(dict(sorted(result.faults.items()))))
+    for path in result.rejected_files:
+        print(f"written to be rejected: {path.name}")
+    return 0
+
+
+def _usage(command: str, message: str) -> SystemExit:
+    sys.stderr.write(f"mlops {command}: error: {message} (see `mlops {command} --help`)\n")
+    return SystemExit(2)
+
+
+def _instance(settings: Settings):
+    """The local Dagster instance at DAGSTER_HOME, so runs show in the UI."""
+    import dagster as dg
+
+    settings.ensure_dirs()
+    return dg.DagsterInstance.get()
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.landing_dir.is_dir():
+        raise CommandError(
+            f"no landing folder at {settings.landing_dir}: run `mlops generate --start YYYY-MM-DD` or copy files there"
+        )
+    report = _ingest(settings)
+    return 1 if report.failed_days else 0
+
+
+def _ingest(settings: Settings):
+    from mlops_assets.definitions import build_definitions
+    from mlops_assets.ingestion.runner import ingest_pending
+    from mlops_assets.resources import build_local_resources
+
+    defs = build_definitions(build_local_resources(settings))
+    with _instance(settings) as instance:
+        report = ingest_pending(defs, instance)
+    for rejection in report.rejected:
+        print(f"rejected {rejection.name}: {rejection.reason} (kept in {settings.rejected_dir})")
+    if not report.files:
+        print(f"no pending landing files in {settings.landing_dir}")
+    else:
+        width = max(len(counts.name) for counts in report.files)
+        print(f"{'file':<{width}}  {'read':>9}  {'validated':>9}  {'quarantined':>11}")
+        for counts in report.files:
+            print(f"{counts.name:<{width}}  {counts.rows_read:>9,}  {counts.rows_validated:>9,}  "
+                  f"{counts.rows_quarantined:>11,}")
+    for day, reason in report.failed_days.items():
+        print(f"run for {day} failed: {reason}", file=sys.stderr)
+    return report
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.lib import generator
+    from mlops_assets.lib.lake import Lake
+    from mlops_assets.validation.checks import reason_counts
+
+    settings.ensure_dirs()
+    today = datetime.now(UTC).date()
+    start = today - timedelta(days=args.days)
+    print(f"1/3 generating {args.days} days of baseline transactions from {start} into {settings.landing_dir}")
+    history = generator.generate(start, args.days, args.rows_per_day, settings.landing_dir, seed=args.seed)
+    dirty_day = today - timedelta(days=1)
+    print(f"    and one day of the `dirty` scenario on {dirty_day}, with two files meant to be rejected")
+    dirty = generator.generate(dirty_day, 1, max(args.rows_per_day // 5, 100), settings.landing_dir,
+                               scenario="dirty", seed=args.seed)
+    print(f"    {history.rows + dirty.rows:,} rows, {history.fraud_rows + dirty.fraud_rows:,} of them fraud; "
+          f"faults injected: {sum(dirty.faults.values())}")
+
+    print("2/3 ingesting and validating every pending file through Dagster (the landing_sensor's work)")
+    report = _ingest(settings)
+
+    print("3/3 summary")
+    lake = Lake(str(settings.lake_dir))
+    days = lake.partitions("validated_transactions")
+    validated = sum(len(lake.read("validated_transactions", day, columns=["transaction_id"])) for day in days)
+    quarantined = [lake.read("quarantined_transactions", day) for day in lake.partitions("quarantined_transactions")]
+    import pandas as pd
+
+    quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else pd.DataFrame({"reasons": []})
+    print(f"    validated_transactions: {validated:,} rows in {len(days)} daily partitions")
+    print(f"    quarantined_transactions: {len(quarantine):,} rows; reasons:")
+    for reason, rows in reason_counts(quarantine).items():
+        print(f"      {rows:>6,}  {reason}")
+    rejected = sorted(path.name for path in settings.rejected_dir.glob("*.reason.txt"))
+    print(f"    rejected files (with reasons beside them) in {settings.rejected_dir}: {len(rejected)}")
+    print("Where to look:")
+    print(f"    lake (Parquet, one file per day): {settings.lake_dir}")
+    print("    Dagster UI with assets, partitions and checks: `make up`, then http://127.0.0.1:3000")
+    print("    features, models, drift and serving arrive with the next stages of the project (see README)")
+    return 1 if report.failed_days else 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    settings.ensure_dirs()
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", str(REPO_ROOT / "workspace.yaml")]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (instance {settings.dagster_home}); Ctrl-C stops it")
+    # A child started from a non-interactive shell inherits SIGINT as ignored, and dagster maps
+    # SIGTERM onto SIGINT: reset it, or the server could not be stopped.
+    process = subprocess.Popen(command, cwd=REPO_ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait(timeout=60)
+
+
+def cmd_not_yet(args: argparse.Namespace, settings: Settings) -> int:
+    raise CommandError(
+        f"no champion model in {settings.mlflow_tracking_uri}: model training is not part of this build yet"
+    )
+
+
+COMMANDS = {
+    "generate": cmd_generate,
+    "ingest": cmd_ingest,
+    "demo": cmd_demo,
+    "up": cmd_up,
+    "serve": cmd_not_yet,
+    "status": cmd_not_yet,
+}

@@ -1,0 +1,23 @@
+"""The Dagster definitions: every stage's assets, checks, jobs and sensors, and the resources of the
+environment. `workspace.yaml` loads this module; `dagster dev` in the repository root serves it."""
+
+import dagster as dg
+
+from mlops_assets.ingestion.assets import raw_transactions
+from mlops_assets.ingestion.sensors import ingest_job, landing_sensor
+from mlops_assets.resources import build_local_resources
+from mlops_assets.settings import Settings
+from mlops_assets.validation.assets import validate_transactions
+
+
+def build_definitions(resources: dict[str, object]) -> dg.Definitions:
+    """The whole graph with the given resources (tests pass ones rooted in a temporary folder)."""
+    return dg.Definitions(
+        assets=[raw_transactions, validate_transactions],
+        jobs=[ingest_job],
+        sensors=[landing_sensor],
+        resources=resources,
+    )
+
+
+defs = build_definitions(build_local_resources(Settings.from_env()))

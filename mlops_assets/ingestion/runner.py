@@ -1,0 +1,81 @@
+"""`mlops ingest`: what `landing_sensor` would start, run now through Dagster on the local instance.
+
+Runs are recorded in the instance at `DAGSTER_HOME`, tagged like the sensor's, so they show in the
+UI next to the sensor's own runs.
+"""
+
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from mlops_assets.ingestion.sensors import LANDING_FILES_TAG, ingest_run_requests
+from mlops_assets.lib.contract import SOURCE_FILE
+from mlops_assets.lib.landing import Rejection
+from mlops_assets.resources import LakeResource, LandingResource
+
+STARTED_BY_TAG = "mlops/started_by"
+
+
+@dataclass
+class FileCounts:
+    name: str
+    rows_read: int
+    rows_validated: int
+    rows_quarantined: int
+
+
+@dataclass
+class IngestReport:
+    files: list[FileCounts] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    failed_days: dict[str, str] = field(default_factory=dict)  # day -> why the run failed
+
+
+def ingest_pending(defs: dg.Definitions, instance: dg.DagsterInstance) -> IngestReport:
+    """Index new landing files, run `ingest_job` for every day that lacks some, count per file."""
+    landing: LandingResource = defs.resources["landing"]
+    lake: LakeResource = defs.resources["lake"]
+    job = defs.resolve_job_def("ingest_job")
+    requests, rejected = ingest_run_requests(landing, lake)
+    report = IngestReport(rejected=rejected)
+    for request in requests:
+        result = job.execute_in_process(
+            partition_key=request.partition_key,
+            instance=instance,
+            tags={**request.tags, STARTED_BY_TAG: "mlops ingest"},
+            # The full event log is in the UI; the terminal gets warnings and errors only.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            raise_on_error=False,
+        )
+        if not result.success:
+            report.failed_days[request.partition_key] = _failure_reason(result)
+    names = sorted({name for request in requests for name in request.tags[LANDING_FILES_TAG].split(",")})
+    report.files = count_per_file(landing, lake, names)
+    return report
+
+
+def count_per_file(landing: LandingResource, lake: LakeResource, names: list[str]) -> list[FileCounts]:
+    """Rows read (from the index) and rows validated and quarantined (from the lake) per file."""
+    entries = {entry.name: entry for entry in landing.index().entries()}
+    table = lake.lake()
+    counts = []
+    for name in names:
+        entry = entries[name]
+        tallies = {}
+        for key in ("validated_transactions", "quarantined_transactions"):
+            tallies[key] = sum(
+                int((table.read(key, day, columns=[SOURCE_FILE])[SOURCE_FILE] == name).sum())
+                for day in entry.days
+                if table.exists(key, day)
+            )
+        counts.append(
+            FileCounts(name, entry.rows, tallies["validated_transactions"], tallies["quarantined_transactions"])
+        )
+    return counts
+
+
+def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            return event.step_failure_data.error.message.strip().splitlines()[0]
+    return "run failed"

@@ -1,0 +1,52 @@
+"""`landing_sensor` and `ingest_job`: new landing files become runs of their daily partitions."""
+
+
+import dagster as dg
+
+from mlops_assets.ingestion.assets import raw_transactions
+from mlops_assets.ingestion.pending import pending_days, run_key
+from mlops_assets.partitions import DAILY
+from mlops_assets.resources import LakeResource, LandingResource
+from mlops_assets.validation.assets import validate_transactions
+
+LANDING_FILES_TAG = "mlops/landing_files"
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.assets(raw_transactions, validate_transactions),
+    partitions_def=DAILY,
+    description="Raw, validated and quarantined transactions for one day, with their checks.",
+)
+
+
+def ingest_run_requests(landing: LandingResource, lake: LakeResource) -> tuple[list[dg.RunRequest], list]:
+    """Index new landing files, then one run request per day that still lacks some of them."""
+    index = landing.index()
+    report = index.index_new_files()
+    requests = [
+        dg.RunRequest(
+            run_key=run_key(day, files),
+            partition_key=day,
+            tags={LANDING_FILES_TAG: ",".join(files)[:4000]},
+        )
+        for day, files in pending_days(index, lake.lake()).items()
+    ]
+    return requests, report.rejected
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource):
+    """Turns new landing files into partition runs; rejects unreadable files with a reason."""
+    requests, rejected = ingest_run_requests(landing, lake)
+    for rejection in rejected:
+        context.log.warning(f"rejected landing file {rejection.name}: {rejection.reason}")
+    observations = [
+        dg.AssetObservation(
+            asset_key=raw_transactions.key,
+            metadata={"rejected_file": rejection.name, "reason": rejection.reason},
+        )
+        for rejection in rejected
+    ]
+    if not requests:
+        return dg.SensorResult(skip_reason="no pending landing files", asset_events=observations)
+    return dg.SensorResult(run_requests=requests, asset_events=observations)

@@ -1,0 +1,53 @@
+"""The lake: Parquet tables at `<root>/<asset_key>/<YYYY-MM-DD>.parquet` (daily) or
+`<root>/<asset_key>.parquet`, on any filesystem pyarrow knows (a local folder, or an S3 prefix).
+
+Writes are atomic: a reader sees the old table or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+class Lake:
+    """Parquet tables under one root (a local path or a URI such as `s3://bucket/prefix`)."""
+
+    def __init__(self, root: str, filesystem: pafs.FileSystem | None = None):
+        if filesystem is None:
+            filesystem, root = pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), root)
+        self.filesystem = filesystem
+        self.root = root.rstrip("/")
+
+    def path(self, key: str, partition: str | None = None) -> str:
+        return f"{self.root}/{key}/{partition}.parquet" if partition else f"{self.root}/{key}.parquet"
+
+    def write(self, key: str, frame: pd.DataFrame, partition: str | None = None) -> str:
+        """Write a table, replacing the partition whole; returns its path."""
+        path = self.path(key, partition)
+        self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if isinstance(self.filesystem, pafs.LocalFileSystem):
+            partial = f"{path}.{uuid.uuid4().hex}.partial"
+            pq.write_table(table, partial, filesystem=self.filesystem)
+            self.filesystem.move(partial, path)  # rename: atomic on one filesystem
+        else:
+            pq.write_table(table, path, filesystem=self.filesystem)  # object stores put whole objects
+        return path
+
+    def read(self, key: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+        return pq.read_table(self.path(key, partition), columns=columns, filesystem=self.filesystem).to_pandas()
+
+    def exists(self, key: str, partition: str | None = None) -> bool:
+        info = self.filesystem.get_file_info(self.path(key, partition))
+        return info.type == pafs.FileType.File
+
+    def partitions(self, key: str) -> list[str]:
+        """The partition keys written for a daily table, sorted."""
+        selector = pafs.FileSelector(f"{self.root}/{key}", allow_not_found=True)
+        names = [info.base_name for info in self.filesystem.get_file_info(selector)]
+        return sorted(name.removesuffix(".parquet") for name in names if name.endswith(".parquet"))

@@ -1,0 +1,1 @@
+"""Stage 2: validated and quarantined transactions, with the data checks that guard them."""

@@ -1,0 +1,72 @@
+"""`validated_transactions` and `quarantined_transactions`, split from the raw day by the contract."""
+
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from mlops_assets.lib.contract import SOURCE_FILE
+from mlops_assets.lib.validation import validate_day
+from mlops_assets.partitions import DAILY
+from mlops_assets.resources import LakeResource, LandingResource
+from mlops_assets.validation import checks
+
+
+class ValidationConfig(dg.Config):
+    max_quarantine_share: float = Field(
+        default=0.05,
+        description="Largest share of a day's rows that may be quarantined before the day is blocked.",
+    )
+
+
+@dg.multi_asset(
+    outs={
+        "validated_transactions": dg.AssetOut(
+            io_manager_key="lake_io_manager", kinds={"parquet", "pandera"},
+            description="Transactions that keep every rule of the landing contract, typed.",
+        ),
+        "quarantined_transactions": dg.AssetOut(
+            io_manager_key="lake_io_manager", kinds={"parquet", "pandera"},
+            description="Rows that break a rule: their raw values and `reasons` naming each `column: rule`.",
+        ),
+    },
+    partitions_def=DAILY,
+    group_name="validation",
+    check_specs=checks.CHECK_SPECS,
+)
+def validate_transactions(
+    context: dg.AssetExecutionContext,
+    config: ValidationConfig,
+    raw_transactions: pd.DataFrame,
+    landing: LandingResource,
+    lake: LakeResource,
+):
+    """Splits the day's raw rows into validated and quarantined, then checks the result."""
+    day = context.partition_key
+    files = sorted(raw_transactions[SOURCE_FILE].unique()) if len(raw_transactions) else []
+    result = validate_day(raw_transactions, day, landing.index().duplicate_rows(files))
+    share = len(result.quarantined) / len(raw_transactions) if len(raw_transactions) else 0.0
+
+    yield dg.Output(
+        result.valid,
+        output_name="validated_transactions",
+        metadata={
+            "dagster/row_count": len(result.valid),
+            "rows_quarantined": len(result.quarantined),
+            "quarantine_share": round(share, 6),
+            "fraud_labels": int(result.valid["is_fraud"].sum()),
+            "unlabelled_rows": int(result.valid["is_fraud"].isna().sum()),
+        },
+    )
+    yield dg.Output(
+        result.quarantined,
+        output_name="quarantined_transactions",
+        metadata={
+            "dagster/row_count": len(result.quarantined),
+            "reasons": dg.MetadataValue.md(checks.reason_counts(result.quarantined).to_markdown()),
+        },
+    )
+    yield checks.schema_holds(result.valid)
+    yield checks.rows_reconcile(raw_transactions, result.valid, result.quarantined)
+    yield checks.quarantine_share(len(raw_transactions), result.quarantined, config.max_quarantine_share)
+    yield checks.ids_unique_across_partitions(result.valid, lake.lake(), day)
