@@ -68,8 +68,12 @@ def build_parser() -> OneLineParser:
     generate.add_argument("--seed", type=int, default=0, help="the same seed writes the same bytes (default 0)")
     generate.add_argument("--out", type=Path, help="folder to write to (default: the landing folder)")
     generate.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="file format")
-    generate.add_argument("--unlabelled-share", type=_share, default=0.0,
-                          help="share of rows whose is_fraud is left empty, as for labels not known yet")
+    generate.add_argument(
+        "--unlabelled-share",
+        type=_share,
+        default=0.0,
+        help="share of rows whose is_fraud is left empty, as for labels not known yet",
+    )
     generate.add_argument("--list-scenarios", action="store_true", help="name the scenarios and exit")
     generate.add_argument("--truth", action="store_true", help="print the generator's causal graph as JSON and exit")
 
@@ -119,12 +123,20 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     out = args.out or settings.landing_dir
     started = time.perf_counter()
     result = generator.generate(
-        args.start, args.days, args.rows_per_day, out, scenario=args.scenario, seed=args.seed,
-        file_format=args.format, unlabelled_share=args.unlabelled_share,
+        args.start,
+        args.days,
+        args.rows_per_day,
+        out,
+        scenario=args.scenario,
+        seed=args.seed,
+        file_format=args.format,
+        unlabelled_share=args.unlabelled_share,
     )
     seconds = time.perf_counter() - started
-    print(f"wrote {result.rows:,} rows ({result.fraud_rows:,} fraud) in {len(result.files)} file(s) to {out} "
-          f"in {seconds:.1f} s ({result.rows / seconds:,.0f} rows/s)")
+    print(
+        f"wrote {result.rows:,} rows ({result.fraud_rows:,} fraud) in {len(result.files)} file(s) to {out} "
+        f"in {seconds:.1f} s ({result.rows / seconds:,.0f} rows/s)"
+    )
     if result.faults:
         print("faults injected: " + json.dumps(dict(sorted(result.faults.items()))))
     for path in result.rejected_files:
@@ -170,8 +182,10 @@ def _ingest(settings: Settings):
         width = max(len(counts.name) for counts in report.files)
         print(f"{'file':<{width}}  {'read':>9}  {'validated':>9}  {'quarantined':>11}")
         for counts in report.files:
-            print(f"{counts.name:<{width}}  {counts.rows_read:>9,}  {counts.rows_validated:>9,}  "
-                  f"{counts.rows_quarantined:>11,}")
+            print(
+                f"{counts.name:<{width}}  {counts.rows_read:>9,}  {counts.rows_validated:>9,}  "
+                f"{counts.rows_quarantined:>11,}"
+            )
     for day, reason in report.failed_days.items():
         print(f"run for {day} failed: {reason}", file=sys.stderr)
     return report
@@ -189,10 +203,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     history = generator.generate(start, args.days, args.rows_per_day, settings.landing_dir, seed=args.seed)
     dirty_day = today - timedelta(days=1)
     print(f"    and one day of the `dirty` scenario on {dirty_day}, with two files meant to be rejected")
-    dirty = generator.generate(dirty_day, 1, max(args.rows_per_day // 5, 100), settings.landing_dir,
-                               scenario="dirty", seed=args.seed)
-    print(f"    {history.rows + dirty.rows:,} rows, {history.fraud_rows + dirty.fraud_rows:,} of them fraud; "
-          f"faults injected: {sum(dirty.faults.values())}")
+    dirty = generator.generate(
+        dirty_day, 1, max(args.rows_per_day // 5, 100), settings.landing_dir, scenario="dirty", seed=args.seed
+    )
+    print(
+        f"    {history.rows + dirty.rows:,} rows, {history.fraud_rows + dirty.fraud_rows:,} of them fraud; "
+        f"faults injected: {sum(dirty.faults.values())}"
+    )
 
     print("2/3 ingesting and validating every pending file through Dagster (the landing_sensor's work)")
     report = _ingest(settings)

@@ -1,6 +1,5 @@
 """The daily partitions every transactions-derived asset shares (keys `YYYY-MM-DD`, UTC)."""
 
-
 import dagster as dg
 
 from mlops_assets.settings import Settings

@@ -4,7 +4,6 @@ Each takes plain locations, so the same asset code runs on a laptop folder and (
 `build_local_resources` is the one place that picks them for the embedded local environment.
 """
 
-
 import dagster as dg
 import pandas as pd
 

@@ -1,6 +1,5 @@
 """`raw_transactions`: each day's rows from every landing file, as received."""
 
-
 import dagster as dg
 import pandas as pd
 

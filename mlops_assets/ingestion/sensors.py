@@ -1,6 +1,5 @@
 """`landing_sensor` and `ingest_job`: new landing files become runs of their daily partitions."""
 
-
 import dagster as dg
 
 from mlops_assets.ingestion.assets import raw_transactions

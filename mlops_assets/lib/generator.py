@@ -34,12 +34,10 @@ from mlops_assets.lib.contract import Rule
 
 SCENARIOS: dict[str, str] = {
     "baseline": "the world as documented: stable customers, merchants and fraud mechanisms",
-    "covariate_shift": "inputs move (more online, higher amounts, more travel, later hours); "
-    "fraud mechanism unchanged",
+    "covariate_shift": "inputs move (more online, higher amounts, more travel, later hours); fraud mechanism unchanged",
     "concept_drift": "fraud moves to new patterns: cloned cards used in person, domestic, "
     "daytime, at a new set of compromised merchants",
-    "dirty": "baseline rows with data-quality faults mixed in, a truncated file and a file "
-    "missing a required column",
+    "dirty": "baseline rows with data-quality faults mixed in, a truncated file and a file missing a required column",
 }
 
 TRUTH_NODES: tuple[str, ...] = (
@@ -200,8 +198,14 @@ WORLDS: dict[str, World] = {
             category_weights=_category_weights(
                 1,
                 {
-                    "atm_withdrawal": 0.30, "fuel": 0.15, "grocery": 0.15, "jewelry": 0.12,
-                    "electronics": 0.10, "digital_goods": 0.02, "gambling": 0.01, "travel": 0.01,
+                    "atm_withdrawal": 0.30,
+                    "fuel": 0.15,
+                    "grocery": 0.15,
+                    "jewelry": 0.12,
+                    "electronics": 0.10,
+                    "digital_goods": 0.02,
+                    "gambling": 0.01,
+                    "travel": 0.01,
                 },
             ),
             online_boost=-0.9,
@@ -286,9 +290,7 @@ def _episode_layout(rng: np.random.Generator, n_fraud: int, mean_size: float) ->
     return np.repeat(np.arange(n_fraud), sizes)[:n_fraud]
 
 
-def simulate_day(
-    world: World, population: Population, day: date, rows: int, rng: np.random.Generator
-) -> pd.DataFrame:
+def simulate_day(world: World, population: Population, day: date, rows: int, rng: np.random.Generator) -> pd.DataFrame:
     """One day of clean transactions, sorted by time, following `TRUTH_EDGES`."""
     n_fraud = int(rng.binomial(rows, world.fraud_rate))
     n_legit = rows - n_fraud

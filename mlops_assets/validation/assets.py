@@ -1,6 +1,5 @@
 """`validated_transactions` and `quarantined_transactions`, split from the raw day by the contract."""
 
-
 import dagster as dg
 import pandas as pd
 from pydantic import Field
@@ -22,11 +21,13 @@ class ValidationConfig(dg.Config):
 @dg.multi_asset(
     outs={
         "validated_transactions": dg.AssetOut(
-            io_manager_key="lake_io_manager", kinds={"parquet", "pandera"},
+            io_manager_key="lake_io_manager",
+            kinds={"parquet", "pandera"},
             description="Transactions that keep every rule of the landing contract, typed.",
         ),
         "quarantined_transactions": dg.AssetOut(
-            io_manager_key="lake_io_manager", kinds={"parquet", "pandera"},
+            io_manager_key="lake_io_manager",
+            kinds={"parquet", "pandera"},
             description="Rows that break a rule: their raw values and `reasons` naming each `column: rule`.",
         ),
     },

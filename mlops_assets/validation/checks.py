@@ -3,7 +3,6 @@
 All four block: a table that fails them must not flow on to features and training.
 """
 
-
 import warnings
 
 import dagster as dg
@@ -28,19 +27,31 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)
     CHECK_SPECS = [
         dg.AssetCheckSpec(
-            SCHEMA_HOLDS, asset=VALIDATED, blocking=True, partitions_def=DAILY,
+            SCHEMA_HOLDS,
+            asset=VALIDATED,
+            blocking=True,
+            partitions_def=DAILY,
             description="Every validated row satisfies the pandera schema of the landing contract.",
         ),
         dg.AssetCheckSpec(
-            ROWS_RECONCILE, asset=VALIDATED, blocking=True, partitions_def=DAILY,
+            ROWS_RECONCILE,
+            asset=VALIDATED,
+            blocking=True,
+            partitions_def=DAILY,
             description="For every source file: rows read = rows validated + rows quarantined.",
         ),
         dg.AssetCheckSpec(
-            QUARANTINE_SHARE, asset=VALIDATED, blocking=True, partitions_def=DAILY,
+            QUARANTINE_SHARE,
+            asset=VALIDATED,
+            blocking=True,
+            partitions_def=DAILY,
             description="The share of the day's rows sent to quarantine stays below the configured maximum.",
         ),
         dg.AssetCheckSpec(
-            IDS_UNIQUE, asset=VALIDATED, blocking=True, partitions_def=DAILY,
+            IDS_UNIQUE,
+            asset=VALIDATED,
+            blocking=True,
+            partitions_def=DAILY,
             description="No transaction_id of the day appears in another validated partition.",
         ),
     ]
@@ -52,23 +63,31 @@ def schema_holds(valid: pd.DataFrame) -> dg.AssetCheckResult:
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         return dg.AssetCheckResult(
-            check_name=SCHEMA_HOLDS, asset_key=VALIDATED, passed=False,
+            check_name=SCHEMA_HOLDS,
+            asset_key=VALIDATED,
+            passed=False,
             metadata={"failures": len(cases), "sample": dg.MetadataValue.md(cases.head(20).to_markdown())},
         )
     return dg.AssetCheckResult(check_name=SCHEMA_HOLDS, asset_key=VALIDATED, passed=True)
 
 
 def rows_reconcile(raw: pd.DataFrame, valid: pd.DataFrame, quarantined: pd.DataFrame) -> dg.AssetCheckResult:
-    counts = pd.DataFrame(
-        {
-            "read": raw[SOURCE_FILE].value_counts(),
-            "validated": valid[SOURCE_FILE].value_counts(),
-            "quarantined": quarantined[SOURCE_FILE].value_counts(),
-        }
-    ).fillna(0).astype(int)
+    counts = (
+        pd.DataFrame(
+            {
+                "read": raw[SOURCE_FILE].value_counts(),
+                "validated": valid[SOURCE_FILE].value_counts(),
+                "quarantined": quarantined[SOURCE_FILE].value_counts(),
+            }
+        )
+        .fillna(0)
+        .astype(int)
+    )
     mismatched = counts[counts["read"] != counts["validated"] + counts["quarantined"]]
     return dg.AssetCheckResult(
-        check_name=ROWS_RECONCILE, asset_key=VALIDATED, passed=mismatched.empty,
+        check_name=ROWS_RECONCILE,
+        asset_key=VALIDATED,
+        passed=mismatched.empty,
         metadata={
             "rows_read": len(raw),
             "rows_validated": len(valid),
@@ -81,9 +100,14 @@ def rows_reconcile(raw: pd.DataFrame, valid: pd.DataFrame, quarantined: pd.DataF
 def quarantine_share(rows_read: int, quarantined: pd.DataFrame, max_share: float) -> dg.AssetCheckResult:
     share = len(quarantined) / rows_read if rows_read else 0.0
     return dg.AssetCheckResult(
-        check_name=QUARANTINE_SHARE, asset_key=VALIDATED, passed=share <= max_share,
-        metadata={"quarantine_share": round(share, 6), "max_quarantine_share": max_share,
-                  "top_reasons": dg.MetadataValue.md(reason_counts(quarantined).head(10).to_markdown())},
+        check_name=QUARANTINE_SHARE,
+        asset_key=VALIDATED,
+        passed=share <= max_share,
+        metadata={
+            "quarantine_share": round(share, 6),
+            "max_quarantine_share": max_share,
+            "top_reasons": dg.MetadataValue.md(reason_counts(quarantined).head(10).to_markdown()),
+        },
     )
 
 
@@ -99,9 +123,13 @@ def ids_unique_across_partitions(valid: pd.DataFrame, lake: Lake, day: str) -> d
         if overlap:
             clashes[other] = overlap
     return dg.AssetCheckResult(
-        check_name=IDS_UNIQUE, asset_key=VALIDATED, passed=not clashes and ids.is_unique,
-        metadata={"duplicates_within_day": int(ids.duplicated().sum()),
-                  "duplicates_in_other_partitions": dg.MetadataValue.json(clashes)},
+        check_name=IDS_UNIQUE,
+        asset_key=VALIDATED,
+        passed=not clashes and ids.is_unique,
+        metadata={
+            "duplicates_within_day": int(ids.duplicated().sum()),
+            "duplicates_in_other_partitions": dg.MetadataValue.json(clashes),
+        },
     )
 
 
