@@ -264,3 +264,7 @@ COMMANDS = {
     "serve": cmd_not_yet,
     "status": cmd_not_yet,
 }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

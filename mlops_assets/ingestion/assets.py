@@ -16,7 +16,11 @@ from mlops_assets.resources import LandingResource
 )
 def raw_transactions(context: dg.AssetExecutionContext, landing: LandingResource) -> dg.Output[pd.DataFrame]:
     """Raw rows of every landing file placed on the day, as text, with source file and row."""
-    frame = landing.index().read_day(context.partition_key)
+    index = landing.index()
+    # Usually the sensor has indexed the files already; this makes a run started by hand see them too.
+    for rejection in index.index_new_files().rejected:
+        context.log.warning(f"rejected landing file {rejection.name}: {rejection.reason}")
+    frame = index.read_day(context.partition_key)
     per_file = frame[SOURCE_FILE].value_counts().sort_index()
     return dg.Output(
         frame,

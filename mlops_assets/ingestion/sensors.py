@@ -4,7 +4,6 @@ import dagster as dg
 
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.pending import pending_days, run_key
-from mlops_assets.partitions import DAILY
 from mlops_assets.resources import LakeResource, LandingResource
 from mlops_assets.validation.assets import validate_transactions
 
@@ -13,7 +12,6 @@ LANDING_FILES_TAG = "mlops/landing_files"
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.assets(raw_transactions, validate_transactions),
-    partitions_def=DAILY,
     description="Raw, validated and quarantined transactions for one day, with their checks.",
 )
 

@@ -1,0 +1,48 @@
+"""Shared fixtures: every test gets its own MLOPS_HOME in a temporary folder."""
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.lib import generator
+from mlops_assets.resources import build_local_resources
+from mlops_assets.settings import PATH_VARIABLES, Settings
+
+DAY = date(2025, 3, 1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh MLOPS_HOME with nothing in it but the folders and the Dagster instance config."""
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "mlops"))
+    for variable in [*PATH_VARIABLES, "MLFLOW_TRACKING_URI", "MLOPS_PARTITIONS_START"]:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "mlops" / "dagster"))
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    return settings
+
+
+@pytest.fixture
+def resources(settings: Settings) -> dict[str, object]:
+    return build_local_resources(settings)
+
+
+@pytest.fixture
+def defs(resources: dict[str, object]) -> dg.Definitions:
+    return build_definitions(resources)
+
+
+@pytest.fixture
+def instance(settings: Settings):
+    """A real, persistent Dagster instance at the test's DAGSTER_HOME."""
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def land(settings: Settings, scenario: str = "baseline", start: date = DAY, days: int = 1, rows: int = 2000, **kw):
+    """Generate transactions into the test's landing folder."""
+    return generator.generate(start, days, rows, settings.landing_dir, scenario=scenario, seed=11, **kw)

@@ -1,0 +1,57 @@
+"""`landing_sensor`: new files become partition run requests, once, across restarts."""
+
+import dagster as dg
+
+from mlops_assets.ingestion.runner import ingest_pending
+from mlops_assets.ingestion.sensors import LANDING_FILES_TAG, landing_sensor
+from mlops_assets.settings import Settings
+from tests.conftest import DAY, land
+
+
+def evaluate(resources: dict, instance: dg.DagsterInstance) -> dg.SensorResult:
+    """One tick, as the daemon would run it (a fresh context: nothing kept between ticks)."""
+    return landing_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+
+
+def test_new_files_become_one_run_request_per_day(settings: Settings, resources: dict, instance) -> None:
+    land(settings, days=2, rows=300)
+    land(settings, scenario="dirty", rows=300)
+    result = evaluate(resources, instance)
+    requests = {request.partition_key: request for request in result.run_requests}
+    assert sorted(requests) == ["2025-03-01", "2025-03-02"]
+    assert requests["2025-03-01"].tags[LANDING_FILES_TAG] == (
+        "transactions_baseline_2025-03-01.parquet,transactions_dirty_2025-03-01.parquet"
+    )
+    assert requests["2025-03-02"].job_name in (None, "ingest_job")
+    rejected = sorted(event.metadata["rejected_file"].value for event in result.asset_events)
+    assert rejected == [
+        "transactions_dirty_2025-03-01_no_amount.csv",
+        "transactions_dirty_2025-03-01_truncated.parquet",
+    ]
+
+
+def test_pending_work_keeps_its_run_key_until_done_then_nothing_is_requested_again(
+    settings: Settings, resources: dict, defs: dg.Definitions, instance
+) -> None:
+    land(settings, days=2, rows=300)
+    first = evaluate(resources, instance)
+    # A tick before the runs finished (or after a crash) asks again with the same keys, which
+    # Dagster deduplicates: the same work is never started twice.
+    second = evaluate(resources, instance)
+    assert [r.run_key for r in first.run_requests] == [r.run_key for r in second.run_requests]
+    assert len(first.run_requests) == 2
+
+    report = ingest_pending(defs, instance)
+    assert not report.failed_days
+    assert [counts.rows_validated for counts in report.files] == [300, 300]
+    assert [run.tags["dagster/partition"] for run in instance.get_runs()] == ["2025-03-02", "2025-03-01"]
+
+    # Restarted sensor, no cursor: the lake shows the files are in, so nothing is requested.
+    after = evaluate(resources, instance)
+    assert after.run_requests == [] and after.skip_reason is not None
+
+    # A new file for one day requests that day only, under a new key.
+    land(settings, start=DAY, rows=50, scenario="covariate_shift")
+    new = evaluate(resources, instance)
+    assert [request.partition_key for request in new.run_requests] == ["2025-03-01"]
+    assert new.run_requests[0].run_key not in {request.run_key for request in first.run_requests}

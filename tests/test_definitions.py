@@ -1,0 +1,44 @@
+"""The definitions that `workspace.yaml` loads: the contract's names, and a fast, light load."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from mlops_assets.settings import REPO_ROOT, Settings
+
+HEAVY = ["mlflow", "feast", "evidently", "bentoml", "xgboost", "pgmpy", "sklearn"]
+
+
+def test_contract_names(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"raw_transactions", "validated_transactions", "quarantined_transactions"} <= keys
+    assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    checks = {key.name for key in graph.asset_check_keys}
+    assert checks == {
+        "schema_holds",
+        "rows_reconcile",
+        "quarantine_share_below_threshold",
+        "transaction_id_unique_across_partitions",
+    }
+
+
+def test_workspace_loads_without_heavy_libraries(settings: Settings) -> None:
+    probe = f"import sys, mlops_assets.definitions; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_dagster_validates_the_workspace(settings: Settings) -> None:
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
