@@ -1,0 +1,38 @@
+# The one list of commands that people and CI share. Every target installs what it needs first:
+# uv (into .tools/ when it is not on PATH), then the locked environment from uv.lock.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+TOOLS := .tools
+SYSTEM_UV := $(shell command -v uv 2>/dev/null)
+UV := $(if $(SYSTEM_UV),$(SYSTEM_UV),$(TOOLS)/bin/uv)
+# Use the machine's Python 3.11; never download an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install lint test demo up bench clean
+
+$(TOOLS)/bin/uv:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+install: $(if $(SYSTEM_UV),,$(TOOLS)/bin/uv)
+	$(UV) sync --frozen
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+test: lint
+	$(UV) run pytest
+
+demo: install
+	$(UV) run mlops demo
+
+up: install
+	$(UV) run mlops up
+
+bench: install
+	$(UV) run python bench/generator.py
+
+# Deletes local state (MLOPS_HOME default) and the environment; the repository itself stays.
+clean:
+	rm -rf .mlops .venv $(TOOLS)
