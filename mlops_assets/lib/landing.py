@@ -62,20 +62,14 @@ def read_as_text(path: Path) -> pd.DataFrame:
 
 
 def _parquet_as_text(table: pa.Table) -> pd.DataFrame:
+    """Arrow's own cast to text: timestamps become ISO 8601 (`2025-01-01 10:00:00.5Z` when zoned,
+    no suffix when naive, which the contract reads as UTC), numbers and booleans their usual text."""
     columns = {}
     for name in table.column_names:
         column = table.column(name)
-        if pa.types.is_timestamp(column.type):
-            # ISO 8601 text with the offset when the column has a zone; naive stays naive (= UTC).
-            values = column.to_pandas()
-            text = values.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
-            if values.dt.tz is not None:
-                text = text + values.dt.strftime("%z").str.replace(r"(\d\d)(\d\d)$", r"\1:\2", regex=True)
-            columns[name] = text.where(values.notna(), None)
-        else:
-            if pa.types.is_dictionary(column.type):
-                column = pa.chunked_array([chunk.dictionary_decode() for chunk in column.chunks])
-            columns[name] = column.cast(pa.string()).to_pandas()
+        if pa.types.is_dictionary(column.type):
+            column = pa.chunked_array([chunk.dictionary_decode() for chunk in column.chunks])
+        columns[name] = column.cast(pa.string()).to_pandas()
     return pd.DataFrame(columns)
 
 

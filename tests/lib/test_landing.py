@@ -124,7 +124,7 @@ def test_parquet_types_become_the_same_text_as_csv(tmp_path: Path) -> None:
     assert pd.isna(values.pop("is_fraud"))
     assert values == {
         "transaction_id": "t1",
-        "event_timestamp": "2025-03-02T10:00:00.500000+00:00",
+        "event_timestamp": "2025-03-02 10:00:00.500000000Z",
         "customer_id": "7",
         "merchant_id": "8",
         "amount": "12.5",
