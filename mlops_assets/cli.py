@@ -243,11 +243,10 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     # A child started from a non-interactive shell inherits SIGINT as ignored, and dagster maps
     # SIGTERM onto SIGINT: reset it, or the server could not be stopped.
     process = subprocess.Popen(command, cwd=REPO_ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        return process.wait(timeout=60)
+    # Ctrl-C or a SIGTERM to this command stops dagster too (it shuts down cleanly on SIGTERM).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: process.terminate())
+    return process.wait()
 
 
 def cmd_not_yet(args: argparse.Namespace, settings: Settings) -> int:

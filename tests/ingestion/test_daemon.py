@@ -1,0 +1,78 @@
+"""End to end: `mlops up` runs the real Dagster daemon, whose `landing_sensor` ingests new files
+once; SIGTERM stops everything it started."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_assets.ingestion.sensors import LANDING_FILES_TAG
+from mlops_assets.settings import Settings
+from tests.conftest import land
+
+MLOPS = str(Path(sys.executable).with_name("mlops"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def sensor_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "landing_sensor"}))
+
+
+@pytest.mark.slow
+def test_the_daemon_ingests_new_files_once_and_stops_on_sigterm(settings: Settings, instance) -> None:
+    port = free_port()
+    log_path = settings.home / "up.log"
+    with open(log_path, "w") as log:
+        # Started as a user would start it; SIGINT restored, since pytest may run with it ignored.
+        server = subprocess.Popen(
+            [MLOPS, "up", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            wait_until(lambda: answers(port), 120, "the Dagster UI")
+            land(settings, days=2, rows=300)
+            succeeded = [dg.DagsterRunStatus.SUCCESS] * 2
+            wait_until(lambda: [r.status for r in sensor_runs(instance)] == succeeded, 180, "two sensor runs")
+            runs = sensor_runs(instance)
+            assert sorted(run.tags["dagster/partition"] for run in runs) == ["2025-03-01", "2025-03-02"]
+            assert all(run.tags[LANDING_FILES_TAG].startswith("transactions_baseline_") for run in runs)
+            # Two more ticks (every 15 s) see nothing new and start nothing.
+            time.sleep(32)
+            assert len(sensor_runs(instance)) == 2
+        finally:
+            server.send_signal(signal.SIGTERM)
+            exit_code = server.wait(timeout=90)
+    assert exit_code == 0, log_path.read_text()[-3000:]
+    assert not answers(port)
