@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from mlops_assets.ingestion.sensors import LANDING_FILES_TAG, ingest_run_requests
+from mlops_assets.ingestion.pending import pending_days
+from mlops_assets.ingestion.sensors import run_request
 from mlops_assets.lib.contract import SOURCE_FILE
 from mlops_assets.lib.landing import Rejection
 from mlops_assets.resources import LakeResource, LandingResource
@@ -36,21 +37,21 @@ def ingest_pending(defs: dg.Definitions, instance: dg.DagsterInstance) -> Ingest
     landing: LandingResource = defs.resources["landing"]
     lake: LakeResource = defs.resources["lake"]
     job = defs.resolve_job_def("ingest_job")
-    requests, rejected = ingest_run_requests(landing, lake)
-    report = IngestReport(rejected=rejected)
-    for request in requests:
+    index = landing.index()
+    report = IngestReport(rejected=index.index_new_files().rejected)
+    pending = pending_days(index, lake.lake())
+    for day, files in pending.items():
         result = job.execute_in_process(
-            partition_key=request.partition_key,
+            partition_key=day,
             instance=instance,
-            tags={**request.tags, STARTED_BY_TAG: "mlops ingest"},
+            tags={**run_request(day, files).tags, STARTED_BY_TAG: "mlops ingest"},
             # The full event log is in the UI; the terminal gets warnings and errors only.
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,
         )
         if not result.success:
-            report.failed_days[request.partition_key] = _failure_reason(result)
-    names = sorted({name for request in requests for name in request.tags[LANDING_FILES_TAG].split(",")})
-    report.files = count_per_file(landing, lake, names)
+            report.failed_days[day] = _failure_reason(result)
+    report.files = count_per_file(landing, lake, sorted({name for files in pending.values() for name in files}))
     return report
 
 

@@ -16,25 +16,23 @@ ingest_job = dg.define_asset_job(
 )
 
 
-def ingest_run_requests(landing: LandingResource, lake: LakeResource) -> tuple[list[dg.RunRequest], list]:
-    """Index new landing files, then one run request per day that still lacks some of them."""
-    index = landing.index()
-    report = index.index_new_files()
-    requests = [
-        dg.RunRequest(
-            run_key=run_key(day, files),
-            partition_key=day,
-            tags={LANDING_FILES_TAG: ",".join(files)[:4000]},
-        )
-        for day, files in pending_days(index, lake.lake()).items()
-    ]
-    return requests, report.rejected
+def run_request(day: str, files: list[str]) -> dg.RunRequest:
+    """The run that brings these files' rows into this day's partitions."""
+    listed = ",".join(files)
+    return dg.RunRequest(
+        run_key=run_key(day, files),
+        partition_key=day,
+        # For people reading the run; long lists are cut to keep the tag small.
+        tags={LANDING_FILES_TAG: listed if len(listed) <= 1000 else listed[:997] + "..."},
+    )
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource):
     """Turns new landing files into partition runs; rejects unreadable files with a reason."""
-    requests, rejected = ingest_run_requests(landing, lake)
+    index = landing.index()
+    rejected = index.index_new_files().rejected
+    requests = [run_request(day, files) for day, files in pending_days(index, lake.lake()).items()]
     for rejection in rejected:
         context.log.warning(f"rejected landing file {rejection.name}: {rejection.reason}")
     observations = [

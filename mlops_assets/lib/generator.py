@@ -460,15 +460,6 @@ class GenerationResult:
     faults: Counter = field(default_factory=Counter)
     rejected_files: list[Path] = field(default_factory=list)
 
-    def summary(self) -> dict:
-        return {
-            "files": [str(path) for path in self.files],
-            "rows": self.rows,
-            "fraud_rows": self.fraud_rows,
-            "faults": dict(sorted(self.faults.items())),
-            "files_meant_to_be_rejected": [str(path) for path in self.rejected_files],
-        }
-
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
     """Write atomically (a reader never sees half a file), as Parquet or CSV by suffix."""

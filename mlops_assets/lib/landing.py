@@ -2,8 +2,9 @@
 
 Indexing a file happens once, in arrival order, and records for every row:
 - the day partition it belongs to: the UTC day of its `event_timestamp`; a row whose timestamp
-  does not parse, or falls before the first partition day, is placed in the earliest valid day of
-  its own file (and quarantined there by validation, which sees the mismatch);
+  does not parse, or falls outside the partitions (before the first partition day or after
+  today), is placed in the earliest valid day of its own file (and quarantined there by
+  validation, which sees the mismatch);
 - whether its `transaction_id` was already seen, earlier in the same file or in any file indexed
   before it: the first row seen keeps the id, later ones are duplicates.
 

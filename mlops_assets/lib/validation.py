@@ -29,7 +29,8 @@ from mlops_assets.lib.landing import parse_timestamps
 
 TRUE_TEXT = {"true", "t", "1", "yes", "y"}
 FALSE_TEXT = {"false", "f", "0", "no", "n"}
-MAX_INT64 = float(np.iinfo(np.int64).max)
+# A whole number as text ("42", "+42", "42.0"); 18 digits at most, so it always fits in int64.
+INTEGER_TEXT = r"^\+?(\d{1,18})(?:\.0*)?$"
 
 TRANSACTION_SCHEMA = pa.DataFrameSchema(
     {
@@ -74,11 +75,6 @@ class ValidationResult:
         return len(self.valid) + len(self.quarantined)
 
 
-def empty_validated() -> pd.DataFrame:
-    """A validated table with no rows and every column typed."""
-    return _parse(pd.DataFrame({column: pd.Series(dtype="string") for column in COLUMNS}), "1970-01-01")[0]
-
-
 def validate_day(raw: pd.DataFrame, day: str, duplicates: pd.DataFrame | None = None) -> ValidationResult:
     """Split one day's raw rows into validated and quarantined (with `reasons`).
 
@@ -119,10 +115,10 @@ def _parse(raw: pd.DataFrame, day: str) -> tuple[pd.DataFrame, list[tuple[str, n
     typed["event_timestamp"] = timestamps
 
     for column, rule in (("customer_id", Rule.CUSTOMER_ID), ("merchant_id", Rule.MERCHANT_ID)):
-        number = pd.to_numeric(text[column], errors="coerce")
-        integral = number.notna() & np.isfinite(number) & (number == np.round(number)) & (number.abs() <= MAX_INT64)
-        broken.append((rule, (text[column].notna() & ~integral).to_numpy()))
-        typed[column] = number.where(integral, 0).astype("int64")  # 0 fails the schema's > 0 check
+        # Digits, not floats: an id above 2**53 would silently change on its way through a float.
+        digits = text[column].str.extract(INTEGER_TEXT, expand=False)
+        broken.append((rule, (text[column].notna() & digits.isna()).to_numpy()))
+        typed[column] = digits.fillna("0").astype("int64")  # 0 fails the schema's > 0 check
 
     amount = pd.to_numeric(text["amount"], errors="coerce").astype("float64")
     broken.append((Rule.AMOUNT_NUMBER, (text["amount"].notna() & amount.isna()).to_numpy()))

@@ -41,6 +41,8 @@ def raw(*rows: dict, drop: tuple[str, ...] = ()) -> pd.DataFrame:
         ({"customer_id": "1.5"}, Rule.CUSTOMER_ID),
         ({"customer_id": None}, Rule.CUSTOMER_ID),
         ({"merchant_id": "-3"}, Rule.MERCHANT_ID),
+        ({"merchant_id": "1e3"}, Rule.MERCHANT_ID),
+        ({"merchant_id": "9" * 19}, Rule.MERCHANT_ID),
         ({"amount": "0"}, Rule.AMOUNT_POSITIVE),
         ({"amount": "1000000.01"}, Rule.AMOUNT_MAX),
         ({"amount": "inf"}, Rule.AMOUNT_MAX),
@@ -84,6 +86,12 @@ def test_optional_columns_may_be_absent_and_values_may_be_empty() -> None:
     assert len(result.valid) == 2 and result.quarantined.empty
     assert result.valid["country"].isna().all() and result.valid["is_fraud"].isna().tolist() == [False, True]
     TRANSACTION_SCHEMA.validate(result.valid)
+
+
+def test_large_ids_keep_every_digit() -> None:
+    result = validate_day(raw({"customer_id": "900719925474099313", "merchant_id": "7.0"}), DAY)
+    assert result.valid["customer_id"].tolist() == [900719925474099313]
+    assert result.valid["merchant_id"].tolist() == [7]
 
 
 def test_values_are_typed_and_timestamps_are_utc() -> None:
