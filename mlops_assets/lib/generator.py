@@ -391,20 +391,30 @@ def _hex_ids(values: np.ndarray) -> np.ndarray:
     return np.char.add("t", digits.astype("U16"))
 
 
-# Data-quality faults of the `dirty` scenario and the rule each one breaks.
-FAULTS: dict[str, str] = {
-    "missing_transaction_id": Rule.TRANSACTION_ID_NON_EMPTY,
-    "duplicate_transaction_id": Rule.TRANSACTION_ID_UNIQUE,
-    "bad_timestamp": Rule.TIMESTAMP_ISO,
-    "missing_customer_id": Rule.CUSTOMER_ID,
-    "zero_merchant_id": Rule.MERCHANT_ID,
-    "negative_amount": Rule.AMOUNT_POSITIVE,
-    "amount_too_large": Rule.AMOUNT_MAX,
-    "amount_not_a_number": Rule.AMOUNT_NUMBER,
-    "unknown_channel": Rule.CHANNEL,
-    "bad_card_present": Rule.CARD_PRESENT,
-    "lower_case_country": Rule.COUNTRY,
-    "bad_label": Rule.IS_FRAUD,
+@dataclass(frozen=True)
+class Fault:
+    """A data-quality fault: the column it spoils, the rule that breaks, and the faulty text
+    (None where the text depends on the row)."""
+
+    column: str
+    rule: str
+    text: str | None = None
+
+
+# The faults of the `dirty` scenario, by kind. The order matters: kinds are drawn by position.
+FAULTS: dict[str, Fault] = {
+    "missing_transaction_id": Fault("transaction_id", Rule.TRANSACTION_ID_NON_EMPTY, ""),
+    "duplicate_transaction_id": Fault("transaction_id", Rule.TRANSACTION_ID_UNIQUE),
+    "bad_timestamp": Fault("event_timestamp", Rule.TIMESTAMP_ISO, "31/02/2024 25:61"),
+    "missing_customer_id": Fault("customer_id", Rule.CUSTOMER_ID, ""),
+    "zero_merchant_id": Fault("merchant_id", Rule.MERCHANT_ID, "0"),
+    "negative_amount": Fault("amount", Rule.AMOUNT_POSITIVE),
+    "amount_too_large": Fault("amount", Rule.AMOUNT_MAX, "2500000.0"),
+    "amount_not_a_number": Fault("amount", Rule.AMOUNT_NUMBER, "twelve"),
+    "unknown_channel": Fault("channel", Rule.CHANNEL, "telepathy"),
+    "bad_card_present": Fault("card_present", Rule.CARD_PRESENT, "maybe"),
+    "lower_case_country": Fault("country", Rule.COUNTRY),
+    "bad_label": Fault("is_fraud", Rule.IS_FRAUD, "2"),
 }
 
 
@@ -420,33 +430,17 @@ def inject_faults(frame: pd.DataFrame, rate: float, rng: np.random.Generator) ->
     rows = np.sort(rng.choice(np.arange(1, len(frame)), n_faulty, replace=False))
     kinds = np.array(list(FAULTS))[rng.integers(0, len(FAULTS), n_faulty)]
     clean = np.setdiff1d(np.arange(len(frame)), rows)
-    for kind in FAULTS:
+    for kind, fault in FAULTS.items():
         target = rows[kinds == kind]
-        if kind == "missing_transaction_id":
-            text.loc[target, "transaction_id"] = ""
+        if fault.text is not None:
+            text.loc[target, fault.column] = fault.text
         elif kind == "duplicate_transaction_id":
             earlier_clean = clean[np.searchsorted(clean, target) - 1]
-            text.loc[target, "transaction_id"] = text["transaction_id"].to_numpy()[earlier_clean]
-        elif kind == "bad_timestamp":
-            text.loc[target, "event_timestamp"] = "31/02/2024 25:61"
-        elif kind == "missing_customer_id":
-            text.loc[target, "customer_id"] = ""
-        elif kind == "zero_merchant_id":
-            text.loc[target, "merchant_id"] = "0"
+            text.loc[target, fault.column] = text[fault.column].to_numpy()[earlier_clean]
         elif kind == "negative_amount":
-            text.loc[target, "amount"] = (-frame["amount"].to_numpy()[target]).astype(str)
-        elif kind == "amount_too_large":
-            text.loc[target, "amount"] = "2500000.0"
-        elif kind == "amount_not_a_number":
-            text.loc[target, "amount"] = "twelve"
-        elif kind == "unknown_channel":
-            text.loc[target, "channel"] = "telepathy"
-        elif kind == "bad_card_present":
-            text.loc[target, "card_present"] = "maybe"
+            text.loc[target, fault.column] = (-frame[fault.column].to_numpy()[target]).astype(str)
         elif kind == "lower_case_country":
-            text.loc[target, "country"] = text.loc[target, "country"].str.lower()
-        elif kind == "bad_label":
-            text.loc[target, "is_fraud"] = "2"
+            text.loc[target, fault.column] = text.loc[target, fault.column].str.lower()
     return text, Counter(kinds.tolist())
 
 

@@ -47,7 +47,7 @@ def test_dirty_day_is_split_with_every_fault_counted_exactly(settings: Settings,
     quarantined = lake.read("quarantined_transactions", DAY_KEY)
     expected = Counter()
     for fault, count in dirty.faults.items():
-        expected[generator.FAULTS[fault]] += count
+        expected[generator.FAULTS[fault].rule] += count
     assert Counter(quarantined["reasons"]) == expected
     assert set(quarantined["source_file"]) == {dirty.files[0].name}
 
