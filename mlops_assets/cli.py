@@ -25,8 +25,13 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but errors are one line naming the command, then exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-        raise SystemExit(2)
+        raise usage_error(self.prog, message)
+
+
+def usage_error(prog: str, message: str) -> SystemExit:
+    """Say what is wrong with the arguments in one line; the caller raises the exit (status 2)."""
+    sys.stderr.write(f"{prog}: error: {message} (see `{prog} --help`)\n")
+    return SystemExit(2)
 
 
 def _day(text: str) -> date:
@@ -117,9 +122,11 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         print(generator.truth_json())
         return 0
     if args.start is None:
-        raise _usage("generate", "--start YYYY-MM-DD is required (or --list-scenarios, --truth)")
+        raise usage_error("mlops generate", "--start YYYY-MM-DD is required (or --list-scenarios, --truth)")
     if args.scenario not in generator.SCENARIOS:
-        raise _usage("generate", f"unknown scenario {args.scenario!r}; choose from {', '.join(generator.SCENARIOS)}")
+        raise usage_error(
+            "mlops generate", f"unknown scenario {args.scenario!r}; choose from {', '.join(generator.SCENARIOS)}"
+        )
     out = args.out or settings.landing_dir
     started = time.perf_counter()
     result = generator.generate(
@@ -142,11 +149,6 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     for path in result.rejected_files:
         print(f"written to be rejected: {path.name}")
     return 0
-
-
-def _usage(command: str, message: str) -> SystemExit:
-    sys.stderr.write(f"mlops {command}: error: {message} (see `mlops {command} --help`)\n")
-    return SystemExit(2)
 
 
 def _instance(settings: Settings):
@@ -192,6 +194,8 @@ def _ingest(settings: Settings):
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    import pandas as pd
+
     from mlops_assets.lib import generator
     from mlops_assets.lib.lake import Lake
     from mlops_assets.validation.checks import reason_counts
@@ -219,8 +223,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     days = lake.partitions("validated_transactions")
     validated = sum(len(lake.read("validated_transactions", day, columns=["transaction_id"])) for day in days)
     quarantined = [lake.read("quarantined_transactions", day) for day in lake.partitions("quarantined_transactions")]
-    import pandas as pd
-
     quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else pd.DataFrame({"reasons": []})
     print(f"    validated_transactions: {validated:,} rows in {len(days)} daily partitions")
     print(f"    quarantined_transactions: {len(quarantine):,} rows; reasons:")
