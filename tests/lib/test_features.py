@@ -1,0 +1,119 @@
+"""Feature semantics on hand-built histories: window edges, distinct counts, labels known in time."""
+
+import pandas as pd
+import pytest
+
+from mlops_assets.lib import features
+
+T0 = pd.Timestamp("2025-03-01T12:00:00Z")
+
+
+def transactions(*rows: tuple) -> pd.DataFrame:
+    """Rows of (offset, customer, merchant, amount, country, is_fraud)."""
+    frame = pd.DataFrame(
+        [
+            {
+                "transaction_id": f"t{i}",
+                "event_timestamp": T0 + offset,
+                "customer_id": customer,
+                "merchant_id": merchant,
+                "amount": amount,
+                "country": country,
+                "card_present": i % 2 == 0,
+                "channel": "pos",
+                "merchant_category": "grocery",
+                "is_fraud": fraud,
+            }
+            for i, (offset, customer, merchant, amount, country, fraud) in enumerate(rows)
+        ]
+    )
+    frame["event_timestamp"] = frame["event_timestamp"].astype("datetime64[us, UTC]")
+    frame["is_fraud"] = frame["is_fraud"].astype("Int64")
+    return frame
+
+
+HOUR, DAY = pd.Timedelta(hours=1), pd.Timedelta(days=1)
+
+
+def test_a_row_is_known_one_microsecond_after_its_transaction_and_counts_it() -> None:
+    history = transactions((pd.Timedelta(0), 1, 9, 10.0, "DE", 0))
+    rows = features.customer_features(history, history)
+    assert rows["event_timestamp"].tolist() == [T0 + pd.Timedelta(microseconds=1)]
+    assert rows["txn_count_1h"].tolist() == [1] and rows["last_txn_at"].tolist() == [T0]
+
+
+def test_window_edges_are_open_on_the_left() -> None:
+    history = transactions(
+        (pd.Timedelta(0), 1, 9, 10.0, "DE", 0),
+        (DAY, 1, 9, 30.0, "DE", 0),  # exactly 24 h later: the first is out of its 24 h window
+        (DAY + pd.Timedelta(seconds=1), 1, 9, 50.0, "DE", 0),
+        (DAY, 2, 9, 99.0, "DE", 0),  # another customer, never counted for customer 1
+    )
+    rows = features.customer_features(history, history)
+    assert rows["txn_count_24h"].tolist() == [1, 1, 2, 1]
+    assert rows["amount_usd_sum_24h"].tolist() == [10.0, 30.0, 80.0, 99.0]
+    assert rows["txn_count_7d"].tolist() == [1, 2, 3, 1]
+    assert rows["amount_usd_mean_7d"].tolist() == [10.0, 20.0, 30.0, 99.0]
+
+
+def test_distinct_countries_leave_the_window_after_seven_days() -> None:
+    history = transactions(
+        (pd.Timedelta(0), 1, 1, 10.0, "DE", 0),
+        (DAY, 1, 2, 10.0, "FR", 0),
+        (2 * DAY, 1, 1, 10.0, "DE", 0),
+        (8 * DAY, 1, 3, 10.0, "DE", 0),  # FR (day 1) left exactly now; DE is back within the window
+        (9 * DAY + HOUR, 1, 3, 10.0, "ES", 0),
+    )
+    rows = features.customer_features(history, history)
+    assert rows["distinct_countries_7d"].tolist() == [1, 2, 2, 1, 2]
+    assert rows["distinct_merchants_7d"].tolist() == [1, 2, 2, 2, 1]
+
+
+def test_merchant_fraud_rate_uses_only_labels_known_by_then() -> None:
+    history = transactions(
+        (pd.Timedelta(0), 1, 7, 10.0, "DE", 1),
+        (DAY, 2, 7, 10.0, "DE", 0),
+        (2 * DAY, 3, 7, 10.0, "DE", None),  # label not known yet: never counted
+        (3 * DAY, 4, 7, 10.0, "DE", 0),
+        (4 * DAY + HOUR, 5, 7, 10.0, "DE", 1),
+        (5 * DAY, 6, 7, 10.0, "DE", 0),
+    )
+    rows = features.merchant_features(history, history, label_delay=3 * DAY)
+    # At day 3 only the day-0 label (fraud) is known; at day 4+1h also day 1's; the fraud of day 4 never shows.
+    assert rows["merchant_labelled_txn_30d"].tolist() == [0, 0, 0, 1, 2, 2]
+    assert rows["merchant_fraud_rate_30d"].tolist()[3:] == [1.0, 0.5, 0.5]
+    assert rows["merchant_fraud_rate_30d"].isna().tolist()[:3] == [True, True, True]
+    assert rows["merchant_txn_count_24h"].tolist() == [1, 1, 1, 1, 1, 2]  # day 4 + 1 h is within 24 h of day 5
+
+
+def test_features_of_a_day_need_only_its_rows_plus_history() -> None:
+    history = transactions(*[(i * HOUR, 1, 1, 10.0 + i, "DE", 0) for i in range(30)])
+    day = history[history["event_timestamp"] >= T0 + 24 * HOUR]
+    rows = features.customer_features(history, day)
+    assert rows["txn_count_24h"].tolist() == [24] * len(day)
+    assert len(rows) == 6
+
+
+def test_model_input_defaults_for_new_customers_unknown_categories_and_missing_columns() -> None:
+    raw = transactions((pd.Timedelta(0), 1, 1, 40.0, "DE", 0)).drop(columns=["channel", "card_present"])
+    raw["merchant_category"] = "a brand new category"
+    missing = pd.DataFrame({name: [pd.NA] for name in features.feature_columns()})
+    row = features.model_input(raw, missing).iloc[0]
+    assert list(features.model_input(raw, missing).columns) == list(features.MODEL_INPUTS)
+    assert row["is_category_unknown"] == 1.0 and row["is_category_grocery"] == 0.0
+    assert row["has_history"] == 0.0 and row["txn_count_24h"] == 0.0
+    assert row["minutes_since_prev_txn"] == 30 * 24 * 60
+    assert row["merchant_fraud_rate_30d"] == features.Defaults().merchant_fraud_rate
+    assert row["amount_vs_mean_30d"] == 1.0 and row["is_online"] == 0.0
+
+
+def test_model_input_from_history() -> None:
+    history = transactions((pd.Timedelta(0), 1, 1, 10.0, "DE", 0), (HOUR, 1, 1, 30.0, "DE", 0))
+    customer = features.customer_features(history, history.head(1))
+    merchant = features.merchant_features(history, history.head(1), label_delay=DAY)
+    row = features.model_input(
+        history.tail(1), pd.concat([customer, merchant.drop(columns=["merchant_id", "event_timestamp"])], axis=1)
+    ).iloc[0]
+    assert row["minutes_since_prev_txn"] == 60.0
+    assert row["amount_vs_mean_30d"] == pytest.approx(3.0)
+    assert row["txn_count_1h"] == 1.0 and row["has_history"] == 1.0
