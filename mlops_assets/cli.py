@@ -7,6 +7,7 @@ Every command exits non-zero with a one-line reason on bad arguments (2) or miss
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -96,6 +97,10 @@ def build_parser() -> OneLineParser:
     serve.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
 
     commands.add_parser("status", help="champion and challenger, last drift verdict, last retraining")
+
+    commands.add_parser(
+        "env", help='print the state variables as shell exports, for `eval "$(mlops env)"` before feast or dagster'
+    )
     return parser
 
 
@@ -251,6 +256,12 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     return process.wait()
 
 
+def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
+    for name, value in settings.export().items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 def cmd_not_yet(args: argparse.Namespace, settings: Settings) -> int:
     raise CommandError(
         f"no champion model in {settings.mlflow_tracking_uri}: model training is not part of this build yet"
@@ -264,6 +275,7 @@ COMMANDS = {
     "up": cmd_up,
     "serve": cmd_not_yet,
     "status": cmd_not_yet,
+    "env": cmd_env,
 }
 
 

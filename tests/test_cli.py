@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets.lib import generator
-from mlops_assets.settings import Settings
+from mlops_assets.settings import REPO_ROOT, Settings
 
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 
@@ -86,3 +86,14 @@ def test_generate_then_ingest_prints_counts_per_file_and_records_runs(settings: 
 
     again = mlops("ingest")
     assert again.returncode == 0 and "no pending landing files" in again.stdout
+
+
+def test_env_lets_the_feast_cli_work_in_the_feature_repo(settings: Settings) -> None:
+    exports = mlops("env").stdout
+    assert f"export MLOPS_FEAST_DIR={settings.feast_dir}" in exports.splitlines()
+    feast = Path(sys.executable).with_name("feast")
+    script = f'eval "$({MLOPS} env)" && cd feature_repo && {feast} apply && {feast} feature-services list'
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "fraud_detection_v1" in result.stdout
+    assert (settings.feast_dir / "registry.db").is_file()

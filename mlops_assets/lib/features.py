@@ -54,6 +54,11 @@ MERCHANT_FEATURES: tuple[str, ...] = (
 )
 
 
+def _micros(times: pd.Series) -> pd.Series:
+    """UTC microseconds, positionally aligned: DuckDB 2 cannot read nanosecond zoned timestamps."""
+    return times.astype(MICROS).reset_index(drop=True)
+
+
 def _cumulative_at(
     history: pd.DataFrame, key: str, values: list[str], queries: pd.DataFrame, at: pd.Series
 ) -> pd.DataFrame:
@@ -66,9 +71,7 @@ def _cumulative_at(
     right = pd.concat([ordered[[key, TIME]], cumulative], axis=1).astype({TIME: MICROS})
     # Rows at the same (key, time) all count: keep the last cumulative value per (key, time).
     right = right.drop_duplicates([key, TIME], keep="last")
-    left = pd.DataFrame(
-        {key: queries[key].to_numpy(), TIME: at.astype(MICROS).reset_index(drop=True), "_row": np.arange(len(queries))}
-    )
+    left = pd.DataFrame({key: queries[key].to_numpy(), TIME: _micros(at), "_row": np.arange(len(queries))})
     joined = pd.merge_asof(
         left.sort_values(TIME, kind="stable"), right, on=TIME, by=key, direction="backward", allow_exact_matches=True
     )
@@ -126,8 +129,8 @@ def customer_features(history: pd.DataFrame, day_rows: pd.DataFrame) -> pd.DataF
     week = CUSTOMER_WINDOWS["7d"]
     out["distinct_countries_7d"] = _distinct_in_window(history, "customer_id", "country", day_rows, week).to_numpy()
     out["distinct_merchants_7d"] = _distinct_in_window(history, "customer_id", "merchant_id", day_rows, week).to_numpy()
-    out["last_txn_at"] = at.to_numpy()
-    out[TIME] = (at + AVAILABLE_AFTER).to_numpy()
+    out["last_txn_at"] = _micros(at)
+    out[TIME] = _micros(at + AVAILABLE_AFTER)
     return out[["customer_id", TIME, *CUSTOMER_FEATURES]]
 
 
@@ -152,7 +155,7 @@ def merchant_features(history: pd.DataFrame, day_rows: pd.DataFrame, label_delay
     )
     out["merchant_labelled_txn_30d"] = known["_labelled"].astype("int64").to_numpy()
     out["merchant_fraud_rate_30d"] = (known["_fraud"] / known["_labelled"].where(known["_labelled"] > 0)).to_numpy()
-    out[TIME] = (at + AVAILABLE_AFTER).to_numpy()
+    out[TIME] = _micros(at + AVAILABLE_AFTER)
     return out[["merchant_id", TIME, *MERCHANT_FEATURES]]
 
 
@@ -217,12 +220,12 @@ def model_input(transactions: pd.DataFrame, features: pd.DataFrame, defaults: De
             return transactions[name].reset_index(drop=True)
         return pd.Series([default] * n)
 
-    feature = features.reset_index(drop=True)
+    feature = normalize_features(features.reset_index(drop=True))
     channel = column("channel", None).astype("string").str.lower()
     category = column("merchant_category", None).astype("string").str.lower()
     hour = time.dt.hour.reset_index(drop=True)
     has_history = feature["last_txn_at"].notna()
-    last_txn_at = pd.to_datetime(feature["last_txn_at"], utc=True)
+    last_txn_at = feature["last_txn_at"]
     inputs = {
         "amount_usd": transactions["amount"].astype("float64").reset_index(drop=True),
         "hour_of_day": hour,
@@ -246,14 +249,24 @@ def model_input(transactions: pd.DataFrame, features: pd.DataFrame, defaults: De
         "card_not_present_share_7d",
         *(f"merchant_txn_count_{w}" for w in MERCHANT_WINDOWS),
     ):
-        inputs[name] = _numbers(feature[name]).fillna(0.0)
-    mean_30d = _numbers(feature["amount_usd_mean_30d"])
+        inputs[name] = feature[name].fillna(0.0)
+    mean_30d = feature["amount_usd_mean_30d"]
     inputs["amount_vs_mean_30d"] = (inputs["amount_usd"] / mean_30d).fillna(1.0)
-    inputs["merchant_fraud_rate_30d"] = _numbers(feature["merchant_fraud_rate_30d"]).fillna(
-        defaults.merchant_fraud_rate
-    )
+    inputs["merchant_fraud_rate_30d"] = feature["merchant_fraud_rate_30d"].fillna(defaults.merchant_fraud_rate)
     frame = pd.DataFrame(inputs)
     return frame[list(MODEL_INPUTS)].astype("float64")
+
+
+def normalize_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """Feature columns with canonical types, whichever store returned them (an offline join gives
+    timestamps as text, an online lookup objects): numbers float64, `last_txn_at` UTC timestamps."""
+    normalized = pd.DataFrame(index=frame.index)
+    for name in feature_columns():
+        if name == "last_txn_at":
+            normalized[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype(MICROS)
+        else:
+            normalized[name] = _numbers(frame[name])
+    return normalized
 
 
 def _numbers(values: pd.Series) -> pd.Series:

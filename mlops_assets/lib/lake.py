@@ -32,7 +32,9 @@ class Lake:
         self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if isinstance(self.filesystem, pafs.LocalFileSystem):
-            partial = f"{path}.{uuid.uuid4().hex}.partial"
+            # Hidden while partial: readers of the folder (dask, pyarrow datasets) skip dot-files.
+            folder, name = path.rsplit("/", 1)
+            partial = f"{folder}/.{name}.{uuid.uuid4().hex}.partial"
             pq.write_table(table, partial, filesystem=self.filesystem)
             self.filesystem.move(partial, path)  # rename: atomic on one filesystem
         else:

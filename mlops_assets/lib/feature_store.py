@@ -1,0 +1,49 @@
+"""The Feast store of `feature_repo/`, opened from code with the same `feature_store.yaml` as the
+`feast` CLI: its `${VARIABLES}` are filled from `Settings`, not from whatever the process has."""
+
+import importlib
+import string
+import sys
+
+import yaml
+
+from mlops_assets.settings import REPO_ROOT, Settings
+
+FEATURE_REPO = REPO_ROOT / "feature_repo"
+DEFINITION_MODULES = ("entities", "sources", "feature_views", "feature_services")
+FEATURE_SERVICE = "fraud_detection_v1"
+
+
+def open_store(settings: Settings):
+    """A `feast.FeatureStore` on the repository's definitions and this state root."""
+    from feast import FeatureStore, RepoConfig
+
+    raw = yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
+    config = RepoConfig(**_fill(raw, settings.export()))
+    config.repo_path = FEATURE_REPO
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(repo_path=str(FEATURE_REPO), config=config)
+
+
+def _fill(value, variables: dict[str, str]):
+    """Every `${NAME}` in the parsed YAML's strings replaced; a name not in `variables` is an error."""
+    if isinstance(value, dict):
+        return {key: _fill(item, variables) for key, item in value.items()}
+    if isinstance(value, str):
+        return string.Template(value).substitute(variables)
+    return value
+
+
+def definitions() -> list:
+    """The repository's entities, sources, feature views and services, imported afresh so that
+    their paths follow the current environment (as `feast apply` would import them)."""
+    from feast import Entity, FeatureService, FeatureView, FileSource
+
+    if str(FEATURE_REPO) not in sys.path:
+        sys.path.insert(0, str(FEATURE_REPO))
+    for name in DEFINITION_MODULES:
+        sys.modules.pop(name, None)
+    modules = [importlib.import_module(name) for name in DEFINITION_MODULES]
+    kinds = (Entity, FileSource, FeatureView, FeatureService)
+    found = {id(value): value for module in modules for value in vars(module).values() if isinstance(value, kinds)}
+    return list(found.values())
