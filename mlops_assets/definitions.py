@@ -3,6 +3,7 @@ environment. `workspace.yaml` loads this module; `dagster dev` in the repository
 
 import dagster as dg
 
+from mlops_assets.features.assets import entity_features, online_features, training_set
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.sensors import ingest_job, landing_sensor
 from mlops_assets.resources import build_local_resources
@@ -13,7 +14,7 @@ from mlops_assets.validation.assets import validate_transactions
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The whole graph with the given resources (tests pass ones rooted in a temporary folder)."""
     return dg.Definitions(
-        assets=[raw_transactions, validate_transactions],
+        assets=[raw_transactions, validate_transactions, entity_features, online_features, training_set],
         jobs=[ingest_job],
         sensors=[landing_sensor],
         resources=resources,

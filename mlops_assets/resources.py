@@ -4,9 +4,12 @@ Each takes plain locations, so the same asset code runs on a laptop folder and (
 `build_local_resources` is the one place that picks them for the embedded local environment.
 """
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.lib.feature_store import open_store
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.landing import LandingIndex
 from mlops_assets.settings import Settings
@@ -29,6 +32,15 @@ class LakeResource(dg.ConfigurableResource):
 
     def lake(self) -> Lake:
         return Lake(self.root)
+
+
+class FeastResource(dg.ConfigurableResource):
+    """The Feast store of `feature_repo/`: registry and online store under `feast_dir`."""
+
+    feast_dir: str
+
+    def store(self):
+        return open_store(Path(self.feast_dir))
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -60,4 +72,5 @@ def build_local_resources(settings: Settings) -> dict[str, object]:
         "landing": LandingResource(landing_dir=str(settings.landing_dir), partitions_start=settings.partitions_start),
         "lake": LakeResource(root=str(settings.lake_dir)),
         "lake_io_manager": LakeIOManager(root=str(settings.lake_dir)),
+        "feast": FeastResource(feast_dir=str(settings.feast_dir)),
     }

@@ -4,24 +4,26 @@
 import importlib
 import string
 import sys
+from pathlib import Path
 
 import yaml
 
-from mlops_assets.settings import REPO_ROOT, Settings
+from mlops_assets.settings import REPO_ROOT
 
 FEATURE_REPO = REPO_ROOT / "feature_repo"
 DEFINITION_MODULES = ("entities", "sources", "feature_views", "feature_services")
 FEATURE_SERVICE = "fraud_detection_v1"
 
 
-def open_store(settings: Settings):
-    """A `feast.FeatureStore` on the repository's definitions and this state root."""
+def open_store(feast_dir: Path):
+    """A `feast.FeatureStore` on the repository's definitions, its registry and online store in
+    `feast_dir` (Feast is imported here, not at module import: it takes seconds)."""
     from feast import FeatureStore, RepoConfig
 
     raw = yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
-    config = RepoConfig(**_fill(raw, settings.export()))
+    config = RepoConfig(**_fill(raw, {"MLOPS_FEAST_DIR": str(feast_dir)}))
     config.repo_path = FEATURE_REPO
-    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    Path(feast_dir).mkdir(parents=True, exist_ok=True)
     return FeatureStore(repo_path=str(FEATURE_REPO), config=config)
 
 

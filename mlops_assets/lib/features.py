@@ -129,7 +129,8 @@ def customer_features(history: pd.DataFrame, day_rows: pd.DataFrame) -> pd.DataF
     week = CUSTOMER_WINDOWS["7d"]
     out["distinct_countries_7d"] = _distinct_in_window(history, "customer_id", "country", day_rows, week).to_numpy()
     out["distinct_merchants_7d"] = _distinct_in_window(history, "customer_id", "merchant_id", day_rows, week).to_numpy()
-    out["last_txn_at"] = _micros(at)
+    # Whole seconds: Feast's online UnixTimestamp keeps no more, and training must see what serving sees.
+    out["last_txn_at"] = _micros(at.dt.floor("s"))
     out[TIME] = _micros(at + AVAILABLE_AFTER)
     return out[["customer_id", TIME, *CUSTOMER_FEATURES]]
 

@@ -40,6 +40,9 @@ def test_a_row_is_known_one_microsecond_after_its_transaction_and_counts_it() ->
     rows = features.customer_features(history, history)
     assert rows["event_timestamp"].tolist() == [T0 + pd.Timedelta(microseconds=1)]
     assert rows["txn_count_1h"].tolist() == [1] and rows["last_txn_at"].tolist() == [T0]
+    later = transactions((pd.Timedelta(milliseconds=1500), 1, 9, 10.0, "DE", 0))
+    later = features.customer_features(later, later)
+    assert later["last_txn_at"].tolist() == [T0 + pd.Timedelta(seconds=1)]  # whole seconds, as online
 
 
 def test_window_edges_are_open_on_the_left() -> None:

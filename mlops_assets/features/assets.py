@@ -1,0 +1,147 @@
+"""Feature assets: entity features per day, the online store, and the training set."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from mlops_assets.lib import features
+from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions
+from mlops_assets.partitions import DAILY
+from mlops_assets.resources import FeastResource, LakeResource
+
+# A day's features need the 30 days before it (the longest window) and the day itself.
+HISTORY_DAYS = features.HISTORY.days
+WITH_HISTORY = dg.AssetIn(
+    "validated_transactions",
+    partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-HISTORY_DAYS, end_offset=0),
+)
+
+
+class FeatureConfig(dg.Config):
+    label_delay_days: float = Field(
+        default=3.0,
+        description="Days after a transaction before its label counts as known (chargebacks take time).",
+    )
+
+
+def _summary(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.MetadataValue:
+    numeric = frame[[c for c in columns if c != "last_txn_at"]]
+    return dg.MetadataValue.md(numeric.describe().T[["mean", "std", "min", "max"]].round(3).to_markdown())
+
+
+@dg.multi_asset(
+    outs={
+        "customer_features": dg.AssetOut(
+            io_manager_key="lake_io_manager",
+            kinds={"parquet", "feast"},
+            description="Each customer just after each of its transactions: windows, diversity, habits.",
+        ),
+        "merchant_features": dg.AssetOut(
+            io_manager_key="lake_io_manager",
+            kinds={"parquet", "feast"},
+            description="Each merchant just after each of its transactions, with the fraud rate known then.",
+        ),
+    },
+    ins={"validated_transactions": WITH_HISTORY},
+    partitions_def=DAILY,
+    group_name="features",
+)
+def entity_features(context: dg.AssetExecutionContext, config: FeatureConfig, validated_transactions: pd.DataFrame):
+    """Computes the day's customer and merchant feature rows from the 30 days before it."""
+    day = pd.Timestamp(context.partition_key, tz="UTC")
+    history = validated_transactions
+    if history.empty:
+        raise dg.Failure(f"no validated transactions up to {context.partition_key}: ingest the day first")
+    day_rows = history[history["event_timestamp"].dt.floor("D") == day]
+    customer = features.customer_features(history, day_rows)
+    merchant = features.merchant_features(history, day_rows, pd.Timedelta(days=config.label_delay_days))
+    yield dg.Output(
+        customer,
+        output_name="customer_features",
+        metadata={
+            "dagster/row_count": len(customer),
+            "customers": int(customer["customer_id"].nunique()),
+            "history_rows": len(history),
+            "feature_statistics": _summary(customer, features.CUSTOMER_FEATURES),
+        },
+    )
+    yield dg.Output(
+        merchant,
+        output_name="merchant_features",
+        metadata={
+            "dagster/row_count": len(merchant),
+            "merchants": int(merchant["merchant_id"].nunique()),
+            "feature_statistics": _summary(merchant, features.MERCHANT_FEATURES),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    deps=["customer_features", "merchant_features"],
+    group_name="features",
+    kinds={"feast", "sqlite"},
+)
+def online_features(
+    context: dg.AssetExecutionContext, feast: FeastResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    """Applies the Feast repository and loads the day (and any later days) into the online store."""
+    store = feast.store()
+    store.apply(definitions())
+    start = pd.Timestamp(context.partition_key, tz="UTC")
+    # Later days too, in order: an older day must never overwrite newer online values.
+    latest = max(lake.lake().partitions("customer_features"))
+    end = pd.Timestamp(latest, tz="UTC") + pd.Timedelta(days=1, microseconds=1)
+    store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
+    return dg.MaterializeResult(
+        metadata={"materialized_from": str(start.date()), "materialized_to": latest, "feature_service": FEATURE_SERVICE}
+    )
+
+
+class TrainingSetConfig(dg.Config):
+    days: int = Field(default=28, description="Days of labelled transactions, ending with the latest validated day.")
+    end_day: str | None = Field(default=None, description="Last day (YYYY-MM-DD) instead of the latest one.")
+
+
+@dg.asset(
+    deps=["online_features"],
+    group_name="features",
+    kinds={"feast", "parquet"},
+    io_manager_key="lake_io_manager",
+)
+def training_set(
+    context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastResource, lake: LakeResource
+) -> dg.Output[pd.DataFrame]:
+    """Labelled transactions of the window with their point-in-time features, as model inputs."""
+    table = lake.lake()
+    days = table.partitions("validated_transactions")
+    end_day = config.end_day or (days[-1] if days else None)
+    if end_day is None:
+        raise dg.Failure("no validated transactions yet: ingest some days first")
+    start_day = (pd.Timestamp(end_day) - pd.Timedelta(days=config.days - 1)).strftime("%Y-%m-%d")
+    window = [day for day in days if start_day <= day <= end_day]
+    transactions = pd.concat([table.read("validated_transactions", day) for day in window], ignore_index=True)
+    labelled = transactions[transactions["is_fraud"].notna()].reset_index(drop=True)
+
+    entities = labelled[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
+    store = feast.store()
+    joined = store.get_historical_features(entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE))
+    # The join returns rows in its own order: line them up with the transactions again.
+    joined = joined.to_df().set_index("transaction_id").loc[labelled["transaction_id"]].reset_index(drop=True)
+    inputs = features.model_input(labelled, joined)
+    frame = pd.concat(
+        [labelled[["transaction_id", "event_timestamp"]], inputs, labelled["is_fraud"].astype("int64")], axis=1
+    )
+    context.log.info(f"training set {start_day}..{end_day}: {len(frame)} rows")
+    return dg.Output(
+        frame,
+        metadata={
+            "dagster/row_count": len(frame),
+            "window": f"{start_day}..{end_day}",
+            "fraud_share": round(float(frame["is_fraud"].mean()), 5) if len(frame) else 0.0,
+            "without_customer_history": int((frame["has_history"] == 0).sum()),
+            "feature_statistics": dg.MetadataValue.md(
+                inputs.describe().T[["mean", "std", "min", "max"]].round(3).to_markdown()
+            ),
+        },
+    )
