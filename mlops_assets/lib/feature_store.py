@@ -6,8 +6,10 @@ import string
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
+from mlops_assets.lib.features import HISTORY, feature_columns
 from mlops_assets.settings import REPO_ROOT
 
 FEATURE_REPO = REPO_ROOT / "feature_repo"
@@ -49,3 +51,23 @@ def definitions() -> list:
     kinds = (Entity, FileSource, FeatureView, FeatureService)
     found = {id(value): value for module in modules for value in vars(module).values() if isinstance(value, kinds)}
     return list(found.values())
+
+
+def online_features(store, transactions: pd.DataFrame, max_age: pd.Timedelta = HISTORY) -> pd.DataFrame:
+    """The feature service's online values for each transaction's customer and merchant, aligned
+    with `transactions`. Feast applies no TTL to online reads: a value older than `max_age` at the
+    transaction's time is treated as missing here, as the offline join would treat it."""
+    from feast.online_response import TIMESTAMP_POSTFIX
+
+    entity_rows = {
+        "customer_id": transactions["customer_id"].astype("int64").tolist(),
+        "merchant_id": transactions["merchant_id"].astype("int64").tolist(),
+    }
+    service = store.get_feature_service(FEATURE_SERVICE)
+    frame = store.get_online_features(features=service, entity_rows=entity_rows).to_df(include_event_timestamps=True)
+    now = pd.to_datetime(transactions["event_timestamp"], utc=True).reset_index(drop=True)
+    values = frame[list(feature_columns())].astype(object)
+    for name in feature_columns():
+        written_at = pd.to_datetime(frame[name + TIMESTAMP_POSTFIX], unit="s", utc=True)
+        values.loc[(now - written_at) > max_age, name] = None
+    return values

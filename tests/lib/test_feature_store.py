@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlops_assets.lib import features
-from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions, open_store
+from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions, online_features, open_store
 from mlops_assets.lib.lake import Lake
 from mlops_assets.settings import Settings
 from tests.lib.test_features import DAY, HOUR, transactions
@@ -99,3 +99,19 @@ def test_rematerializing_gives_the_same_online_values(store, history) -> None:
     store.materialize(**window)
     pd.testing.assert_frame_equal(first, store.get_online_features(features=service, entity_rows=rows).to_df())
     assert first["amount_usd_mean_30d"].tolist()[1] == pytest.approx((35.0 + 15.0 + 9000.0) / 3)
+
+
+def test_serving_treats_values_older_than_the_ttl_as_missing(store, history) -> None:
+    store.materialize(
+        start_date=(history["event_timestamp"].min() - DAY).to_pydatetime(),
+        end_date=(history["event_timestamp"].max() + DAY).to_pydatetime(),
+    )
+    soon = history.tail(1).assign(event_timestamp=history["event_timestamp"].max() + DAY)
+    much_later = soon.assign(event_timestamp=soon["event_timestamp"] + features.HISTORY)
+    fresh = features.normalize_features(online_features(store, soon))
+    stale = features.normalize_features(online_features(store, much_later))
+    assert fresh["txn_count_30d"].tolist() == [3.0] and fresh["merchant_txn_count_7d"].notna().all()
+    assert stale.isna().all().all()
+    # A new customer at a known merchant: customer values missing, merchant values present.
+    newcomer = features.normalize_features(online_features(store, soon.assign(customer_id=999)))
+    assert newcomer["txn_count_30d"].isna().all() and newcomer["merchant_txn_count_7d"].notna().all()
