@@ -201,14 +201,17 @@ def _ingest(settings: Settings):
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     import pandas as pd
 
+    from mlops_assets.definitions import build_definitions
+    from mlops_assets.features.jobs import build_features
     from mlops_assets.lib import generator
     from mlops_assets.lib.lake import Lake
+    from mlops_assets.resources import build_local_resources
     from mlops_assets.validation.checks import reason_counts
 
     settings.ensure_dirs()
     today = datetime.now(UTC).date()
     start = today - timedelta(days=args.days)
-    print(f"1/3 generating {args.days} days of baseline transactions from {start} into {settings.landing_dir}")
+    print(f"1/4 generating {args.days} days of baseline transactions from {start} into {settings.landing_dir}")
     history = generator.generate(start, args.days, args.rows_per_day, settings.landing_dir, seed=args.seed)
     dirty_day = today - timedelta(days=1)
     print(f"    and one day of the `dirty` scenario on {dirty_day}, with two files meant to be rejected")
@@ -220,12 +223,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         f"faults injected: {sum(dirty.faults.values())}"
     )
 
-    print("2/3 ingesting and validating every pending file through Dagster (the landing_sensor's work)")
+    print("2/4 ingesting and validating every pending file through Dagster (the landing_sensor's work)")
     report = _ingest(settings)
 
-    print("3/3 summary")
+    print("3/4 features for every day (customer and merchant, Feast online store), then the training set")
     lake = Lake(str(settings.lake_dir))
     days = lake.partitions("validated_transactions")
+    with _instance(settings) as instance:
+        failed = build_features(build_definitions(build_local_resources(settings)), instance, days)
+    for what, reason in failed.items():
+        print(f"features for {what} failed: {reason}", file=sys.stderr)
+
+    print("4/4 summary")
     validated = sum(len(lake.read("validated_transactions", day, columns=["transaction_id"])) for day in days)
     quarantined = [lake.read("quarantined_transactions", day) for day in lake.partitions("quarantined_transactions")]
     quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else pd.DataFrame({"reasons": []})
@@ -235,11 +244,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f"      {rows:>6,}  {reason}")
     rejected = sorted(path.name for path in settings.rejected_dir.glob("*.reason.txt"))
     print(f"    rejected files (with reasons beside them) in {settings.rejected_dir}: {len(rejected)}")
+    if lake.exists("training_set"):
+        training = lake.read("training_set", columns=["is_fraud", "has_history"])
+        print(
+            f"    training_set: {len(training):,} labelled transactions with point-in-time features, "
+            f"{training['is_fraud'].mean():.2%} fraud"
+        )
     print("Where to look:")
     print(f"    lake (Parquet, one file per day): {settings.lake_dir}")
     print("    Dagster UI with assets, partitions and checks: `make up`, then http://127.0.0.1:3000")
-    print("    features, models, drift and serving arrive with the next stages of the project (see README)")
-    return 1 if report.failed_days else 0
+    print('    Feast: eval "$(uv run mlops env)"; cd feature_repo; uv run feast feature-views list')
+    print("    models, drift and serving arrive with the next stages of the project (see README)")
+    return 1 if report.failed_days or failed else 0
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:

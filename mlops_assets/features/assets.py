@@ -1,5 +1,10 @@
 """Feature assets: entity features per day, the online store, and the training set."""
 
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator
+
 import dagster as dg
 import pandas as pd
 from pydantic import Field
@@ -22,6 +27,18 @@ class FeatureConfig(dg.Config):
         default=3.0,
         description="Days after a transaction before its label counts as known (chargebacks take time).",
     )
+
+
+@contextlib.contextmanager
+def _feast_output_to_log(context: dg.AssetExecutionContext) -> Iterator[None]:
+    """Feast prints progress to stdout and ibis warns of its own deprecations on every query: both
+    go to the run's debug log instead of the terminal."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
+        yield
+    if printed.getvalue().strip():
+        context.log.debug(printed.getvalue())
 
 
 def _summary(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.MetadataValue:
@@ -86,13 +103,14 @@ def online_features(
     context: dg.AssetExecutionContext, feast: FeastResource, lake: LakeResource
 ) -> dg.MaterializeResult:
     """Applies the Feast repository and loads the day (and any later days) into the online store."""
-    store = feast.store()
-    store.apply(definitions())
     start = pd.Timestamp(context.partition_key, tz="UTC")
     # Later days too, in order: an older day must never overwrite newer online values.
     latest = max(lake.lake().partitions("customer_features"))
     end = pd.Timestamp(latest, tz="UTC") + pd.Timedelta(days=1, microseconds=1)
-    store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
+    with _feast_output_to_log(context):
+        store = feast.store()
+        store.apply(definitions())
+        store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
     return dg.MaterializeResult(
         metadata={"materialized_from": str(start.date()), "materialized_to": latest, "feature_service": FEATURE_SERVICE}
     )
@@ -124,10 +142,12 @@ def training_set(
     labelled = transactions[transactions["is_fraud"].notna()].reset_index(drop=True)
 
     entities = labelled[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
-    store = feast.store()
-    joined = store.get_historical_features(entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE))
+    with _feast_output_to_log(context):
+        store = feast.store()
+        service = store.get_feature_service(FEATURE_SERVICE)
+        joined = store.get_historical_features(entity_df=entities, features=service).to_df()
     # The join returns rows in its own order: line them up with the transactions again.
-    joined = joined.to_df().set_index("transaction_id").loc[labelled["transaction_id"]].reset_index(drop=True)
+    joined = joined.set_index("transaction_id").loc[labelled["transaction_id"]].reset_index(drop=True)
     inputs = features.model_input(labelled, joined)
     frame = pd.concat(
         [labelled[["transaction_id", "event_timestamp"]], inputs, labelled["is_fraud"].astype("int64")], axis=1

@@ -13,6 +13,7 @@ from mlops_assets.ingestion.sensors import run_request
 from mlops_assets.lib.contract import SOURCE_FILE
 from mlops_assets.lib.landing import Rejection
 from mlops_assets.resources import LakeResource, LandingResource
+from mlops_assets.runs import QUIET, first_error
 
 STARTED_BY_TAG = "mlops/started_by"
 
@@ -45,12 +46,11 @@ def ingest_pending(defs: dg.Definitions, instance: dg.DagsterInstance) -> Ingest
             partition_key=day,
             instance=instance,
             tags={**run_request(day, files).tags, STARTED_BY_TAG: "mlops ingest"},
-            # The full event log is in the UI; the terminal gets warnings and errors only.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config=QUIET,
             raise_on_error=False,
         )
         if not result.success:
-            report.failed_days[day] = _failure_reason(result)
+            report.failed_days[day] = first_error(result)
     report.files = count_per_file(landing, lake, sorted({name for files in pending.values() for name in files}))
     return report
 
@@ -73,10 +73,3 @@ def count_per_file(landing: LandingResource, lake: LakeResource, names: list[str
             FileCounts(name, entry.rows, tallies["validated_transactions"], tallies["quarantined_transactions"])
         )
     return counts
-
-
-def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip().splitlines()[0]
-    return "run failed"
