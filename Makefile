@@ -32,6 +32,7 @@ up: install
 
 bench: install
 	$(UV) run python bench/generator.py
+	$(UV) run python bench/features.py
 
 # Deletes local state (MLOPS_HOME default) and the environment; the repository itself stays.
 clean:
