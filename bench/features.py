@@ -81,14 +81,22 @@ def main() -> None:
         rows = len(history)
         print(f"Features and point-in-time joins: {rows:,} transactions over {args.days} days\n")
         print("| step | seconds | rows/s | vs. baseline |\n|---|---:|---:|---:|")
-        print(f"| customer features ({len(features.CUSTOMER_FEATURES)} columns) | {customer_s:.2f} | "
-              f"{rows / customer_s:,.0f} | |")
-        print(f"| merchant features ({len(features.MERCHANT_FEATURES)} columns) | {merchant_s:.2f} | "
-              f"{rows / merchant_s:,.0f} | |")
-        print(f"| baseline: PIT join of {args.entities:,} entity rows, pandas merge_asof | {pandas_s:.2f} | "
-              f"{args.entities / pandas_s:,.0f} | 1.0x |")
-        print(f"| PIT join of {args.entities:,} entity rows, Feast get_historical_features (DuckDB) | "
-              f"{feast_s:.2f} | {args.entities / feast_s:,.0f} | {feast_s / pandas_s:.1f}x |")
+        print(
+            f"| customer features ({len(features.CUSTOMER_FEATURES)} columns) | {customer_s:.2f} | "
+            f"{rows / customer_s:,.0f} | |"
+        )
+        print(
+            f"| merchant features ({len(features.MERCHANT_FEATURES)} columns) | {merchant_s:.2f} | "
+            f"{rows / merchant_s:,.0f} | |"
+        )
+        print(
+            f"| baseline: PIT join of {args.entities:,} entity rows, pandas merge_asof | {pandas_s:.2f} | "
+            f"{args.entities / pandas_s:,.0f} | 1.0x |"
+        )
+        print(
+            f"| PIT join of {args.entities:,} entity rows, Feast get_historical_features (DuckDB) | "
+            f"{feast_s:.2f} | {args.entities / feast_s:,.0f} | {feast_s / pandas_s:.1f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -59,30 +59,28 @@ def _micros(times: pd.Series) -> pd.Series:
     return times.astype(MICROS).reset_index(drop=True)
 
 
-def _cumulative_at(
-    history: pd.DataFrame, key: str, values: list[str], queries: pd.DataFrame, at: pd.Series
-) -> pd.DataFrame:
-    """Per query row: the sums of `values` over history rows of the same `key` with time <= `at`.
+class _RunningSums:
+    """Running sums of `values` per `key` over `history` in time order, computed once and looked
+    up at any (key, time): the sum over the key's rows with time <= that time."""
 
-    `history` holds `key`, `TIME` and the value columns; the result is aligned with `queries`.
-    """
-    ordered = history.sort_values([TIME, key], kind="stable")
-    cumulative = ordered.groupby(key, sort=False)[values].cumsum()
-    right = pd.concat([ordered[[key, TIME]], cumulative], axis=1).astype({TIME: MICROS})
-    # Rows at the same (key, time) all count: keep the last cumulative value per (key, time).
-    right = right.drop_duplicates([key, TIME], keep="last")
-    left = pd.DataFrame({key: queries[key].to_numpy(), TIME: _micros(at), "_row": np.arange(len(queries))})
-    joined = pd.merge_asof(
-        left.sort_values(TIME, kind="stable"), right, on=TIME, by=key, direction="backward", allow_exact_matches=True
-    )
-    return joined.sort_values("_row")[values].fillna(0).reset_index(drop=True)
+    def __init__(self, history: pd.DataFrame, key: str, values: list[str]):
+        ordered = history.sort_values([TIME, key], kind="stable")
+        running = ordered.groupby(key, sort=False)[values].cumsum()
+        table = pd.concat([ordered[[key, TIME]], running], axis=1).astype({TIME: MICROS})
+        # Rows at the same (key, time) all count: keep the last running value per (key, time).
+        self.table = table.drop_duplicates([key, TIME], keep="last")
+        self.key, self.values = key, values
 
+    def at(self, keys: pd.Series, times: pd.Series) -> pd.DataFrame:
+        left = pd.DataFrame({self.key: keys.to_numpy(), TIME: _micros(times), "_row": np.arange(len(keys))})
+        joined = pd.merge_asof(
+            left.sort_values(TIME, kind="stable"), self.table, on=TIME, by=self.key, direction="backward"
+        )
+        return joined.sort_values("_row")[self.values].fillna(0).reset_index(drop=True)
 
-def _windowed(
-    history: pd.DataFrame, key: str, values: list[str], queries: pd.DataFrame, start: pd.Series, end: pd.Series
-) -> pd.DataFrame:
-    """Sums of `values` over history rows of the query's `key` with time in `(start, end]`."""
-    return _cumulative_at(history, key, values, queries, end) - _cumulative_at(history, key, values, queries, start)
+    def between(self, keys: pd.Series, start: pd.Series, end: pd.Series) -> pd.DataFrame:
+        """Sums over the key's rows with time in `(start, end]`."""
+        return self.at(keys, end) - self.at(keys, start)
 
 
 def _distinct_in_window(history: pd.DataFrame, key: str, value: str, queries: pd.DataFrame, window: pd.Timedelta):
@@ -101,9 +99,9 @@ def _distinct_in_window(history: pd.DataFrame, key: str, value: str, queries: pd
     run_ends = ~np.r_[continues[1:], False]
     exits = ordered.loc[run_ends, [key, TIME]].assign(_exits=1)
     exits[TIME] = exits[TIME] + window
-    at = queries[TIME]
-    entered = _cumulative_at(entries, key, ["_entries"], queries, at)["_entries"]
-    exited = _cumulative_at(exits, key, ["_exits"], queries, at)["_exits"]
+    keys, at = queries[key], queries[TIME]
+    entered = _RunningSums(entries, key, ["_entries"]).at(keys, at)["_entries"]
+    exited = _RunningSums(exits, key, ["_exits"]).at(keys, at)["_exits"]
     return (entered - exited).astype("int64")
 
 
@@ -115,10 +113,11 @@ def customer_features(history: pd.DataFrame, day_rows: pd.DataFrame) -> pd.DataF
         _amount=history["amount"].astype("float64"),
         _cnp=(history["card_present"] == False).astype(int),  # noqa: E712
     )
-    at = day_rows[TIME]
-    out = pd.DataFrame({"customer_id": day_rows["customer_id"].to_numpy()})
+    at, keys = day_rows[TIME], day_rows["customer_id"]
+    running = _RunningSums(history, "customer_id", ["_count", "_amount", "_cnp"])
+    out = pd.DataFrame({"customer_id": keys.to_numpy()})
     for name, window in CUSTOMER_WINDOWS.items():
-        sums = _windowed(history, "customer_id", ["_count", "_amount", "_cnp"], day_rows, at - window, at)
+        sums = running.between(keys, at - window, at)
         out[f"txn_count_{name}"] = sums["_count"].astype("int64").to_numpy()
         if name == "24h":
             out["amount_usd_sum_24h"] = sums["_amount"].to_numpy()
@@ -143,17 +142,16 @@ def merchant_features(history: pd.DataFrame, day_rows: pd.DataFrame, label_delay
         _labelled=history["is_fraud"].notna().astype(int),
         _fraud=history["is_fraud"].fillna(0).astype(int),
     )
-    at = day_rows[TIME]
-    out = pd.DataFrame({"merchant_id": day_rows["merchant_id"].to_numpy()})
+    at, keys = day_rows[TIME], day_rows["merchant_id"]
+    running = _RunningSums(history, "merchant_id", ["_count", "_amount", "_labelled", "_fraud"])
+    out = pd.DataFrame({"merchant_id": keys.to_numpy()})
     for name, window in MERCHANT_WINDOWS.items():
-        sums = _windowed(history, "merchant_id", ["_count", "_amount"], day_rows, at - window, at)
+        sums = running.between(keys, at - window, at)
         out[f"merchant_txn_count_{name}"] = sums["_count"].astype("int64").to_numpy()
         if name == "7d":
             out["merchant_amount_usd_mean_7d"] = (sums["_amount"] / sums["_count"]).to_numpy()
     # Labels of transactions in (t - 30d, t - delay] are the ones known at t.
-    known = _windowed(
-        history, "merchant_id", ["_labelled", "_fraud"], day_rows, at - FRAUD_RATE_WINDOW, at - label_delay
-    )
+    known = running.between(keys, at - FRAUD_RATE_WINDOW, at - label_delay)
     out["merchant_labelled_txn_30d"] = known["_labelled"].astype("int64").to_numpy()
     out["merchant_fraud_rate_30d"] = (known["_fraud"] / known["_labelled"].where(known["_labelled"] > 0)).to_numpy()
     out[TIME] = _micros(at + AVAILABLE_AFTER)
