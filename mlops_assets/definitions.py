@@ -5,6 +5,7 @@ import dagster as dg
 
 from mlops_assets.features.assets import entity_features, online_features, training_set
 from mlops_assets.features.jobs import features_job, training_set_job
+from mlops_assets.features.sensors import features_sensor
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.sensors import ingest_job, landing_sensor
 from mlops_assets.resources import build_local_resources
@@ -17,7 +18,7 @@ def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_transactions, validate_transactions, entity_features, online_features, training_set],
         jobs=[ingest_job, features_job, training_set_job],
-        sensors=[landing_sensor],
+        sensors=[landing_sensor, features_sensor],
         resources=resources,
     )
 

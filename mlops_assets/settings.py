@@ -25,10 +25,19 @@ PATH_VARIABLES: dict[str, str] = {
 }
 
 
-# The local Dagster instance: embedded SQLite storage under DAGSTER_HOME; no telemetry (no network).
+# The local Dagster instance: embedded SQLite storage under DAGSTER_HOME; no telemetry (no network);
+# runs queued, and one at a time among those that write the Feast online store (SQLite).
 DAGSTER_INSTANCE_YAML = """\
 telemetry:
   enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    tag_concurrency_limits:
+      - key: mlops/online_store
+        value: write
+        limit: 1
 """
 
 

@@ -15,7 +15,9 @@ def test_contract_names(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert {"raw_transactions", "validated_transactions", "quarantined_transactions"} <= keys
-    assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    for sensor in ("landing_sensor", "features_sensor"):
+        assert defs.resolve_sensor_def(sensor).default_status == dg.DefaultSensorStatus.RUNNING
+    assert {"customer_features", "merchant_features", "online_features", "training_set"} <= keys
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == {
         "schema_holds",

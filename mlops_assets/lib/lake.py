@@ -48,6 +48,15 @@ class Lake:
         info = self.filesystem.get_file_info(self.path(key, partition))
         return info.type == pafs.FileType.File
 
+    def modified_ns(self, key: str) -> dict[str, int]:
+        """When each partition of a daily table was last written (ns since the epoch)."""
+        selector = pafs.FileSelector(f"{self.root}/{key}", allow_not_found=True)
+        return {
+            info.base_name.removesuffix(".parquet"): info.mtime_ns
+            for info in self.filesystem.get_file_info(selector)
+            if info.base_name.endswith(".parquet") and not info.base_name.startswith(".")
+        }
+
     def partitions(self, key: str) -> list[str]:
         """The partition keys written for a daily table, sorted."""
         selector = pafs.FileSelector(f"{self.root}/{key}", allow_not_found=True)

@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets.ingestion.sensors import LANDING_FILES_TAG
+from mlops_assets.lib.lake import Lake
 from mlops_assets.settings import Settings
 from tests.conftest import land
 
@@ -43,12 +44,14 @@ def answers(port: int) -> bool:
         return False
 
 
-def sensor_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-    return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "landing_sensor"}))
+def sensor_runs(instance: dg.DagsterInstance, sensor: str = "landing_sensor") -> list[dg.DagsterRun]:
+    return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": sensor}))
 
 
 @pytest.mark.slow
-def test_the_daemon_ingests_new_files_once_and_stops_on_sigterm(settings: Settings, instance) -> None:
+def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_sigterm(
+    settings: Settings, instance
+) -> None:
     port = free_port()
     log_path = settings.home / "up.log"
     with open(log_path, "w") as log:
@@ -68,9 +71,16 @@ def test_the_daemon_ingests_new_files_once_and_stops_on_sigterm(settings: Settin
             runs = sensor_runs(instance)
             assert sorted(run.tags["dagster/partition"] for run in runs) == ["2025-03-01", "2025-03-02"]
             assert all(run.tags[LANDING_FILES_TAG].startswith("transactions_baseline_") for run in runs)
-            # Two more ticks (every 15 s) see nothing new and start nothing.
+            # Then features_sensor builds both days, one online-store writer at a time.
+            features_done = lambda: [r.status for r in sensor_runs(instance, "features_sensor")] == succeeded  # noqa: E731
+            wait_until(features_done, 240, "two successful feature runs")
+            records = [instance.get_run_record_by_id(run.run_id) for run in sensor_runs(instance, "features_sensor")]
+            first, second = sorted(records, key=lambda record: record.start_time)
+            assert first.end_time <= second.start_time
+            assert sorted(Lake(str(settings.lake_dir)).partitions("customer_features")) == ["2025-03-01", "2025-03-02"]
+            # Two more ticks of each sensor (every 15 s) see nothing new and start nothing.
             time.sleep(32)
-            assert len(sensor_runs(instance)) == 2
+            assert len(sensor_runs(instance)) == 2 and len(sensor_runs(instance, "features_sensor")) == 2
         finally:
             server.send_signal(signal.SIGTERM)
             exit_code = server.wait(timeout=90)

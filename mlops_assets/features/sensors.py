@@ -1,0 +1,52 @@
+"""`features_sensor`: features follow the validated transactions they are computed from.
+
+Which days need features is derived from the lake: a day whose feature table is missing, or older
+than any validated partition in its 30-day history. Requests wait until no ingestion run is in
+progress, so a day never reads half-ingested history.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from mlops_assets.features.jobs import features_job
+from mlops_assets.lib.features import HISTORY
+from mlops_assets.lib.lake import Lake
+from mlops_assets.resources import LakeResource
+
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+# The run queue lets one run at a time write the online store (see settings.DAGSTER_INSTANCE_YAML).
+ONLINE_STORE_TAG = {"mlops/online_store": "write"}
+
+
+def stale_feature_days(lake: Lake) -> dict[str, int]:
+    """Day -> the newest write time of its validated history, for days whose features are older."""
+    validated = lake.modified_ns("validated_transactions")
+    written = lake.modified_ns("customer_features")
+    stale = {}
+    for day in sorted(validated):
+        start = (pd.Timestamp(day) - HISTORY).strftime("%Y-%m-%d")
+        newest_input = max(modified for other, modified in validated.items() if start <= other <= day)
+        if written.get(day, -1) < newest_input:
+            stale[day] = newest_input
+    return stale
+
+
+@dg.sensor(job=features_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def features_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
+    """Requests features (and the online store) for days whose validated history changed."""
+    ingesting = context.instance.get_runs(filters=dg.RunsFilter(job_name="ingest_job", statuses=IN_PROGRESS), limit=1)
+    if ingesting:
+        return dg.SkipReason("waiting for ingestion runs to finish")
+    stale = stale_feature_days(lake.lake())
+    if not stale:
+        return dg.SkipReason("features are up to date")
+    # The key names the input's state: the same stale day asks once until its inputs change again.
+    return [
+        dg.RunRequest(run_key=f"{day}:{newest}", partition_key=day, tags=ONLINE_STORE_TAG)
+        for day, newest in stale.items()
+    ]

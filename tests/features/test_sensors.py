@@ -1,0 +1,58 @@
+"""`features_sensor`: which days need features, waiting for ingestion, and nothing twice."""
+
+import os
+import uuid
+
+import dagster as dg
+import pandas as pd
+
+from mlops_assets.features.jobs import build_features
+from mlops_assets.features.sensors import ONLINE_STORE_TAG, features_sensor, stale_feature_days
+from mlops_assets.ingestion.runner import ingest_pending
+from mlops_assets.lib.lake import Lake
+from mlops_assets.settings import Settings
+from tests.conftest import land
+
+SECOND = 1_000_000_000
+
+
+def write(lake: Lake, key: str, day: str, at_seconds: int) -> None:
+    path = lake.write(key, pd.DataFrame({"x": [1]}), day)
+    os.utime(path, ns=(at_seconds * SECOND, at_seconds * SECOND))
+
+
+def test_a_day_is_stale_when_its_features_are_older_than_any_input_in_its_history(settings: Settings) -> None:
+    lake = Lake(str(settings.lake_dir))
+    for day, when in [("2025-01-01", 10), ("2025-01-20", 10), ("2025-02-15", 10), ("2025-02-16", 10)]:
+        write(lake, "validated_transactions", day, when)
+    write(lake, "customer_features", "2025-01-01", 20)
+    write(lake, "customer_features", "2025-01-20", 20)
+    write(lake, "customer_features", "2025-02-15", 20)
+    assert list(stale_feature_days(lake)) == ["2025-02-16"]  # never computed
+    write(lake, "validated_transactions", "2025-01-20", 30)  # a late file rewrote this day
+    # The day itself and the days whose 30-day history holds it; 2025-01-01 does not, nor 2025-02-2x.
+    assert stale_feature_days(lake) == {"2025-01-20": 30 * SECOND, "2025-02-15": 30 * SECOND, "2025-02-16": 30 * SECOND}
+
+
+def evaluate(resources: dict, instance: dg.DagsterInstance):
+    return features_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+
+
+def test_requests_wait_for_ingestion_then_come_once(
+    settings: Settings, resources: dict, defs: dg.Definitions, instance
+) -> None:
+    land(settings, days=2, rows=200)
+    assert not ingest_pending(defs, instance).failed_days
+
+    running = dg.DagsterRun(job_name="ingest_job", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED)
+    instance.add_run(running)
+    assert "waiting for ingestion" in evaluate(resources, instance).skip_message
+    instance.delete_run(running.run_id)
+
+    requests = evaluate(resources, instance)
+    assert [request.partition_key for request in requests] == ["2025-03-01", "2025-03-02"]
+    assert all(request.tags == ONLINE_STORE_TAG for request in requests)
+    assert [r.run_key for r in evaluate(resources, instance)] == [r.run_key for r in requests]
+
+    assert build_features(defs, instance, ["2025-03-01", "2025-03-02"]) == {}
+    assert evaluate(resources, instance).skip_message == "features are up to date"
