@@ -33,6 +33,7 @@ up: install
 bench: install
 	$(UV) run python bench/generator.py
 	$(UV) run python bench/features.py
+	$(UV) run python bench/bayes.py
 
 # Deletes local state (MLOPS_HOME default) and the environment; the repository itself stays.
 clean:

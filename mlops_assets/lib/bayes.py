@@ -1,0 +1,127 @@
+"""A discrete Bayesian network compiled to numpy arrays, for exact posteriors of one target node
+over many rows at once (pgmpy answers one query in about 0.7 ms; this answers millions a second).
+
+For each pattern of missing values, every CPD is sliced by the row's observed values (the row is
+a batch axis), factors that cannot reach the target through unobserved variables are dropped
+(they are the same for every value of the target, so they cancel when normalizing), and the rest
+are contracted with one `einsum`, which sums the unobserved variables out: exact marginalization.
+With every variable observed this is the Markov-blanket product: P(target | parents) times each
+child's P(child | its parents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Factor:
+    """P(variables[0] | variables[1:]) as an array with one axis per variable, in that order."""
+
+    variables: tuple[str, ...]
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class CompiledNetwork:
+    target: str
+    cardinality: dict[str, int]
+    factors: tuple[Factor, ...]
+    state_names: dict[str, list]
+
+    @classmethod
+    def from_pgmpy(cls, model, target: str) -> CompiledNetwork:
+        """Compile a fitted `pgmpy` `DiscreteBayesianNetwork` for posteriors of `target`."""
+        factors, cardinality, state_names = [], {}, {}
+        for cpd in model.get_cpds():
+            factors.append(Factor(tuple(cpd.variables), np.asarray(cpd.values, dtype=np.float64)))
+            cardinality.update(zip(cpd.variables, (int(c) for c in cpd.cardinality), strict=True))
+            state_names[cpd.variable] = list(cpd.state_names[cpd.variable])
+        if target not in cardinality:
+            raise ValueError(f"{target!r} is not a node of the network")
+        return cls(target, cardinality, tuple(factors), state_names)
+
+    @property
+    def evidence_nodes(self) -> tuple[str, ...]:
+        return tuple(sorted(node for node in self.cardinality if node != self.target))
+
+    def encode(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """State indices per node from state values; missing nodes, missing or unknown values -> -1
+        (they are marginalized, never an error)."""
+        n = len(next(iter(values.values()))) if values else 0
+        codes = {}
+        for node in self.evidence_nodes:
+            index = {state: position for position, state in enumerate(self.state_names[node])}
+            column = values.get(node)
+            codes[node] = (
+                np.full(n, -1, dtype=np.int64)
+                if column is None
+                else np.fromiter((index.get(value, -1) for value in column), dtype=np.int64, count=n)
+            )
+        return codes
+
+    def posterior(self, codes: Mapping[str, np.ndarray]) -> np.ndarray:
+        """P(target = each state | evidence) per row, shape (rows, states); `codes` as `encode` gives."""
+        nodes = self.evidence_nodes
+        columns = [np.asarray(codes[node], dtype=np.int64) for node in nodes]
+        n = len(columns[0]) if columns else 0
+        # One integer per row naming which nodes are missing: cheap to group rows by.
+        pattern_key = np.zeros(n, dtype=np.int64)
+        for bit, column in enumerate(columns):
+            pattern_key |= (column < 0).astype(np.int64) << bit
+        keys, pattern_of_row = np.unique(pattern_key, return_inverse=True)
+        result = np.empty((n, self.cardinality[self.target]))
+        for number, key in enumerate(keys):
+            rows = slice(None) if len(keys) == 1 else np.flatnonzero(pattern_of_row == number)
+            observed = {
+                node: column[rows]
+                for bit, (node, column) in enumerate(zip(nodes, columns, strict=True))
+                if not key >> bit & 1
+            }
+            result[rows] = self._posterior_for(observed, n if len(keys) == 1 else len(rows))
+        return result
+
+    def _posterior_for(self, observed: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        free = [tuple(v for v in factor.variables if v not in observed) for factor in self.factors]
+        kept = [self._slice(self.factors[i], observed) for i in _connected_to(self.target, free)]
+        axis = {variable: number for number, variable in enumerate(sorted(self.cardinality), start=1)}
+        batch = 0
+        operands: list = []
+        for variables, values, batched in kept:
+            operands.extend([values, ([batch] if batched else []) + [axis[v] for v in variables]])
+        has_rows = any(batched for _, _, batched in kept)
+        joint = np.einsum(*operands, ([batch] if has_rows else []) + [axis[self.target]], optimize=True)
+        if not has_rows:  # no evidence at all: the prior, the same for every row
+            joint = np.broadcast_to(joint, (rows, self.cardinality[self.target]))
+        return joint / joint.sum(axis=1, keepdims=True)
+
+    @staticmethod
+    def _slice(factor: Factor, observed: dict[str, np.ndarray]) -> tuple[tuple[str, ...], np.ndarray, bool]:
+        """The factor with its observed variables fixed to each row's value: (free variables,
+        array with a leading row axis when anything was fixed, whether it has that axis)."""
+        fixed = [i for i, variable in enumerate(factor.variables) if variable in observed]
+        free = [i for i, variable in enumerate(factor.variables) if variable not in observed]
+        if not fixed:
+            return factor.variables, factor.values, False
+        moved = np.moveaxis(factor.values, fixed + free, list(range(len(fixed) + len(free))))
+        values = moved[tuple(observed[factor.variables[i]] for i in fixed)]
+        return tuple(factor.variables[i] for i in free), values, True
+
+
+def _connected_to(target: str, free_variables: list[tuple[str, ...]]) -> list[int]:
+    """Indices of the factors linked to `target` through free (unobserved) variables; the others
+    are constants per row and cancel when normalizing."""
+    reached, kept, pending = {target}, [], list(range(len(free_variables)))
+    changed = True
+    while changed:
+        changed = False
+        for index in list(pending):
+            if reached.intersection(free_variables[index]):
+                reached.update(free_variables[index])
+                kept.append(index)
+                pending.remove(index)
+                changed = True
+    return sorted(kept)
