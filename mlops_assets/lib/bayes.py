@@ -27,6 +27,9 @@ class Factor:
 
 @dataclass(frozen=True)
 class CompiledNetwork:
+    """The network's CPDs as arrays, with the target node whose posterior `posterior` returns.
+    Evidence that has probability zero under the network gives NaN, as it has no posterior."""
+
     target: str
     cardinality: dict[str, int]
     factors: tuple[Factor, ...]
