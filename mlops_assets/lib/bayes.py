@@ -101,6 +101,35 @@ class CompiledNetwork:
             joint = np.broadcast_to(joint, (rows, self.cardinality[self.target]))
         return joint / joint.sum(axis=1, keepdims=True)
 
+    def explain(self, codes: Mapping[str, int]) -> list[tuple[str, float]]:
+        """Why one row scores as it does: (evidence, contribution to the log-odds of the target's
+        last state) pairs, strongest first. `codes` maps nodes to state indices (-1 or absent:
+        missing). The contributions add up to logit P(target | evidence) exactly: one per factor
+        that reaches the target only through observed values (the target's own prior, each
+        observed child), and one for everything linked to it through unobserved variables."""
+        if self.cardinality[self.target] != 2:
+            raise ValueError("explanations are log-odds: the target must have two states")
+        observed = {node: np.array([code]) for node, code in codes.items() if code is not None and code >= 0}
+        free = [tuple(v for v in factor.variables if v not in observed) for factor in self.factors]
+        contributions, hidden_part = [], []
+        for index in _connected_to(self.target, free):
+            variables, values, batched = self._slice(self.factors[index], observed)
+            if variables == (self.target,):
+                vector = values[0] if batched else values
+                name = self.factors[index].variables[0]
+                contributions.append((name, float(np.log(vector[1]) - np.log(vector[0]))))
+            else:
+                hidden_part.append((variables, values, batched))
+        if hidden_part:
+            axis = {variable: number for number, variable in enumerate(sorted(self.cardinality), start=1)}
+            operands: list = []
+            for variables, values, batched in hidden_part:
+                operands.extend([values[0] if batched else values, [axis[v] for v in variables]])
+            vector = np.einsum(*operands, [axis[self.target]], optimize=True)
+            hidden = sorted({v for variables, _, _ in hidden_part for v in variables} - {self.target})
+            contributions.append(("unobserved " + ", ".join(hidden), float(np.log(vector[1]) - np.log(vector[0]))))
+        return sorted(contributions, key=lambda item: -abs(item[1]))
+
     @staticmethod
     def _slice(factor: Factor, observed: dict[str, np.ndarray]) -> tuple[tuple[str, ...], np.ndarray, bool]:
         """The factor with its observed variables fixed to each row's value: (free variables,

@@ -60,3 +60,38 @@ def test_unknown_or_missing_values_are_marginalized_not_refused() -> None:
     np.testing.assert_allclose(compiled.posterior(codes)[1], only_hour[0])
     with pytest.raises(ValueError, match="not a node"):
         CompiledNetwork.from_pgmpy(model, "amount")
+
+
+def test_explanations_add_up_to_the_log_odds_and_name_the_evidence() -> None:
+    model = random_network(list(TRUTH_EDGES), seed=5)
+    compiled = CompiledNetwork.from_pgmpy(model, "is_fraud")
+    rng = np.random.default_rng(5)
+    children = {child for parent, child in TRUTH_EDGES if parent == "is_fraud"}
+    for missing_share in (0.0, 0.4):
+        for _ in range(20):
+            row = {
+                node: int(rng.integers(0, compiled.cardinality[node])) if rng.random() >= missing_share else -1
+                for node in compiled.evidence_nodes
+            }
+            probability = compiled.posterior({node: np.array([code]) for node, code in row.items()})[0, 1]
+            explanation = compiled.explain(row)
+            total = sum(contribution for _, contribution in explanation)
+            # In probability space: log(p / (1 - p)) itself loses digits when p is within 1e-10 of 1.
+            assert 1 / (1 + np.exp(-total)) == pytest.approx(probability, abs=1e-12)
+            assert total == pytest.approx(np.log(probability / (1 - probability)), rel=1e-6)
+            assert [abs(c) for _, c in explanation] == sorted((abs(c) for _, c in explanation), reverse=True)
+            if missing_share == 0.0:  # all observed: the prior and each child of is_fraud
+                assert {name for name, _ in explanation} == children | {"is_fraud"}
+
+
+def test_evidence_that_is_likelier_under_fraud_pushes_towards_fraud() -> None:
+    model = DiscreteBayesianNetwork([("is_fraud", "is_night")])
+    model.add_cpds(
+        TabularCPD("is_fraud", 2, [[0.99], [0.01]]),
+        TabularCPD("is_night", 2, [[0.9, 0.4], [0.1, 0.6]], evidence=["is_fraud"], evidence_card=[2]),
+    )
+    compiled = CompiledNetwork.from_pgmpy(model, "is_fraud")
+    night = dict(compiled.explain({"is_night": 1}))
+    day = dict(compiled.explain({"is_night": 0}))
+    assert night["is_night"] == pytest.approx(np.log(0.6 / 0.1)) and day["is_night"] < 0
+    assert night["is_fraud"] == pytest.approx(np.log(0.01 / 0.99))  # the prior pushes away
