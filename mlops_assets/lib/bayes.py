@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,35 @@ class CompiledNetwork:
         moved = np.moveaxis(factor.values, fixed + free, list(range(len(fixed) + len(free))))
         values = moved[tuple(observed[factor.variables[i]] for i in fixed)]
         return tuple(factor.variables[i] for i in free), values, True
+
+
+def learn_network(data: pd.DataFrame, target: str, max_indegree: int = 3, equivalent_sample_size: float = 10.0):
+    """A `pgmpy` `DiscreteBayesianNetwork` learned from discrete columns: structure by hill
+    climbing on BIC, with `target` forbidden from having parents (fraud is the cause of what it
+    looks like, as in the generator's story), then parameters with a BDeu prior, so that no
+    evidence is ever impossible. pgmpy is imported here: it takes seconds."""
+    from pgmpy.causal_discovery import HillClimbSearch
+    from pgmpy.estimators import ExpertKnowledge
+    from pgmpy.models import DiscreteBayesianNetwork
+    from pgmpy.parameter_estimator import DiscreteBayesianEstimator
+
+    if target not in data.columns:
+        raise ValueError(f"the data has no {target!r} column")
+    forbidden = [(column, target) for column in data.columns if column != target]
+    search = HillClimbSearch(
+        scoring_method="bic-d",
+        expert_knowledge=ExpertKnowledge(forbidden_edges=forbidden),
+        max_indegree=max_indegree,
+        return_type="dag",
+        show_progress=False,
+    )
+    search.fit(data)
+    model = DiscreteBayesianNetwork(list(search.causal_graph_.edges()))
+    model.add_nodes_from(data.columns)
+    model.fit(
+        data, estimator=DiscreteBayesianEstimator(prior_type="BDeu", equivalent_sample_size=equivalent_sample_size)
+    )
+    return model
 
 
 def _connected_to(target: str, free_variables: list[tuple[str, ...]]) -> list[int]:

@@ -2,13 +2,15 @@
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 from pgmpy.factors.discrete import TabularCPD
 from pgmpy.inference import VariableElimination
 from pgmpy.models import DiscreteBayesianNetwork
 
-from mlops_assets.lib.bayes import CompiledNetwork
+from mlops_assets.lib.bayes import CompiledNetwork, learn_network
 from mlops_assets.lib.generator import TRUTH_EDGES
+from mlops_assets.lib.graphs import structural_hamming_distance
 
 
 def random_network(edges, seed: int) -> DiscreteBayesianNetwork:
@@ -95,3 +97,23 @@ def test_evidence_that_is_likelier_under_fraud_pushes_towards_fraud() -> None:
     day = dict(compiled.explain({"is_night": 0}))
     assert night["is_night"] == pytest.approx(np.log(0.6 / 0.1)) and day["is_night"] < 0
     assert night["is_fraud"] == pytest.approx(np.log(0.01 / 0.99))  # the prior pushes away
+
+
+def test_learning_recovers_a_known_network_with_fraud_as_a_root() -> None:
+    truth = [("is_fraud", "channel"), ("is_fraud", "amount"), ("category", "amount"), ("amount", "hour")]
+    generating = random_network(truth, seed=3)
+    data = generating.simulate(n_samples=20_000, seed=1, show_progress=False)
+    learned = learn_network(data, "is_fraud")
+    assert set(learned.nodes) == set(data.columns)
+    assert learned.get_parents("is_fraud") == []
+    assert structural_hamming_distance(learned.edges, truth, data.columns) <= 2
+    # Its posteriors are close to those of the network that made the data.
+    compiled, reference = (CompiledNetwork.from_pgmpy(model, "is_fraud") for model in (learned, generating))
+    rows = data.drop(columns="is_fraud").head(2000)
+    codes = {column: rows[column].astype(int).to_numpy() for column in rows}
+    assert np.abs(compiled.posterior(codes)[:, 1] - reference.posterior(codes)[:, 1]).mean() < 0.02
+
+
+def test_learning_needs_the_target_column() -> None:
+    with pytest.raises(ValueError, match="no 'is_fraud' column"):
+        learn_network(pd.DataFrame({"a": [0, 1]}), "is_fraud")
