@@ -79,7 +79,8 @@ def test_explanations_add_up_to_the_log_odds_and_name_the_evidence() -> None:
             explanation = compiled.explain(row)
             total = sum(contribution for _, contribution in explanation)
             # In probability space: log(p / (1 - p)) itself loses digits when p is within 1e-10 of 1.
-            assert 1 / (1 + np.exp(-total)) == pytest.approx(probability, abs=1e-12)
+            probability_from_log_odds = 1 / (1 + np.exp(-total))
+            assert probability_from_log_odds == pytest.approx(probability, abs=1e-12)
             assert total == pytest.approx(np.log(probability / (1 - probability)), rel=1e-6)
             assert [abs(c) for _, c in explanation] == sorted((abs(c) for _, c in explanation), reverse=True)
             if missing_share == 0.0:  # all observed: the prior and each child of is_fraud
