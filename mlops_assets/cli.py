@@ -245,7 +245,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     rejected = sorted(path.name for path in settings.rejected_dir.glob("*.reason.txt"))
     print(f"    rejected files (with reasons beside them) in {settings.rejected_dir}: {len(rejected)}")
     if lake.exists("training_set"):
-        training = lake.read("training_set", columns=["is_fraud", "has_history"])
+        training = lake.read("training_set", columns=["is_fraud"])
         print(
             f"    training_set: {len(training):,} labelled transactions with point-in-time features, "
             f"{training['is_fraud'].mean():.2%} fraud"

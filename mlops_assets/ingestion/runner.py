@@ -7,6 +7,7 @@ UI next to the sensor's own runs.
 from dataclasses import dataclass, field
 
 import dagster as dg
+import pandas as pd
 
 from mlops_assets.ingestion.pending import pending_days
 from mlops_assets.ingestion.sensors import run_request
@@ -58,18 +59,19 @@ def ingest_pending(defs: dg.Definitions, instance: dg.DagsterInstance) -> Ingest
 def count_per_file(landing: LandingResource, lake: LakeResource, names: list[str]) -> list[FileCounts]:
     """Rows read (from the index) and rows validated and quarantined (from the lake) per file."""
     entries = {entry.name: entry for entry in landing.index().entries()}
+    days = sorted({day for name in names for day in entries[name].days})
     table = lake.lake()
-    counts = []
-    for name in names:
-        entry = entries[name]
-        tallies = {}
-        for key in ("validated_transactions", "quarantined_transactions"):
-            tallies[key] = sum(
-                int((table.read(key, day, columns=[SOURCE_FILE])[SOURCE_FILE] == name).sum())
-                for day in entry.days
-                if table.exists(key, day)
-            )
-        counts.append(
-            FileCounts(name, entry.rows, tallies["validated_transactions"], tallies["quarantined_transactions"])
+    tallies = {}
+    for key in ("validated_transactions", "quarantined_transactions"):
+        # Each partition read once: rows per source file, summed over the files' days.
+        per_day = [table.read(key, day, columns=[SOURCE_FILE])[SOURCE_FILE] for day in days if table.exists(key, day)]
+        tallies[key] = pd.concat(per_day).value_counts() if per_day else pd.Series(dtype="int64")
+    return [
+        FileCounts(
+            name,
+            entries[name].rows,
+            int(tallies["validated_transactions"].get(name, 0)),
+            int(tallies["quarantined_transactions"].get(name, 0)),
         )
-    return counts
+        for name in names
+    ]

@@ -59,6 +59,4 @@ class Lake:
 
     def partitions(self, key: str) -> list[str]:
         """The partition keys written for a daily table, sorted."""
-        selector = pafs.FileSelector(f"{self.root}/{key}", allow_not_found=True)
-        names = [info.base_name for info in self.filesystem.get_file_info(selector)]
-        return sorted(name.removesuffix(".parquet") for name in names if name.endswith(".parquet"))
+        return sorted(self.modified_ns(key))
