@@ -3,6 +3,8 @@ environment. `workspace.yaml` loads this module; `dagster dev` in the repository
 
 import dagster as dg
 
+from mlops_assets.evaluation.assets import champion_model, model_evaluation
+from mlops_assets.evaluation.checks import gate_checks
 from mlops_assets.features.assets import entity_features, online_features, training_set
 from mlops_assets.features.jobs import features_job, training_set_job
 from mlops_assets.features.sensors import features_sensor
@@ -10,16 +12,37 @@ from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.sensors import ingest_job, landing_sensor
 from mlops_assets.resources import build_local_resources
 from mlops_assets.settings import Settings
+from mlops_assets.training.assets import MLFLOW_OP_TAGS, baseline_model, bayesian_network, xgboost_model
+from mlops_assets.training.jobs import retrain_job
 from mlops_assets.validation.assets import validate_transactions
+
+# Steps that write to MLflow take turns within a run (dagster-mlflow finds the run's MLflow run
+# by a tag, and two steps looking at once would each start one); everything else runs in parallel.
+EXECUTOR = dg.multiprocess_executor.configured(
+    {"tag_concurrency_limits": [{"key": key, "value": value, "limit": 1} for key, value in MLFLOW_OP_TAGS.items()]}
+)
 
 
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The whole graph with the given resources (tests pass ones rooted in a temporary folder)."""
     return dg.Definitions(
-        assets=[raw_transactions, validate_transactions, entity_features, online_features, training_set],
-        jobs=[ingest_job, features_job, training_set_job],
+        assets=[
+            raw_transactions,
+            validate_transactions,
+            entity_features,
+            online_features,
+            training_set,
+            xgboost_model,
+            baseline_model,
+            bayesian_network,
+            model_evaluation,
+            champion_model,
+        ],
+        asset_checks=gate_checks,
+        jobs=[ingest_job, features_job, training_set_job, retrain_job],
         sensors=[landing_sensor, features_sensor],
         resources=resources,
+        executor=EXECUTOR,
     )
 
 

@@ -1,4 +1,5 @@
-"""Outside systems as Dagster resources: the landing folder and the lake (tables and IO manager).
+"""Outside systems as Dagster resources: the landing folder, the lake (tables, records and their IO
+managers), the Feast store, and MLflow (tracking through dagster-mlflow, and the model registry).
 
 Each takes plain locations, so the same asset code runs on a laptop folder and (later) on S3.
 `build_local_resources` is the one place that picks them for the embedded local environment.
@@ -12,7 +13,11 @@ import pandas as pd
 from mlops_assets.lib.feature_store import open_store
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.landing import LandingIndex
+from mlops_assets.lib.registry import Registry
 from mlops_assets.settings import Settings
+
+# The MLflow experiment that holds every training run.
+EXPERIMENT = "fraud-detector"
 
 
 class LandingResource(dg.ConfigurableResource):
@@ -66,6 +71,60 @@ class LakeIOManager(dg.ConfigurableIOManager):
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+class RecordIOManager(dg.ConfigurableIOManager):
+    """Stores small JSON records (what a model asset registered) in the lake, one per asset."""
+
+    root: str
+
+    def handle_output(self, context: dg.OutputContext, obj: dict) -> None:
+        path = Lake(self.root).write_record("/".join(context.asset_key.path), obj)
+        context.add_output_metadata({"path": dg.MetadataValue.path(path)})
+
+    def load_input(self, context: dg.InputContext) -> dict:
+        return Lake(self.root).read_record("/".join(context.asset_key.path))
+
+
+class ReportsResource(dg.ConfigurableResource):
+    """The folder of reports (plots, HTML) that asset metadata links to."""
+
+    root: str
+
+    def write(self, relative_path: str, data: bytes) -> Path:
+        path = Path(self.root) / relative_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """The MLflow model registry holding `model_name`, and where its experiment keeps artifacts."""
+
+    tracking_uri: str
+    artifact_location: str
+    git_commit: str
+    model_name: str = "fraud-detector"
+    experiment_name: str = EXPERIMENT
+
+    def registry(self) -> Registry:
+        return Registry(self.tracking_uri, self.model_name)
+
+
+@dg.resource(
+    config_schema={"experiment_name": str, "mlflow_tracking_uri": str, "artifact_location": str},
+    description="dagster-mlflow's mlflow_tracking: one MLflow run per Dagster run, ended by its hook.",
+)
+def mlflow_tracking(init_context: dg.InitResourceContext):
+    """dagster-mlflow's `MlFlow` run handling, once the experiment exists with its artifact
+    location (the library would create it with artifacts in the working directory's ./mlruns)."""
+    from dagster_mlflow.resources import MlFlow
+
+    config = init_context.resource_config
+    Registry(config["mlflow_tracking_uri"], model_name="").ensure_experiment(
+        config["experiment_name"], config["artifact_location"]
+    )
+    return MlFlow(init_context)
+
+
 def build_local_resources(settings: Settings) -> dict[str, object]:
     """The embedded local environment: everything under `MLOPS_HOME`, no credentials, no servers."""
     return {
@@ -73,4 +132,18 @@ def build_local_resources(settings: Settings) -> dict[str, object]:
         "lake": LakeResource(root=str(settings.lake_dir)),
         "lake_io_manager": LakeIOManager(root=str(settings.lake_dir)),
         "feast": FeastResource(feast_dir=str(settings.feast_dir)),
+        "record_io_manager": RecordIOManager(root=str(settings.lake_dir)),
+        "reports": ReportsResource(root=str(settings.reports_dir)),
+        "model_registry": ModelRegistryResource(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_location=settings.mlartifacts_dir.as_uri(),
+            git_commit=settings.git_commit,
+        ),
+        "mlflow": mlflow_tracking.configured(
+            {
+                "experiment_name": EXPERIMENT,
+                "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+                "artifact_location": settings.mlartifacts_dir.as_uri(),
+            }
+        ),
     }

@@ -8,6 +8,7 @@ the CLI and tests can use it cheaply.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class Settings:
     bentoml_home: Path
     reports_dir: Path
     partitions_start: str
+    git_commit: str
 
     @property
     def rejected_dir(self) -> Path:
@@ -87,6 +89,8 @@ class Settings:
             reports_dir=path("MLOPS_REPORTS_DIR"),
             # Daily partitions exist from this date on; rows dated earlier are quarantined.
             partitions_start=env.get("MLOPS_PARTITIONS_START", "2020-01-01"),
+            # Which code trained a model: set it where there is no git checkout (a container image).
+            git_commit=env.get("MLOPS_GIT_COMMIT") or _git_commit(),
         )
 
     def ensure_dirs(self) -> None:
@@ -110,4 +114,21 @@ class Settings:
             "BENTOML_HOME": str(self.bentoml_home),
             "MLOPS_REPORTS_DIR": str(self.reports_dir),
             "MLOPS_PARTITIONS_START": self.partitions_start,
+            "MLOPS_GIT_COMMIT": self.git_commit,
         }
+
+
+def _git_commit() -> str:
+    """The checkout's commit, with `-dirty` when tracked files changed; `unknown` outside git."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+
+    try:
+        head = git("rev-parse", "HEAD")
+    except FileNotFoundError:  # no git installed
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    dirty = git("diff", "--quiet", "HEAD").returncode != 0
+    return head.stdout.strip() + ("-dirty" if dirty else "")

@@ -120,6 +120,11 @@ def online_features(
 class TrainingSetConfig(dg.Config):
     days: int = Field(default=28, description="Days of labelled transactions, ending with the latest validated day.")
     end_day: str | None = Field(default=None, description="Last day (YYYY-MM-DD) instead of the latest one.")
+    holdout_days: int = Field(
+        default=7,
+        description="The last days of the window, held out for evaluation: models never train on them "
+        "(a time-based split: a random split would let models learn from the future).",
+    )
 
 
 @dg.asset(
@@ -131,7 +136,10 @@ class TrainingSetConfig(dg.Config):
 def training_set(
     context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastResource, lake: LakeResource
 ) -> dg.Output[pd.DataFrame]:
-    """Labelled transactions of the window with their point-in-time features, as model inputs."""
+    """Labelled transactions of the window with their point-in-time features, as model inputs, and
+    which of them are held out for evaluation."""
+    if not 0 < config.holdout_days < config.days:
+        raise dg.Failure(f"holdout_days must be between 1 and days - 1 ({config.days - 1}), not {config.holdout_days}")
     table = lake.lake()
     days = table.partitions("validated_transactions")
     end_day = config.end_day or (days[-1] if days else None)
@@ -150,15 +158,26 @@ def training_set(
     # The join returns rows in its own order: line them up with the transactions again.
     joined = joined.set_index("transaction_id").loc[labelled["transaction_id"]].reset_index(drop=True)
     inputs = features.model_input(labelled, joined)
+    holdout_start = pd.Timestamp(end_day, tz="UTC") - pd.Timedelta(days=config.holdout_days - 1)
     frame = pd.concat(
-        [labelled[["transaction_id", "event_timestamp"]], inputs, labelled["is_fraud"].astype("int64")], axis=1
+        [
+            labelled[["transaction_id", "customer_id", "event_timestamp"]],
+            inputs,
+            labelled["is_fraud"].astype("int64"),
+            (labelled["event_timestamp"] >= holdout_start).rename("is_holdout"),
+        ],
+        axis=1,
     )
-    context.log.info(f"training set {start_day}..{end_day}: {len(frame)} rows")
+    context.log.info(
+        f"training set {start_day}..{end_day}: {len(frame)} rows, {int(frame['is_holdout'].sum())} held out"
+    )
     return dg.Output(
         frame,
         metadata={
             "dagster/row_count": len(frame),
             "window": f"{start_day}..{end_day}",
+            "holdout_window": f"{holdout_start.date()}..{end_day}",
+            "holdout_rows": int(frame["is_holdout"].sum()),
             "fraud_share": round(float(frame["is_fraud"].mean()), 5) if len(frame) else 0.0,
             "without_customer_history": int((frame["has_history"] == 0).sum()),
             "feature_statistics": _summary(inputs, features.MODEL_INPUTS),

@@ -48,6 +48,27 @@ class CompiledNetwork:
             raise ValueError(f"{target!r} is not a node of the network")
         return cls(target, cardinality, tuple(factors), state_names)
 
+    def to_dict(self) -> dict:
+        """Plain JSON-able form (no pickle): the CPD arrays as nested lists."""
+        return {
+            "target": self.target,
+            "state_names": self.state_names,
+            "factors": [{"variables": list(f.variables), "values": f.values.tolist()} for f in self.factors],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> CompiledNetwork:
+        factors = tuple(
+            Factor(tuple(f["variables"]), np.asarray(f["values"], dtype=np.float64)) for f in data["factors"]
+        )
+        state_names = {node: list(states) for node, states in data["state_names"].items()}
+        return cls(data["target"], {node: len(states) for node, states in state_names.items()}, factors, state_names)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """(parent, child) pairs: each CPD's conditioning variables point to its variable."""
+        return sorted((parent, f.variables[0]) for f in self.factors for parent in f.variables[1:])
+
     @property
     def evidence_nodes(self) -> tuple[str, ...]:
         return tuple(sorted(node for node in self.cardinality if node != self.target))
@@ -144,13 +165,23 @@ class CompiledNetwork:
         return tuple(factor.variables[i] for i in free), values, True
 
 
-def learn_network(data: pd.DataFrame, target: str, max_indegree: int = 3, equivalent_sample_size: float = 10.0):
+def learn_network(
+    data: pd.DataFrame,
+    target: str,
+    max_indegree: int = 3,
+    equivalent_sample_size: float = 10.0,
+    state_names: Mapping[str, list] | None = None,
+    structure_rows: int | None = None,
+    seed: int = 0,
+):
     """A `pgmpy` `DiscreteBayesianNetwork` learned from discrete columns: structure by hill
     climbing on BIC, with `target` forbidden from having parents (fraud is the cause of what it
     looks like, as in the generator's story), then parameters with a BDeu prior, so that no
-    evidence is ever impossible. pgmpy is imported here: it takes seconds."""
-    from pgmpy.causal_discovery import HillClimbSearch
-    from pgmpy.estimators import ExpertKnowledge
+    evidence is ever impossible. The structure comes from a seeded sample of `structure_rows`
+    rows when given (hill climbing is the slow part), the parameters from every row.
+    `state_names` lists states the data may lack (they get the prior's share). pgmpy is imported
+    here: it takes seconds."""
+    from pgmpy.causal_discovery import ExpertKnowledge, HillClimbSearch
     from pgmpy.models import DiscreteBayesianNetwork
     from pgmpy.parameter_estimator import DiscreteBayesianEstimator
 
@@ -164,11 +195,20 @@ def learn_network(data: pd.DataFrame, target: str, max_indegree: int = 3, equiva
         return_type="dag",
         show_progress=False,
     )
-    search.fit(data)
+    sample = (
+        data
+        if structure_rows is None or structure_rows >= len(data)
+        else data.sample(structure_rows, random_state=seed)
+    )
+    search.fit(sample)
     model = DiscreteBayesianNetwork(list(search.causal_graph_.edges()))
     model.add_nodes_from(data.columns)
+    states = None if state_names is None else {node: list(state_names[node]) for node in data.columns}
     model.fit(
-        data, estimator=DiscreteBayesianEstimator(prior_type="BDeu", equivalent_sample_size=equivalent_sample_size)
+        data,
+        estimator=DiscreteBayesianEstimator(
+            state_names=states, prior_type="BDeu", equivalent_sample_size=equivalent_sample_size
+        ),
     )
     return model
 

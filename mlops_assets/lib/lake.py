@@ -1,11 +1,13 @@
 """The lake: Parquet tables at `<root>/<asset_key>/<YYYY-MM-DD>.parquet` (daily) or
-`<root>/<asset_key>.parquet`, on any filesystem pyarrow knows (a local folder, or an S3 prefix).
+`<root>/<asset_key>.parquet`, and small JSON records (what a model asset produced) at
+`<root>/<asset_key>.json`, on any filesystem pyarrow knows (a local folder, or an S3 prefix).
 
 Writes are atomic: a reader sees the old table or the new one, never half of one.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pandas as pd
@@ -31,15 +33,35 @@ class Lake:
         path = self.path(key, partition)
         self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        self._atomically(path, lambda target: pq.write_table(table, target, filesystem=self.filesystem))
+        return path
+
+    def write_record(self, key: str, record: dict) -> str:
+        """Write a JSON record (replacing it whole); returns its path."""
+        path = f"{self.root}/{key}.json"
+        self.filesystem.create_dir(self.root, recursive=True)
+        data = json.dumps(record, indent=2, sort_keys=True).encode()
+
+        def write(target: str) -> None:
+            with self.filesystem.open_output_stream(target) as stream:
+                stream.write(data)
+
+        self._atomically(path, write)
+        return path
+
+    def read_record(self, key: str) -> dict:
+        with self.filesystem.open_input_stream(f"{self.root}/{key}.json") as stream:
+            return json.loads(stream.read())
+
+    def _atomically(self, path: str, write) -> None:
         if isinstance(self.filesystem, pafs.LocalFileSystem):
             # Hidden while partial: readers of the folder (dask, pyarrow datasets) skip dot-files.
             folder, name = path.rsplit("/", 1)
             partial = f"{folder}/.{name}.{uuid.uuid4().hex}.partial"
-            pq.write_table(table, partial, filesystem=self.filesystem)
+            write(partial)
             self.filesystem.move(partial, path)  # rename: atomic on one filesystem
         else:
-            pq.write_table(table, path, filesystem=self.filesystem)  # object stores put whole objects
-        return path
+            write(path)  # object stores put whole objects
 
     def read(self, key: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         return pq.read_table(self.path(key, partition), columns=columns, filesystem=self.filesystem).to_pandas()

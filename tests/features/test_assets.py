@@ -12,6 +12,7 @@ from mlops_assets.lib.lake import Lake
 from mlops_assets.settings import Settings
 from mlops_assets.validation.assets import validate_transactions
 from tests.conftest import land
+from tests.lib.frames import point_in_time
 
 DAYS = ["2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04"]
 ALL = [raw_transactions, validate_transactions, entity_features, online_features, training_set]
@@ -24,22 +25,10 @@ def built(settings: Settings, resources: dict) -> Lake:
     for day in DAYS:
         selection = [raw_transactions, validate_transactions, entity_features, online_features]
         assert dg.materialize(selection, partition_key=day, resources=resources).success
-    config = {"ops": {"training_set": {"config": {"days": 4}}}}
+    config = {"ops": {"training_set": {"config": {"days": 4, "holdout_days": 1}}}}
     result = dg.materialize([training_set], selection=[training_set], resources=resources, run_config=config)
     assert result.success
     return Lake(str(settings.lake_dir))
-
-
-def pandas_point_in_time(transactions: pd.DataFrame, table: pd.DataFrame, key: str) -> pd.DataFrame:
-    """The same join done independently: the latest row of the entity strictly before the event."""
-    left = transactions[["transaction_id", key, "event_timestamp"]].sort_values("event_timestamp")
-    right = table.sort_values("event_timestamp").rename(columns={"event_timestamp": "_feature_time"})
-    joined = pd.merge_asof(
-        left, right, left_on="event_timestamp", right_on="_feature_time", by=key, allow_exact_matches=True
-    )
-    stale = joined["_feature_time"] < joined["event_timestamp"] - features.HISTORY
-    joined.loc[stale, [c for c in table.columns if c not in (key, "event_timestamp")]] = None
-    return joined.set_index("transaction_id")
 
 
 def test_training_set_is_the_point_in_time_join_of_the_feature_tables(built: Lake) -> None:
@@ -50,8 +39,8 @@ def test_training_set_is_the_point_in_time_join_of_the_feature_tables(built: Lak
     merchant = pd.concat(built.read("merchant_features", day) for day in DAYS)
     expected_features = pd.concat(
         [
-            pandas_point_in_time(transactions, customer, "customer_id")[list(features.CUSTOMER_FEATURES)],
-            pandas_point_in_time(transactions, merchant, "merchant_id")[list(features.MERCHANT_FEATURES)],
+            point_in_time(transactions, customer, "customer_id", features.CUSTOMER_FEATURES),
+            point_in_time(transactions, merchant, "merchant_id", features.MERCHANT_FEATURES),
         ],
         axis=1,
     ).loc[training["transaction_id"]]
@@ -59,6 +48,10 @@ def test_training_set_is_the_point_in_time_join_of_the_feature_tables(built: Lak
     expected = features.model_input(ordered, expected_features.reset_index(drop=True))
     pd.testing.assert_frame_equal(training[list(features.MODEL_INPUTS)], expected)
     assert training["is_fraud"].tolist() == ordered["is_fraud"].astype(int).tolist()
+    assert training.loc[training["is_holdout"], "event_timestamp"].dt.strftime("%Y-%m-%d").unique().tolist() == [
+        DAYS[-1]
+    ]
+    assert training["customer_id"].tolist() == ordered["customer_id"].tolist()
     # Day one has no history; by day four most customers have some.
     assert (training["has_history"] == 0).sum() > 0 and training["has_history"].mean() > 0.3
 

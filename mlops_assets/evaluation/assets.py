@@ -1,0 +1,177 @@
+"""Every candidate and the current champion scored on the same time-based holdout, the quality
+gates applied, and the `champion` alias moved to the best candidate that passes them all."""
+
+import base64
+
+import dagster as dg
+import pandas as pd
+from dagster_mlflow import end_mlflow_on_run_finished
+from dagster_mlflow.resources import MlFlow
+from pydantic import Field
+
+from mlops_assets.lib.gates import GateThresholds, gate_failures
+from mlops_assets.lib.metrics import Costs, evaluate
+from mlops_assets.lib.plots import evaluation_png
+from mlops_assets.resources import ModelRegistryResource, ReportsResource
+from mlops_assets.training.assets import MLFLOW_OP_TAGS
+
+CANDIDATES = ("xgboost_model", "baseline_model", "bayesian_network")
+# Candidates are ranked by PR AUC: with about 1% fraud it is the threshold-free measure that moves
+# with what investigators see (ROC AUC looks good for nearly any model).
+RANK_BY = "pr_auc"
+
+
+class EvaluationConfig(dg.Config):
+    max_fpr: float = Field(default=0.01, description="False-positive rate at which recall is measured.")
+    top_k: int = Field(default=100, description="Cards an investigation team checks per day (card precision@k).")
+    missed_fraud_cost: float = Field(default=150.0, description="Cost (USD) of letting one fraud through.")
+    false_alarm_cost: float = Field(default=5.0, description="Cost (USD) of stopping one legitimate transaction.")
+    min_pr_auc: float = Field(default=0.3, description="Gate: lowest PR AUC a candidate may have.")
+    min_recall_at_fpr: float = Field(default=0.3, description="Gate: lowest recall at `max_fpr`.")
+    max_pr_auc_drop: float = Field(
+        default=0.02, description="Gate: how far below the champion's PR AUC (same holdout) a candidate may fall."
+    )
+    min_score_std: float = Field(default=1e-4, description="Gate: scores must vary at least this much.")
+    max_calibration_error: float = Field(
+        default=0.02, description="Gate: highest expected calibration error (deciles of score)."
+    )
+
+    def thresholds(self) -> GateThresholds:
+        return GateThresholds(
+            min_pr_auc=self.min_pr_auc,
+            min_recall_at_fpr=self.min_recall_at_fpr,
+            max_pr_auc_drop=self.max_pr_auc_drop,
+            min_score_std=self.min_score_std,
+            max_calibration_error=self.max_calibration_error,
+        )
+
+
+def _table(rows: dict[str, dict[str, float]]) -> str:
+    frame = pd.DataFrame(rows).T
+    return frame.round(4).to_markdown()
+
+
+@dg.asset(
+    group_name="evaluation",
+    kinds={"mlflow", "matplotlib"},
+    io_manager_key="record_io_manager",
+    hooks={end_mlflow_on_run_finished},
+    op_tags=MLFLOW_OP_TAGS,
+)
+def model_evaluation(
+    context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
+    model_registry: ModelRegistryResource,
+    reports: ReportsResource,
+    mlflow: dg.ResourceParam[MlFlow],
+    training_set: pd.DataFrame,
+    xgboost_model: dict,
+    baseline_model: dict,
+    bayesian_network: dict,
+) -> dg.Output[dict]:
+    """Candidates and the champion side by side on the holdout days: ranking, calibration, cost."""
+    holdout = training_set[training_set["is_holdout"]].reset_index(drop=True)
+    if holdout["is_fraud"].nunique() < 2:
+        raise dg.Failure("the holdout days need both fraud and legitimate transactions: widen `holdout_days`")
+    registry = model_registry.registry()
+    costs = Costs(config.missed_fraud_cost, config.false_alarm_cost)
+    scored: dict[str, tuple] = {}
+
+    def score(name: str, version: str) -> dict[str, float]:
+        scores = registry.load(version).predict_proba(holdout)
+        scored[name] = (holdout["is_fraud"].to_numpy(), scores)
+        frame = holdout[["event_timestamp", "customer_id"]].assign(label=holdout["is_fraud"], score=scores)
+        return evaluate(frame, max_fpr=config.max_fpr, top_k=config.top_k, costs=costs)
+
+    champion = registry.alias("champion")
+    champion_metrics = score(f"champion v{champion.version}", champion.version) if champion else None
+    candidates = {}
+    for record in (xgboost_model, baseline_model, bayesian_network):
+        metrics = score(f"{record['kind']} v{record['version']}", record["version"])
+        failures = gate_failures(metrics, champion_metrics, config.thresholds())
+        candidates[record["kind"]] = {"version": record["version"], "metrics": metrics, "failures": failures}
+        registry.set_tags(
+            record["version"],
+            {
+                **{name: f"{value:.6g}" for name, value in metrics.items()},
+                "holdout_rows": str(len(holdout)),
+                "gates": "passed" if not failures else "failed: " + "; ".join(failures.values()),
+            },
+        )
+        for name, value in metrics.items():
+            mlflow.tracking_client.log_metric(record["run_id"], f"holdout_{name}", value)
+    ranked = sorted(candidates, key=lambda kind: -candidates[kind]["metrics"][RANK_BY])
+    passing = [kind for kind in ranked if not candidates[kind]["failures"]]
+    registry.set_challenger(candidates[ranked[0]]["version"])
+
+    days = holdout["event_timestamp"].dt.strftime("%Y-%m-%d")
+    png = evaluation_png(scored)
+    plot_path = reports.write(f"evaluation/{context.run_id}.png", png)
+    record = {
+        "holdout_window": f"{days.min()}..{days.max()}",
+        "holdout_rows": len(holdout),
+        "holdout_fraud_rows": int(holdout["is_fraud"].sum()),
+        "candidates": candidates,
+        "ranked_by": RANK_BY,
+        "best_passing": passing[0] if passing else None,
+        "champion": None if champion is None else {"version": champion.version, "metrics": champion_metrics},
+        "plot": str(plot_path),
+    }
+    mlflow.log_artifact(str(plot_path), artifact_path="evaluation")
+    mlflow.log_dict(record, "evaluation/evaluation.json")
+    # The last step that writes to the Dagster run's MLflow run: end it here, since blocking gates
+    # may skip `champion_model` and with it the hook's "last step" that would end it.
+    mlflow.end_run()
+    metrics_table = {f"{kind} v{c['version']}": c["metrics"] for kind, c in candidates.items()}
+    if champion is not None:
+        metrics_table[f"champion v{champion.version}"] = champion_metrics
+    verdicts = {
+        kind: "passed" if not c["failures"] else "; ".join(c["failures"].values()) for kind, c in candidates.items()
+    }
+    return dg.Output(
+        record,
+        metadata={
+            "holdout_window": record["holdout_window"],
+            "holdout_rows": len(holdout),
+            "best_passing": record["best_passing"] or "none: the champion stays",
+            "metrics": dg.MetadataValue.md(_table(metrics_table)),
+            "gates": dg.MetadataValue.json(verdicts),
+            "plots": dg.MetadataValue.md(f"![evaluation](data:image/png;base64,{base64.b64encode(png).decode()})"),
+            "plot_path": dg.MetadataValue.path(str(plot_path)),
+        },
+    )
+
+
+@dg.asset(group_name="evaluation", kinds={"mlflow"}, io_manager_key="record_io_manager")
+def champion_model(
+    context: dg.AssetExecutionContext, model_registry: ModelRegistryResource, model_evaluation: dict
+) -> dg.Output[dict]:
+    """Moves the `champion` alias to the best candidate that passed every gate."""
+    best = model_evaluation["best_passing"]
+    registry = model_registry.registry()
+    previous = registry.alias("champion")
+    if best is None:
+        kept = f"version {previous.version}" if previous else "none"
+        raise dg.Failure(f"no candidate passed the quality gates; the champion stays ({kept})")
+    chosen = model_evaluation["candidates"][best]
+    registry.promote(chosen["version"])
+    registry.set_tags(chosen["version"], {"promoted_by_run": context.run_id})
+    context.log.info(f"champion: version {chosen['version']} ({best}), was {previous.version if previous else 'none'}")
+    record = {
+        "version": chosen["version"],
+        "kind": best,
+        "previous_version": previous.version if previous else None,
+        "metrics": chosen["metrics"],
+        "threshold": chosen["metrics"]["threshold"],
+        "holdout_window": model_evaluation["holdout_window"],
+    }
+    return dg.Output(
+        record,
+        metadata={
+            "champion_version": chosen["version"],
+            "kind": best,
+            "previous_version": record["previous_version"] or "none",
+            "pr_auc": round(chosen["metrics"]["pr_auc"], 4),
+            "threshold": chosen["metrics"]["threshold"],
+        },
+    )

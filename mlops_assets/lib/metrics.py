@@ -1,0 +1,101 @@
+"""How good a fraud score is, measured the ways fraud teams measure it, on a time-based holdout.
+
+All functions take labels (0/1) and scores (P(fraud)) as arrays; none of them hides a failure
+behind a default: a holdout without both classes is an error, not a metric of 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What a decision costs: a fraud let through, and a legitimate transaction stopped."""
+
+    missed_fraud: float
+    false_alarm: float
+
+
+def _check(labels: np.ndarray, scores: np.ndarray) -> None:
+    if len(labels) != len(scores):
+        raise ValueError(f"{len(labels)} labels but {len(scores)} scores")
+    if not (0 < labels.sum() < len(labels)):
+        raise ValueError("the holdout needs both fraud and legitimate transactions to be scored")
+
+
+def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
+    """The highest share of frauds caught while flagging at most `max_fpr` of legitimate ones."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(tpr[fpr <= max_fpr].max())
+
+
+def card_precision_at_k(frame: pd.DataFrame, k: int) -> float:
+    """Card precision@k: each day, the k cards with the highest score that day; the share of them
+    that had a fraud that day, averaged over days (investigators check cards, not transactions)."""
+    day = frame["event_timestamp"].dt.floor("D")
+    cards = frame.assign(_day=day).groupby(["_day", "customer_id"]).agg(score=("score", "max"), fraud=("label", "max"))
+    top = cards.sort_values("score", ascending=False, kind="stable").groupby(level="_day").head(k)
+    return float(top.groupby(level="_day")["fraud"].mean().mean())
+
+
+def expected_cost(labels: np.ndarray, scores: np.ndarray, costs: Costs) -> tuple[float, float]:
+    """(lowest cost per 1,000 transactions, the threshold that reaches it): flag when score >= t."""
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, sorted_labels = scores[order], labels[order]
+    # Flagging the top i transactions: frauds caught and false alarms raised, for every i.
+    caught = np.r_[0, np.cumsum(sorted_labels)]
+    alarms = np.r_[0, np.cumsum(1 - sorted_labels)]
+    cost = (labels.sum() - caught) * costs.missed_fraud + alarms * costs.false_alarm
+    # Only cut where the score changes: equal scores get the same decision.
+    valid = np.r_[True, sorted_scores[1:] != sorted_scores[:-1], True]
+    best = int(np.flatnonzero(valid)[np.argmin(cost[valid])])
+    # Flagging nothing: a threshold just above the highest score.
+    threshold = float(np.nextafter(sorted_scores[0], np.inf)) if best == 0 else float(sorted_scores[best - 1])
+    return float(cost[best] / len(labels) * 1000), threshold
+
+
+def reliability(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean score against observed fraud rate in bins of equal count (scores are skewed toward 0,
+    so equal-width bins would put nearly everything in the first)."""
+    order = np.argsort(scores, kind="stable")
+    groups = np.array_split(order, bins)
+    return pd.DataFrame(
+        {
+            "mean_score": [float(scores[g].mean()) for g in groups if len(g)],
+            "fraud_rate": [float(labels[g].mean()) for g in groups if len(g)],
+            "rows": [len(g) for g in groups if len(g)],
+        }
+    )
+
+
+def calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the row-weighted gap between mean score and fraud rate."""
+    table = reliability(labels, scores, bins)
+    return float((table["rows"] * (table["mean_score"] - table["fraud_rate"]).abs()).sum() / table["rows"].sum())
+
+
+def evaluate(frame: pd.DataFrame, *, max_fpr: float, top_k: int, costs: Costs) -> dict[str, float]:
+    """Every metric for one model on a holdout with columns `event_timestamp`, `customer_id`,
+    `label` and `score`."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    labels, scores = frame["label"].to_numpy(dtype=np.int64), frame["score"].to_numpy(dtype=np.float64)
+    _check(labels, scores)
+    cost, threshold = expected_cost(labels, scores, costs)
+    return {
+        "roc_auc": float(roc_auc_score(labels, scores)),
+        "pr_auc": float(average_precision_score(labels, scores)),
+        "recall_at_fpr": recall_at_fpr(labels, scores, max_fpr),
+        "card_precision_at_k": card_precision_at_k(frame, top_k),
+        "brier": float(brier_score_loss(labels, scores)),
+        "calibration_error": calibration_error(labels, scores),
+        "score_std": float(scores.std()),
+        "expected_cost_per_1000": cost,
+        "threshold": threshold,
+    }

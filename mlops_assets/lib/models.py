@@ -1,0 +1,228 @@
+"""The three fraud models behind one small interface, each saved in a format that loads without
+executing code: XGBoost's own JSON, scikit-learn through skops (which refuses unknown types), and
+the Bayesian network as JSON arrays.
+
+Every model takes `MODEL_INPUTS` frames (from `features.model_input`, shared with serving) and
+returns P(fraud) per row. `load_model(folder)` reads any of them back from the folder `save` wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from mlops_assets.lib.bayes import CompiledNetwork, learn_network
+from mlops_assets.lib.discretize import TARGET, VARIABLES, Discretizer
+from mlops_assets.lib.features import MODEL_INPUTS
+
+MANIFEST = "manifest.json"
+# Types a scikit-learn baseline pipeline may contain; loading anything else is refused.
+SKOPS_TRUSTED_TYPES = [
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.linear_model._logistic.LogisticRegression",
+]
+
+
+class FraudModel(Protocol):
+    kind: str
+
+    def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray: ...
+
+    def save(self, folder: Path) -> None: ...
+
+
+@dataclass
+class XGBoostModel:
+    """Gradient-boosted trees (xgboost), saved as XGBoost's JSON model."""
+
+    booster: object
+    kind: str = "xgboost"
+
+    @classmethod
+    def fit(
+        cls,
+        inputs: pd.DataFrame,
+        labels: pd.Series,
+        *,
+        rounds: int,
+        max_depth: int,
+        learning_rate: float,
+        subsample: float,
+        seed: int,
+        monotone_increasing: tuple[str, ...] = (),
+        threads: int = 2,
+    ) -> XGBoostModel:
+        import xgboost as xgb
+
+        constraints = tuple(1 if name in monotone_increasing else 0 for name in MODEL_INPUTS)
+        params = {
+            "objective": "binary:logistic",
+            "eval_metric": "aucpr",
+            "max_depth": max_depth,
+            "eta": learning_rate,
+            "subsample": subsample,
+            "seed": seed,
+            "nthread": threads,
+            "monotone_constraints": "(" + ",".join(map(str, constraints)) + ")",
+        }
+        matrix = xgb.DMatrix(inputs[list(MODEL_INPUTS)], label=labels.to_numpy())
+        return cls(xgb.train(params, matrix, num_boost_round=rounds))
+
+    def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray:
+        import xgboost as xgb
+
+        return self.booster.predict(xgb.DMatrix(inputs[list(MODEL_INPUTS)])).astype(np.float64)
+
+    def save(self, folder: Path) -> None:
+        self.booster.save_model(folder / "model.json")
+
+    @classmethod
+    def load(cls, folder: Path) -> XGBoostModel:
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(folder / "model.json")
+        return cls(booster)
+
+
+@dataclass
+class BaselineModel:
+    """Standardized inputs into a logistic regression (scikit-learn), saved with skops."""
+
+    pipeline: object
+    kind: str = "baseline"
+
+    @classmethod
+    def fit(cls, inputs: pd.DataFrame, labels: pd.Series, *, regularization: float, seed: int) -> BaselineModel:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        pipeline = make_pipeline(
+            StandardScaler(), LogisticRegression(C=regularization, max_iter=2000, random_state=seed)
+        )
+        pipeline.fit(inputs[list(MODEL_INPUTS)].to_numpy(), labels.to_numpy())
+        return cls(pipeline)
+
+    def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(inputs[list(MODEL_INPUTS)].to_numpy())[:, 1]
+
+    def save(self, folder: Path) -> None:
+        import skops.io
+
+        skops.io.dump(self.pipeline, folder / "model.skops")
+
+    @classmethod
+    def load(cls, folder: Path) -> BaselineModel:
+        import skops.io
+
+        path = folder / "model.skops"
+        unknown = set(skops.io.get_untrusted_types(file=path)) - set(SKOPS_TRUSTED_TYPES)
+        if unknown:
+            raise ValueError(f"{path} holds types that are not trusted: {sorted(unknown)}")
+        return cls(skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES))
+
+
+@dataclass
+class BayesianNetworkModel:
+    """A discrete Bayesian network over discretized inputs, scored by the compiled network."""
+
+    network: CompiledNetwork
+    discretizer: Discretizer
+    kind: str = "bayesian_network"
+    fraud_state: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fraud_state = self.network.state_names[TARGET].index(1)
+
+    @classmethod
+    def fit(
+        cls,
+        inputs: pd.DataFrame,
+        labels: pd.Series,
+        *,
+        bins: int,
+        max_indegree: int,
+        equivalent_sample_size: float,
+        structure_rows: int,
+        seed: int,
+    ) -> BayesianNetworkModel:
+        """Structure from a seeded sample of at most `structure_rows` rows, parameters from all."""
+        discretizer = Discretizer.fit(inputs, bins=bins)
+        data = discretizer.transform(inputs, labels)[list(VARIABLES)]
+        model = learn_network(
+            data,
+            TARGET,
+            max_indegree=max_indegree,
+            equivalent_sample_size=equivalent_sample_size,
+            state_names=discretizer.state_names(),
+            structure_rows=structure_rows,
+            seed=seed,
+        )
+        return cls(CompiledNetwork.from_pgmpy(model, TARGET), discretizer)
+
+    def evidence(self, inputs: pd.DataFrame) -> dict[str, np.ndarray]:
+        """State indices per evidence variable, as the compiled network takes them."""
+        states = self.discretizer.transform(inputs)
+        return self.network.encode({node: states[node].to_numpy() for node in self.network.evidence_nodes})
+
+    def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray:
+        return self.network.posterior(self.evidence(inputs))[:, self.fraud_state]
+
+    def explain(self, inputs: pd.DataFrame) -> list[tuple[str, float]]:
+        """For one input row: (variable=state, log-odds contribution) pairs, strongest first."""
+        states = self.discretizer.transform(inputs.iloc[:1])
+        codes = {node: int(code[0]) for node, code in self.evidence(inputs.iloc[:1]).items()}
+        named = []
+        for name, contribution in self.network.explain(codes):
+            label = f"{name}={states[name].iloc[0]}" if name in states and name != TARGET else name
+            named.append((label if name != TARGET else "prior fraud rate", contribution))
+        return named
+
+    def save(self, folder: Path) -> None:
+        (folder / "network.json").write_text(json.dumps(self.network.to_dict()))
+        (folder / "discretizer.json").write_text(self.discretizer.to_json())
+
+    @classmethod
+    def load(cls, folder: Path) -> BayesianNetworkModel:
+        network = CompiledNetwork.from_dict(json.loads((folder / "network.json").read_text()))
+        return cls(network, Discretizer.from_json((folder / "discretizer.json").read_text()))
+
+
+MODEL_CLASSES: dict[str, type] = {
+    "xgboost": XGBoostModel,
+    "baseline": BaselineModel,
+    "bayesian_network": BayesianNetworkModel,
+}
+
+
+def save_model(model: FraudModel, folder: Path) -> str:
+    """Writes the model and a manifest naming its kind into `folder`; returns the SHA-256 of the
+    folder's files, which registry tags carry so a loaded model can be checked."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder)
+    (folder / MANIFEST).write_text(json.dumps({"kind": model.kind, "inputs": list(MODEL_INPUTS)}, indent=2))
+    return folder_sha256(folder)
+
+
+def load_model(folder: Path) -> FraudModel:
+    """The model `save_model` wrote into `folder`."""
+    manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    if manifest["inputs"] != list(MODEL_INPUTS):
+        raise ValueError(f"{folder} was trained on other inputs than this code computes: retrain it")
+    return MODEL_CLASSES[manifest["kind"]].load(Path(folder))
+
+
+def folder_sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

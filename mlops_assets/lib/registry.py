@@ -1,0 +1,162 @@
+"""The MLflow model registry of `fraud-detector`: register candidates, move the `champion` and
+`challenger` aliases, remember past champions for rollback, and load any version back.
+
+MLflow keeps no history of an alias, so each promotion appends to the registered model's
+`champion_history` tag; `rollback` moves `champion` back along it. mlflow is imported inside the
+functions: it takes seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlops_assets.lib.features import MODEL_INPUTS
+from mlops_assets.lib.models import folder_sha256
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_TAG = "champion_history"
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+class NoChampionError(LookupError):
+    """The registry has no champion yet."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    tracking_uri: str
+    model_name: str
+
+    @property
+    def client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def log_model(self, folder: Path, sample: pd.DataFrame) -> str:
+        """Logs the model saved in `folder` under the active MLflow run; returns its model URI."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        inputs = sample[list(MODEL_INPUTS)].head(100)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={"model": str(folder)},
+            signature=infer_signature(inputs, np.zeros(len(inputs))),
+            # Listed, not inferred: inference runs the model in a subprocess for about 20 s.
+            pip_requirements=_requirements(),
+        )
+        return info.model_uri
+
+    def register(self, model_uri: str, tags: dict[str, str]) -> str:
+        """A new version of the registered model from a logged model; returns the version."""
+        import mlflow
+
+        version = mlflow.register_model(model_uri, self.model_name, tags=tags)
+        return str(version.version)
+
+    def versions(self) -> list[VersionInfo]:
+        found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        return sorted(
+            (VersionInfo(str(v.version), v.run_id, dict(v.tags)) for v in found), key=lambda v: int(v.version)
+        )
+
+    def alias(self, alias: str) -> VersionInfo | None:
+        """The version an alias names, or None when it names none."""
+        model = self._registered_model()
+        version = None if model is None else model.aliases.get(alias)
+        if version is None:
+            return None
+        found = self.client.get_model_version(self.model_name, str(version))
+        return VersionInfo(str(found.version), found.run_id, dict(found.tags))
+
+    def set_tags(self, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, version, key, value)
+
+    def set_challenger(self, version: str) -> None:
+        self.client.set_registered_model_alias(self.model_name, CHALLENGER, version)
+
+    def promote(self, version: str) -> None:
+        """Moves `champion` to `version`, remembering the move for rollback."""
+        history = self.champion_history()
+        self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
+        if not history or history[-1] != version:
+            self._set_history([*history, version])
+
+    def rollback(self, to_version: str | None = None) -> tuple[str, str]:
+        """Moves `champion` back to the previous champion (or to `to_version`, which must have been
+        a champion); returns (from, to). The versions stay registered."""
+        history = self.champion_history()
+        current = self.alias(CHAMPION)
+        if current is None:
+            raise NoChampionError(f"{self.model_name} has no champion to roll back")
+        if to_version is None:
+            earlier = history[:-1] if history and history[-1] == current.version else history
+            if not earlier:
+                raise NoChampionError(f"version {current.version} is the first champion: nothing to roll back to")
+            to_version = earlier[-1]
+        elif to_version not in history:
+            raise ValueError(f"version {to_version} was never champion (champions so far: {', '.join(history)})")
+        self.client.set_registered_model_alias(self.model_name, CHAMPION, to_version)
+        position = len(history) - 1 - history[::-1].index(to_version)
+        self._set_history(history[: position + 1])
+        return current.version, to_version
+
+    def champion_history(self) -> list[str]:
+        """Versions that were champion, oldest first, the current one last."""
+        model = self._registered_model()
+        text = "" if model is None else model.tags.get(HISTORY_TAG, "")
+        return text.split(",") if text else []
+
+    def _registered_model(self):
+        """The registered model, or None before its first version."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+        try:
+            return self.client.get_registered_model(self.model_name)
+        except MlflowException as error:
+            if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                return None
+            raise
+
+    def _set_history(self, versions: list[str]) -> None:
+        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(versions))
+
+    def load(self, version: str):
+        """The `models.FraudModel` of a version, its files checked against its `model_sha256` tag."""
+        import mlflow
+
+        detector = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}").unwrap_python_model()
+        expected = self.client.get_model_version(self.model_name, version).tags.get("model_sha256")
+        if expected != folder_sha256(detector.folder):
+            raise ValueError(f"{self.model_name} version {version}: model files do not match their model_sha256 tag")
+        return detector.model
+
+    def ensure_experiment(self, name: str, artifact_location: str) -> str:
+        """The experiment's id, creating it with its artifacts at `artifact_location` (MLflow would
+        otherwise put them in ./mlruns of whatever the working directory is)."""
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(name, artifact_location=artifact_location)
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    packages = ["mlflow", "numpy", "pandas", "scikit-learn", "skops", "xgboost-cpu"]
+    return [f"{package}=={version(package)}" for package in packages]

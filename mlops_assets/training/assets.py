@@ -1,0 +1,206 @@
+"""The three candidate models, each trained on the training set's non-holdout days, logged to
+MLflow (one nested run per model under the Dagster run's run) and registered as a new version of
+`fraud-detector`."""
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from dagster_mlflow import end_mlflow_on_run_finished
+from dagster_mlflow.resources import MlFlow
+from pydantic import Field
+
+from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
+from mlops_assets.lib.graphs import mermaid, structural_hamming_distance
+from mlops_assets.lib.models import BaselineModel, BayesianNetworkModel, FraudModel, XGBoostModel, save_model
+from mlops_assets.lib.registry import CHAMPION
+from mlops_assets.resources import ModelRegistryResource
+
+# The run tag that says why models are retrained (`drift:<event id>`, `schedule`, `manual`);
+# without it, `initial` while there is no champion and `manual` after.
+REASON_TAG = "mlops/reason"
+# dagster-mlflow finds the Dagster run's MLflow run by its `dagster_run_id` tag and starts one
+# when two steps look at once: model steps take turns (see `definitions.EXECUTOR`).
+MLFLOW_OP_TAGS = {"mlops/mlflow": "run"}
+MODEL_ASSET = {
+    "group_name": "training",
+    "io_manager_key": "record_io_manager",
+    "hooks": {end_mlflow_on_run_finished},
+    "op_tags": MLFLOW_OP_TAGS,
+}
+
+
+class XGBoostConfig(dg.Config):
+    rounds: int = Field(default=200, description="Boosting rounds (trees).")
+    max_depth: int = Field(default=5, description="Depth of each tree.")
+    learning_rate: float = Field(default=0.1, description="Shrinkage of each tree's contribution.")
+    subsample: float = Field(default=0.9, description="Share of rows each tree sees.")
+    monotone_increasing: list[str] = Field(
+        default=["txn_count_1h", "txn_count_24h"],
+        description="Inputs whose increase may never lower the score (more velocity is never safer).",
+    )
+    seed: int = Field(default=0, description="Random seed.")
+
+
+class BaselineConfig(dg.Config):
+    regularization: float = Field(default=1.0, description="Inverse L2 strength (C) of the logistic regression.")
+    seed: int = Field(default=0, description="Random seed.")
+
+
+class BayesianNetworkConfig(dg.Config):
+    bins: int = Field(default=5, description="States of each continuous input (quantiles of the training data).")
+    max_indegree: int = Field(default=3, description="Most parents a variable may have.")
+    equivalent_sample_size: float = Field(default=10.0, description="Strength of the BDeu prior on the CPDs.")
+    structure_rows: int = Field(default=50_000, description="Rows sampled for hill climbing (the slow part).")
+    compare_with_truth: bool = Field(
+        default=True,
+        description="Report the distance to the generator's causal graph (meaningful when the data is generated).",
+    )
+    seed: int = Field(default=0, description="Random seed of the structure sample.")
+
+
+def _window(frame: pd.DataFrame) -> str:
+    days = frame["event_timestamp"].dt.strftime("%Y-%m-%d")
+    return f"{days.min()}..{days.max()}"
+
+
+def _train_and_register(
+    context: dg.AssetExecutionContext,
+    model_registry: ModelRegistryResource,
+    mlflow: MlFlow,
+    training_set: pd.DataFrame,
+    kind: str,
+    params: dict,
+    fit: Callable[[pd.DataFrame, pd.Series], FraudModel],
+) -> tuple[FraudModel, dict, dict]:
+    """Fits on the non-holdout rows in a nested MLflow run, logs and registers the model; returns
+    the model, the record for downstream assets, and metadata for the UI. `mlflow` is
+    dagster-mlflow's resource: the mlflow module's functions, with the run's MLflow run active."""
+    train = training_set[~training_set["is_holdout"]].reset_index(drop=True)
+    labels = train["is_fraud"]
+    if labels.nunique() < 2:
+        raise dg.Failure(
+            f"{kind}: the training days hold {labels.nunique()} class(es); both fraud and legitimate needed"
+        )
+    registry = model_registry.registry()
+    reason = context.run.tags.get(REASON_TAG) or ("initial" if registry.alias(CHAMPION) is None else "manual")
+    window = _window(train)
+    with mlflow.start_run(run_name=kind, nested=True) as run:
+        mlflow.set_tags({"kind": kind, "dagster/run_id": context.run_id, "training_window": window, "reason": reason})
+        mlflow.log_params(params)
+        started = time.perf_counter()
+        model = fit(train, labels)
+        fit_seconds = time.perf_counter() - started
+        mlflow.log_metrics({"fit_seconds": fit_seconds, "train_rows": len(train), "train_fraud_rows": labels.sum()})
+        with tempfile.TemporaryDirectory() as folder:
+            sha256 = save_model(model, Path(folder) / "model")
+            model_uri = registry.log_model(Path(folder) / "model", train)
+        tags = {
+            "kind": kind,
+            "reason": reason,
+            "training_window": window,
+            "git_commit": model_registry.git_commit,
+            "train_rows": str(len(train)),
+            "train_fraud_rows": str(int(labels.sum())),
+            "model_sha256": sha256,
+            "dagster_run_id": context.run_id,
+        }
+        version = registry.register(model_uri, tags)
+    context.log.info(f"{kind}: registered {model_registry.model_name} version {version} ({reason})")
+    record = {"kind": kind, "version": version, "run_id": run.info.run_id, "model_uri": model_uri, **tags}
+    metadata = {
+        "model_version": version,
+        "reason": reason,
+        "training_window": window,
+        "train_rows": len(train),
+        "fit_seconds": round(fit_seconds, 2),
+        "mlflow_run_id": run.info.run_id,
+        "model_sha256": sha256,
+    }
+    return model, record, metadata
+
+
+@dg.asset(kinds={"xgboost", "mlflow"}, **MODEL_ASSET)
+def xgboost_model(
+    context: dg.AssetExecutionContext,
+    config: XGBoostConfig,
+    model_registry: ModelRegistryResource,
+    mlflow: dg.ResourceParam[MlFlow],
+    training_set: pd.DataFrame,
+) -> dg.Output[dict]:
+    """Gradient-boosted trees on the model inputs, registered in MLflow as XGBoost JSON."""
+
+    def fit(train: pd.DataFrame, labels: pd.Series) -> XGBoostModel:
+        return XGBoostModel.fit(
+            train,
+            labels,
+            rounds=config.rounds,
+            max_depth=config.max_depth,
+            learning_rate=config.learning_rate,
+            subsample=config.subsample,
+            seed=config.seed,
+            monotone_increasing=tuple(config.monotone_increasing),
+        )
+
+    _, record, metadata = _train_and_register(
+        context, model_registry, mlflow, training_set, "xgboost", config.model_dump(), fit
+    )
+    return dg.Output(record, metadata=metadata)
+
+
+@dg.asset(kinds={"scikitlearn", "mlflow"}, **MODEL_ASSET)
+def baseline_model(
+    context: dg.AssetExecutionContext,
+    config: BaselineConfig,
+    model_registry: ModelRegistryResource,
+    mlflow: dg.ResourceParam[MlFlow],
+    training_set: pd.DataFrame,
+) -> dg.Output[dict]:
+    """A standardized logistic regression (scikit-learn), registered in MLflow through skops."""
+
+    def fit(train: pd.DataFrame, labels: pd.Series) -> BaselineModel:
+        return BaselineModel.fit(train, labels, regularization=config.regularization, seed=config.seed)
+
+    _, record, metadata = _train_and_register(
+        context, model_registry, mlflow, training_set, "baseline", config.model_dump(), fit
+    )
+    return dg.Output(record, metadata=metadata)
+
+
+@dg.asset(kinds={"pgmpy", "mlflow"}, **MODEL_ASSET)
+def bayesian_network(
+    context: dg.AssetExecutionContext,
+    config: BayesianNetworkConfig,
+    model_registry: ModelRegistryResource,
+    mlflow: dg.ResourceParam[MlFlow],
+    training_set: pd.DataFrame,
+) -> dg.Output[dict]:
+    """A discrete Bayesian network (pgmpy): structure by hill climbing, BDeu parameters, compiled."""
+
+    def fit(train: pd.DataFrame, labels: pd.Series) -> BayesianNetworkModel:
+        return BayesianNetworkModel.fit(
+            train,
+            labels,
+            bins=config.bins,
+            max_indegree=config.max_indegree,
+            equivalent_sample_size=config.equivalent_sample_size,
+            structure_rows=config.structure_rows,
+            seed=config.seed,
+        )
+
+    model, record, metadata = _train_and_register(
+        context, model_registry, mlflow, training_set, "bayesian_network", config.model_dump(), fit
+    )
+    edges = model.network.edges
+    metadata["edges"] = len(edges)
+    metadata["learned_graph"] = dg.MetadataValue.md(mermaid(edges, highlight="is_fraud"))
+    if config.compare_with_truth:
+        shared = sorted(set(TRUTH_NODES) & set(model.network.cardinality))
+        distance = structural_hamming_distance(edges, TRUTH_EDGES, shared)
+        metadata["structural_hamming_distance"] = distance
+        metadata["truth_variables_compared"] = ", ".join(shared)
+        record["structural_hamming_distance"] = distance
+    return dg.Output(record, metadata=metadata)

@@ -1,0 +1,18 @@
+"""`retrain_job`: a fresh training set, the three candidates, their evaluation and the promotion."""
+
+import dagster as dg
+
+from mlops_assets.evaluation.assets import champion_model, model_evaluation
+from mlops_assets.features.assets import training_set
+from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
+
+retrain_job = dg.define_asset_job(
+    "retrain_job",
+    selection=dg.AssetSelection.assets(
+        training_set, xgboost_model, baseline_model, bayesian_network, model_evaluation, champion_model
+    ),
+    description="Retrains every candidate on the latest window, evaluates them, and promotes one if it passes.",
+    # One process: the steps share one MLflow run and one sqlite store, and the models are trained
+    # one after another on two cores anyway.
+    executor_def=dg.in_process_executor,
+)
