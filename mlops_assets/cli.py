@@ -98,6 +98,18 @@ def build_parser() -> OneLineParser:
 
     commands.add_parser("status", help="champion and challenger, last drift verdict, last retraining")
 
+    retrain = commands.add_parser(
+        "retrain", help="train the three candidates on the latest window, evaluate, and promote one if it passes"
+    )
+    retrain.add_argument(
+        "--reason",
+        choices=("initial", "manual", "schedule"),
+        help="the versions' reason tag (default: initial while there is no champion, else manual)",
+    )
+
+    rollback = commands.add_parser("rollback", help="move the champion alias back to the previous champion")
+    rollback.add_argument("--to", metavar="VERSION", help="a version that was champion before (default: the last one)")
+
     commands.add_parser(
         "env", help='print the state variables as shell exports, for `eval "$(mlops env)"` before feast or dagster'
     )
@@ -109,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     # Child libraries (dagster, mlflow, bentoml) read these: one state root for all of them.
     os.environ.update(settings.export())
+    # MLflow logs how it packages each model's environment (at INFO, and a WARNING that pip is
+    # absent from uv's environment): nothing to act on in a terminal.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     try:
         return COMMANDS[args.command](args, settings) or 0
     except CommandError as error:
@@ -211,7 +226,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     settings.ensure_dirs()
     today = datetime.now(UTC).date()
     start = today - timedelta(days=args.days)
-    print(f"1/4 generating {args.days} days of baseline transactions from {start} into {settings.landing_dir}")
+    print(f"1/5 generating {args.days} days of baseline transactions from {start} into {settings.landing_dir}")
     history = generator.generate(start, args.days, args.rows_per_day, settings.landing_dir, seed=args.seed)
     dirty_day = today - timedelta(days=1)
     print(f"    and one day of the `dirty` scenario on {dirty_day}, with two files meant to be rejected")
@@ -223,10 +238,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         f"faults injected: {sum(dirty.faults.values())}"
     )
 
-    print("2/4 ingesting and validating every pending file through Dagster (the landing_sensor's work)")
+    print("2/5 ingesting and validating every pending file through Dagster (the landing_sensor's work)")
     report = _ingest(settings)
 
-    print("3/4 features for every day (customer and merchant, Feast online store), then the training set")
+    print("3/5 features for every day (customer and merchant, Feast online store), then the training set")
     lake = Lake(str(settings.lake_dir))
     days = lake.partitions("validated_transactions")
     with _instance(settings) as instance:
@@ -234,7 +249,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     for what, reason in failed.items():
         print(f"features for {what} failed: {reason}", file=sys.stderr)
 
-    print("4/4 summary")
+    print("4/5 training XGBoost, a logistic regression and a Bayesian network; evaluating; promoting a champion")
+    promoted = _retrain(settings, None) if not failed else False
+
+    print("5/5 summary")
     validated = sum(len(lake.read("validated_transactions", day, columns=["transaction_id"])) for day in days)
     quarantined = [lake.read("quarantined_transactions", day) for day in lake.partitions("quarantined_transactions")]
     quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else pd.DataFrame({"reasons": []})
@@ -250,12 +268,20 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             f"    training_set: {len(training):,} labelled transactions with point-in-time features, "
             f"{training['is_fraud'].mean():.2%} fraud"
         )
+    if promoted:
+        for line in _status_lines(settings):
+            print(f"    {line}")
     print("Where to look:")
     print(f"    lake (Parquet, one file per day): {settings.lake_dir}")
     print("    Dagster UI with assets, partitions and checks: `make up`, then http://127.0.0.1:3000")
     print('    Feast: eval "$(uv run mlops env)"; cd feature_repo; uv run feast feature-views list')
-    print("    models, drift and serving arrive with the next stages of the project (see README)")
-    return 1 if report.failed_days or failed else 0
+    print(
+        "    MLflow runs and the registry (aliases champion, challenger): "
+        f"uv run mlflow ui --backend-store-uri {settings.mlflow_tracking_uri} --host 127.0.0.1 --port 5000"
+    )
+    print("    champion and challenger: uv run mlops status; roll back: uv run mlops rollback")
+    print("    drift and serving arrive with the next stages of the project (see README)")
+    return 1 if report.failed_days or failed or not promoted else 0
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -278,10 +304,107 @@ def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_not_yet(args: argparse.Namespace, settings: Settings) -> int:
-    raise CommandError(
-        f"no champion model in {settings.mlflow_tracking_uri}: model training is not part of this build yet"
+def _retrain(settings: Settings, reason: str | None) -> bool:
+    """Runs `retrain_job`, prints the evaluation; True when a candidate became champion."""
+    from mlops_assets.definitions import build_definitions
+    from mlops_assets.lib.lake import Lake
+    from mlops_assets.resources import build_local_resources
+    from mlops_assets.runs import first_error
+    from mlops_assets.training.jobs import retrain
+
+    with _instance(settings) as instance:
+        result = retrain(build_definitions(build_local_resources(settings)), instance, reason)
+    if not result.success:
+        raise CommandError(f"retrain_job failed: {first_error(result)}")
+    evaluation = Lake(str(settings.lake_dir)).read_record("model_evaluation")
+    print(f"    holdout {evaluation['holdout_window']}: {evaluation['holdout_rows']:,} transactions")
+    print(f"    {'model':<18} {'version':>7} {'PR AUC':>7} {'ROC AUC':>7} {'recall@FPR':>10} {'cost/1k':>8}  gates")
+    for kind, candidate in evaluation["candidates"].items():
+        metrics, failures = candidate["metrics"], candidate["failures"]
+        print(
+            f"    {kind:<18} {candidate['version']:>7} {metrics['pr_auc']:>7.3f} {metrics['roc_auc']:>7.3f} "
+            f"{metrics['recall_at_fpr']:>10.3f} {metrics['expected_cost_per_1000']:>8.1f}  "
+            + ("passed" if not failures else "; ".join(failures.values()))
+        )
+    champion = evaluation["champion"]
+    if evaluation["best_passing"] is None:
+        kept = f"version {champion['version']}" if champion else "none yet"
+        print(f"    no candidate passed the quality gates: the champion stays ({kept})")
+        return False
+    best = evaluation["candidates"][evaluation["best_passing"]]
+    print(f"    champion: version {best['version']} ({evaluation['best_passing']})")
+    return True
+
+
+def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
+    if not (settings.lake_dir / "validated_transactions").is_dir():
+        raise CommandError("no validated transactions yet: run `mlops ingest` (or `mlops demo`) first")
+    print("retraining through Dagster's retrain_job")
+    return 0 if _retrain(settings, args.reason) else 1
+
+
+def _registry(settings: Settings):
+    """The model registry; a missing local store is missing state, not a new empty store."""
+    from mlops_assets.lib.registry import MODEL_NAME, Registry
+
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise CommandError(f"no champion model in {uri}: run `mlops demo` or `mlops retrain`")
+    return Registry(uri, MODEL_NAME)
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.lib.registry import NoChampionError
+
+    try:
+        previous, current = _registry(settings).rollback(args.to)
+    except (NoChampionError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    print(f"champion: version {current} (was {previous}); version {previous} stays registered")
+    return 0
+
+
+def _describe(version) -> str:
+    tags = version.tags
+    metrics = ", ".join(
+        f"{label} {float(tags[name]):.3f}"
+        for name, label in (("pr_auc", "PR AUC"), ("roc_auc", "ROC AUC"), ("recall_at_fpr", "recall@FPR"))
+        if name in tags
     )
+    threshold = f", threshold {float(tags['threshold']):.4f}" if "threshold" in tags else ""
+    return f"version {version.version} ({tags.get('kind', '?')}): {metrics or 'not evaluated'}{threshold}"
+
+
+def _status_lines(settings: Settings) -> list[str]:
+    from mlops_assets.lib.registry import CHALLENGER, CHAMPION
+
+    registry = _registry(settings)
+    champion = registry.alias(CHAMPION)
+    if champion is None:
+        raise CommandError(f"no champion model in {settings.mlflow_tracking_uri}: run `mlops demo` or `mlops retrain`")
+    challenger = registry.alias(CHALLENGER)
+    newest = registry.versions()[-1]
+    return [
+        f"champion:   {_describe(champion)}",
+        f"            trained on {champion.tags.get('training_window')}, git {champion.tags.get('git_commit')}",
+        f"challenger: {_describe(challenger) if challenger else 'none'}",
+        f"last retraining: reason {newest.tags.get('reason')}, window {newest.tags.get('training_window')}, "
+        f"versions up to {newest.version}",
+        "last drift verdict: no drift report yet",
+    ]
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    print("\n".join(_status_lines(settings)))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.lib.registry import CHAMPION
+
+    if _registry(settings).alias(CHAMPION) is None:
+        raise CommandError(f"no champion model in {settings.mlflow_tracking_uri}: run `mlops demo` or `mlops retrain`")
+    raise CommandError("serving is not part of this build yet: `mlops status` shows the champion it would serve")
 
 
 COMMANDS = {
@@ -289,8 +412,10 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "demo": cmd_demo,
     "up": cmd_up,
-    "serve": cmd_not_yet,
-    "status": cmd_not_yet,
+    "serve": cmd_serve,
+    "status": cmd_status,
+    "retrain": cmd_retrain,
+    "rollback": cmd_rollback,
     "env": cmd_env,
 }
 

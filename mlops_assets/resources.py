@@ -13,7 +13,7 @@ import pandas as pd
 from mlops_assets.lib.feature_store import open_store
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.landing import LandingIndex
-from mlops_assets.lib.registry import Registry
+from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.settings import Settings
 
 # The MLflow experiment that holds every training run.
@@ -102,7 +102,7 @@ class ModelRegistryResource(dg.ConfigurableResource):
     tracking_uri: str
     artifact_location: str
     git_commit: str
-    model_name: str = "fraud-detector"
+    model_name: str = MODEL_NAME
     experiment_name: str = EXPERIMENT
 
     def registry(self) -> Registry:

@@ -38,7 +38,15 @@ def test_bad_arguments_exit_2_with_one_line(settings: Settings, args: list[str],
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("args", "says"), [(["status"], "no champion model"), (["serve"], "no champion model")])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["status"], "no champion model"),
+        (["serve"], "no champion model"),
+        (["rollback"], "no champion model"),
+        (["retrain"], "no validated transactions yet"),
+    ],
+)
 def test_missing_state_exits_1_with_one_line(settings: Settings, args: list[str], says: str) -> None:
     result = mlops(*args)
     assert result.returncode == 1 and says in result.stderr

@@ -17,6 +17,7 @@ import pandas as pd
 from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.models import folder_sha256
 
+MODEL_NAME = "fraud-detector"
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "champion_history"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
@@ -49,12 +50,14 @@ class Registry:
         import mlflow
         from mlflow.models import infer_signature
 
-        inputs = sample[list(MODEL_INPUTS)].head(100)
+        inputs = sample[list(MODEL_INPUTS)].head(5)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(MODEL_CODE),
             artifacts={"model": str(folder)},
             signature=infer_signature(inputs, np.zeros(len(inputs))),
+            # MLflow loads the logged model and scores this example: a model that cannot load fails here.
+            input_example=inputs,
             # Listed, not inferred: inference runs the model in a subprocess for about 20 s.
             pip_requirements=_requirements(),
         )

@@ -4,7 +4,8 @@ import dagster as dg
 
 from mlops_assets.evaluation.assets import champion_model, model_evaluation
 from mlops_assets.features.assets import training_set
-from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
+from mlops_assets.runs import QUIET
+from mlops_assets.training.assets import REASON_TAG, baseline_model, bayesian_network, xgboost_model
 
 retrain_job = dg.define_asset_job(
     "retrain_job",
@@ -16,3 +17,11 @@ retrain_job = dg.define_asset_job(
     # one after another on two cores anyway.
     executor_def=dg.in_process_executor,
 )
+
+
+def retrain(defs: dg.Definitions, instance: dg.DagsterInstance, reason: str | None) -> dg.ExecuteInProcessResult:
+    """Runs `retrain_job` on the instance with `reason` in the run's tags (it becomes the
+    registered versions' `reason` tag; None leaves it to the models: `initial` or `manual`)."""
+    return defs.resolve_job_def("retrain_job").execute_in_process(
+        instance=instance, run_config=QUIET, tags={REASON_TAG: reason} if reason else None, raise_on_error=False
+    )

@@ -1,0 +1,90 @@
+"""Metrics and gates on small cases worked out by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_assets.lib.gates import GateThresholds, gate_failures
+from mlops_assets.lib.metrics import (
+    Costs,
+    calibration_error,
+    card_precision_at_k,
+    evaluate,
+    expected_cost,
+    recall_at_fpr,
+)
+
+LABELS = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+SCORES = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.2, 0.1, 0.1, 0.05, 0.01])
+
+
+def test_expected_cost_picks_the_cheapest_cut_and_never_splits_equal_scores() -> None:
+    # Flag the top 3: both frauds caught, one false alarm: 1 x 1 = 1 per 10 rows.
+    cost, threshold = expected_cost(LABELS, SCORES, Costs(missed_fraud=10, false_alarm=1))
+    assert (cost, threshold) == (100.0, 0.7)
+    # False alarms dearer: flag only the top one (a fraud); one fraud missed.
+    assert expected_cost(LABELS, SCORES, Costs(missed_fraud=1, false_alarm=10)) == (100.0, 0.9)
+    # When the top score is legitimate, flagging nothing is cheapest: the threshold is above every score.
+    cost, threshold = expected_cost(np.array([0, 1]), np.array([0.9, 0.1]), Costs(missed_fraud=1, false_alarm=10))
+    assert cost == 500.0 and threshold > 0.9
+    # Equal scores get one decision: with 0.2 tied, the cut cannot fall between them.
+    tied_labels, tied_scores = np.array([1, 0, 1]), np.array([0.5, 0.2, 0.2])
+    cost, threshold = expected_cost(tied_labels, tied_scores, Costs(missed_fraud=10, false_alarm=1))
+    assert (cost, threshold) == (1000 / 3, 0.2)
+
+
+def test_recall_at_a_fixed_false_positive_rate() -> None:
+    # Up to 1 of 8 legitimate flagged: scores >= 0.7 flag one, and catch both frauds.
+    assert recall_at_fpr(LABELS, SCORES, max_fpr=0.125) == 1.0
+    assert recall_at_fpr(LABELS, SCORES, max_fpr=0.0) == 0.5
+
+
+def test_card_precision_counts_cards_per_day() -> None:
+    day_one, day_two = pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2025-01-02", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "event_timestamp": [day_one] * 4 + [day_two] * 2,
+            # Card 1 twice on day one (counts once), fraud on one of them.
+            "customer_id": [1, 1, 2, 3, 1, 2],
+            "label": [0, 1, 0, 0, 0, 0],
+            "score": [0.9, 0.1, 0.8, 0.2, 0.5, 0.4],
+        }
+    )
+    # Day one: top 2 cards are 1 (fraud) and 2: 0.5. Day two: no fraud: 0. Mean 0.25.
+    assert card_precision_at_k(frame, k=2) == 0.25
+
+
+def test_calibration_error_is_zero_for_calibrated_scores_and_grows_with_overconfidence() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(0, 0.2, 200_000)
+    labels = (rng.random(len(scores)) < scores).astype(int)
+    assert calibration_error(labels, scores) < 0.003
+    assert calibration_error(labels, np.minimum(scores * 3, 1)) > 0.1
+
+
+def test_a_holdout_without_both_classes_is_an_error_not_a_metric() -> None:
+    frame = pd.DataFrame(
+        {"event_timestamp": pd.Timestamp("2025-01-01", tz="UTC"), "customer_id": 1, "label": 0, "score": [0.1, 0.2]}
+    )
+    with pytest.raises(ValueError, match="both fraud and legitimate"):
+        evaluate(frame, max_fpr=0.01, top_k=10, costs=Costs(1, 1))
+
+
+def test_gates_name_each_failure_with_its_numbers() -> None:
+    limits = GateThresholds(
+        min_pr_auc=0.3, min_recall_at_fpr=0.3, max_pr_auc_drop=0.02, min_score_std=1e-4, max_calibration_error=0.02
+    )
+    good = {"pr_auc": 0.7, "recall_at_fpr": 0.8, "score_std": 0.05, "calibration_error": 0.001}
+    assert gate_failures(good, None, limits) == {}
+    assert gate_failures(good, {"pr_auc": 0.71}, limits) == {}
+    failures = gate_failures(
+        {"pr_auc": 0.01, "recall_at_fpr": 0.0, "score_std": 0.0, "calibration_error": 0.5}, {"pr_auc": 0.7}, limits
+    )
+    assert set(failures) == {
+        "min_pr_auc",
+        "min_recall_at_fpr",
+        "no_worse_than_champion",
+        "predictions_not_constant",
+        "calibration_within_bounds",
+    }
+    assert failures["no_worse_than_champion"] == "PR AUC 0.010 < champion's 0.700 - 0.02"

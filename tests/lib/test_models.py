@@ -1,0 +1,131 @@
+"""The three models: saved and loaded without pickles, and behaviour tests in the spirit of
+Made-With-ML (invariance, direction, minimum functionality) on generated `baseline` data."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_assets.lib.features import MODEL_INPUTS
+from mlops_assets.lib.models import (
+    BaselineModel,
+    BayesianNetworkModel,
+    XGBoostModel,
+    folder_sha256,
+    load_model,
+    save_model,
+)
+from tests.lib.frames import labelled_inputs, transactions
+
+KINDS = ("xgboost", "baseline", "bayesian_network")
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """14 baseline days: the first 10 to train on, the last 4 held out."""
+    frame = labelled_inputs(transactions(14, 2500, seed=21))
+    cut = frame["event_timestamp"].min().floor("D") + pd.Timedelta(days=10)
+    return frame[frame["event_timestamp"] < cut].reset_index(drop=True), frame[frame["event_timestamp"] >= cut]
+
+
+@pytest.fixture(scope="module")
+def models(data) -> dict:
+    train, _ = data
+    labels = train["is_fraud"]
+    return {
+        "xgboost": XGBoostModel.fit(
+            train,
+            labels,
+            rounds=150,
+            max_depth=4,
+            learning_rate=0.1,
+            subsample=0.9,
+            seed=0,
+            monotone_increasing=("txn_count_1h", "txn_count_24h"),
+        ),
+        "baseline": BaselineModel.fit(train, labels, regularization=1.0, seed=0),
+        "bayesian_network": BayesianNetworkModel.fit(
+            train, labels, bins=5, max_indegree=3, equivalent_sample_size=10, structure_rows=20_000, seed=0
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_saved_model_loads_back_with_the_same_scores_and_no_pickle(kind: str, models, data, tmp_path: Path) -> None:
+    _, holdout = data
+    sha256 = save_model(models[kind], tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    np.testing.assert_allclose(loaded.predict_proba(holdout), models[kind].predict_proba(holdout), rtol=0, atol=1e-12)
+    assert sha256 == folder_sha256(tmp_path / "model")
+    for path in (tmp_path / "model").iterdir():
+        assert not path.read_bytes().startswith(b"\x80"), f"{path.name} is a pickle"
+
+
+def test_a_model_saved_for_other_inputs_is_refused(models, tmp_path: Path) -> None:
+    save_model(models["baseline"], tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "inputs": manifest["inputs"][:-1]}))
+    with pytest.raises(ValueError, match="other inputs"):
+        load_model(tmp_path)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_model_ranks_fraud_well_above_chance(kind: str, models, data) -> None:
+    from sklearn.metrics import average_precision_score
+
+    _, holdout = data
+    pr_auc = average_precision_score(holdout["is_fraud"], models[kind].predict_proba(holdout))
+    assert pr_auc > 10 * holdout["is_fraud"].mean()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_invariance_the_transaction_id_does_not_change_the_score(kind: str, models, data) -> None:
+    _, holdout = data
+    renamed = holdout.assign(transaction_id=[f"other-{i}" for i in range(len(holdout))])
+    np.testing.assert_array_equal(models[kind].predict_proba(renamed), models[kind].predict_proba(holdout))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_direction_more_transactions_in_the_last_hour_never_lowers_risk(kind: str, models, data) -> None:
+    _, holdout = data
+    sample = holdout.sample(2000, random_state=0)
+    before = models[kind].predict_proba(sample)
+    after = models[kind].predict_proba(sample.assign(txn_count_1h=sample["txn_count_1h"] + 3))
+    assert (after >= before - 1e-9).all()
+    if kind != "bayesian_network":  # the network may learn that fraud shows elsewhere in its blanket
+        assert after.mean() > before.mean()
+
+
+def obvious(fraud: bool) -> pd.DataFrame:
+    """A transaction everyone would call fraud (a night-time online burst at a risky category, far
+    above the customer's habit) or legitimate (a daytime grocery purchase in person)."""
+    row = dict.fromkeys(MODEL_INPUTS, 0.0)
+    row.update(has_history=1.0, txn_count_24h=3.0, txn_count_7d=12.0, txn_count_30d=40.0, merchant_txn_count_24h=50.0)
+    row.update(merchant_txn_count_7d=300.0, distinct_merchants_7d=5.0, distinct_countries_7d=1.0)
+    row.update(merchant_fraud_rate_30d=0.005, card_not_present_share_7d=0.2, minutes_since_prev_txn=600.0)
+    if fraud:
+        row.update(amount_usd=1800.0, hour_of_day=3.0, is_night=1.0, is_online=1.0, is_category_electronics=1.0)
+        row.update(txn_count_1h=4.0, amount_vs_mean_30d=25.0, minutes_since_prev_txn=3.0, distinct_countries_7d=3.0)
+        row.update(amount_usd_sum_24h=5000.0)
+    else:
+        row.update(amount_usd=35.0, hour_of_day=14.0, is_card_present=1.0, is_category_grocery=1.0)
+        row.update(amount_vs_mean_30d=0.9, amount_usd_sum_24h=80.0)
+    return pd.DataFrame([row])[list(MODEL_INPUTS)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_minimum_functionality_on_obvious_cases(kind: str, models) -> None:
+    fraud, legitimate = models[kind].predict_proba(obvious(True))[0], models[kind].predict_proba(obvious(False))[0]
+    assert fraud > 0.5 > 0.01 > legitimate
+
+
+def test_the_network_explains_a_score_by_named_evidence(models) -> None:
+    network = models["bayesian_network"]
+    factors = network.explain(obvious(True))
+    strengths = [abs(value) for _, value in factors]
+    assert strengths == sorted(strengths, reverse=True)
+    assert "hour_of_day=<6" in [name for name, _ in factors]  # 3 a.m.: fraud's hour in the generator
+    probability = network.predict_proba(obvious(True))[0]
+    assert sum(value for _, value in factors) == pytest.approx(np.log(probability / (1 - probability)), abs=1e-9)
