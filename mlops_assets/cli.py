@@ -314,7 +314,8 @@ def _retrain(settings: Settings, reason: str | None) -> bool:
 
     with _instance(settings) as instance:
         result = retrain(build_definitions(build_local_resources(settings)), instance, reason)
-    if not result.success:
+    # Gates that no candidate passes fail the run on purpose (blocking checks); anything else is an error.
+    if not result.asset_materializations_for_node("model_evaluation"):
         raise CommandError(f"retrain_job failed: {first_error(result)}")
     evaluation = Lake(str(settings.lake_dir)).read_record("model_evaluation")
     print(f"    holdout {evaluation['holdout_window']}: {evaluation['holdout_rows']:,} transactions")
@@ -331,6 +332,8 @@ def _retrain(settings: Settings, reason: str | None) -> bool:
         kept = f"version {champion['version']}" if champion else "none yet"
         print(f"    no candidate passed the quality gates: the champion stays ({kept})")
         return False
+    if not result.success:
+        raise CommandError(f"retrain_job failed: {first_error(result)}")
     best = evaluation["candidates"][evaluation["best_passing"]]
     print(f"    champion: version {best['version']} ({evaluation['best_passing']})")
     return True

@@ -106,7 +106,7 @@ def model_evaluation(
 
     days = holdout["event_timestamp"].dt.strftime("%Y-%m-%d")
     png = evaluation_png(scored)
-    plot_path = reports.write(f"evaluation/{context.run_id}.png", png)
+    plot_path = reports.write(f"evaluation/{context.run.run_id}.png", png)
     record = {
         "holdout_window": f"{days.min()}..{days.max()}",
         "holdout_rows": len(holdout),
@@ -155,7 +155,7 @@ def champion_model(
         raise dg.Failure(f"no candidate passed the quality gates; the champion stays ({kept})")
     chosen = model_evaluation["candidates"][best]
     registry.promote(chosen["version"])
-    registry.set_tags(chosen["version"], {"promoted_by_run": context.run_id})
+    registry.set_tags(chosen["version"], {"promoted_by_run": context.run.run_id})
     context.log.info(f"champion: version {chosen['version']} ({best}), was {previous.version if previous else 'none'}")
     record = {
         "version": chosen["version"],

@@ -89,7 +89,9 @@ def _train_and_register(
     reason = context.run.tags.get(REASON_TAG) or ("initial" if registry.alias(CHAMPION) is None else "manual")
     window = _window(train)
     with mlflow.start_run(run_name=kind, nested=True) as run:
-        mlflow.set_tags({"kind": kind, "dagster/run_id": context.run_id, "training_window": window, "reason": reason})
+        mlflow.set_tags(
+            {"kind": kind, "dagster/run_id": context.run.run_id, "training_window": window, "reason": reason}
+        )
         mlflow.log_params(params)
         started = time.perf_counter()
         model = fit(train, labels)
@@ -106,7 +108,7 @@ def _train_and_register(
             "train_rows": str(len(train)),
             "train_fraud_rows": str(int(labels.sum())),
             "model_sha256": sha256,
-            "dagster_run_id": context.run_id,
+            "dagster_run_id": context.run.run_id,
         }
         version = registry.register(model_uri, tags)
     context.log.info(f"{kind}: registered {model_registry.model_name} version {version} ({reason})")

@@ -19,9 +19,20 @@ retrain_job = dg.define_asset_job(
 )
 
 
-def retrain(defs: dg.Definitions, instance: dg.DagsterInstance, reason: str | None) -> dg.ExecuteInProcessResult:
-    """Runs `retrain_job` on the instance with `reason` in the run's tags (it becomes the
-    registered versions' `reason` tag; None leaves it to the models: `initial` or `manual`)."""
+def retrain(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    reason: str | None,
+    ops_config: dict | None = None,
+    selection: list[dg.AssetsDefinition] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Runs `retrain_job` (or the `selection` of its assets) on the instance with `reason` in the
+    run's tags: it becomes the registered versions' `reason` tag; None leaves it to the models
+    (`initial` while there is no champion, else `manual`). `ops_config` configures the assets."""
     return defs.resolve_job_def("retrain_job").execute_in_process(
-        instance=instance, run_config=QUIET, tags={REASON_TAG: reason} if reason else None, raise_on_error=False
+        instance=instance,
+        run_config={**QUIET, "ops": ops_config or {}},
+        tags={REASON_TAG: reason} if reason else None,
+        asset_selection=[asset.key for asset in selection] if selection else None,
+        raise_on_error=False,
     )

@@ -1,0 +1,210 @@
+"""Training, evaluation, gating, promotion and rollback through the real graph: generated days,
+a real Feast store, a real MLflow sqlite store and registry, the real `mlops` command line."""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.evaluation.assets import champion_model, model_evaluation
+from mlops_assets.features.jobs import build_features
+from mlops_assets.ingestion.runner import ingest_pending
+from mlops_assets.lib import generator
+from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
+from mlops_assets.lib.graphs import structural_hamming_distance
+from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.resources import build_local_resources
+from mlops_assets.settings import PATH_VARIABLES, Settings
+from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
+from mlops_assets.training.jobs import retrain
+
+pytestmark = pytest.mark.slow
+DAYS = 10
+CONFIG = {
+    "training_set": {"config": {"days": DAYS, "holdout_days": 4}},
+    "bayesian_network": {"config": {"structure_rows": 8000}},
+}
+
+
+@dataclass
+class Trained:
+    settings: Settings
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    first: dg.ExecuteInProcessResult
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.settings.mlflow_tracking_uri, MODEL_NAME)
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(str(self.settings.lake_dir))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """Ten ingested baseline days with features, then one `retrain_job` run."""
+    home = tmp_path_factory.mktemp("mlops")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in [*PATH_VARIABLES, "MLFLOW_TRACKING_URI", "MLOPS_PARTITIONS_START"]:
+            patch.delenv(variable, raising=False)
+        patch.setenv("MLOPS_HOME", str(home))
+        patch.setenv("DAGSTER_HOME", str(home / "dagster"))
+        patch.chdir(home)  # anything MLflow wrote to ./mlruns would show up here
+        settings = Settings.from_env()
+        settings.ensure_dirs()
+        generator.generate(date(2025, 3, 1), DAYS, 1500, settings.landing_dir, seed=8)
+        defs = build_definitions(build_local_resources(settings))
+        with dg.DagsterInstance.get() as instance:
+            assert not ingest_pending(defs, instance).failed_days
+            assert not build_features(defs, instance, Lake(str(settings.lake_dir)).partitions("validated_transactions"))
+            first = retrain(defs, instance, None, CONFIG)
+            assert first.success
+            yield Trained(settings, defs, instance, first)
+
+
+def test_retraining_registers_three_tagged_versions_and_promotes_the_best(trained: Trained) -> None:
+    registry = trained.registry
+    versions = registry.versions()
+    assert len(versions) == 3
+    evaluation = trained.lake.read_record("model_evaluation")
+    ranked = sorted(evaluation["candidates"].values(), key=lambda c: -c["metrics"]["pr_auc"])
+    best_passing = next(c for c in ranked if not c["failures"])
+    assert registry.alias("champion").version == best_passing["version"]
+    assert registry.alias("challenger").version == ranked[0]["version"]
+    assert registry.champion_history() == [best_passing["version"]]
+    for version in versions:
+        tags = version.tags
+        assert tags["reason"] == "initial"
+        assert tags["training_window"] == "2025-03-01..2025-03-06"  # the 4 holdout days are not trained on
+        assert tags["git_commit"] == trained.settings.git_commit
+        assert int(tags["train_rows"]) > 8000 and int(tags["train_fraud_rows"]) > 0
+        assert 0 < float(tags["pr_auc"]) <= 1 and 0 < float(tags["threshold"]) < 1
+        assert tags["gates"] == "passed" or tags["gates"].startswith("failed: ")
+        assert len(tags["model_sha256"]) == 64
+
+
+def test_mlflow_holds_one_finished_run_per_dagster_run_with_a_child_per_model(trained: Trained) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient(trained.settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name("fraud-detector")
+    assert experiment.artifact_location == trained.settings.mlartifacts_dir.as_uri()
+    assert not (trained.settings.home / "mlruns").exists()
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [run for run in runs if run.data.tags.get("dagster_run_id") == trained.first.run_id]
+    assert len(parents) == 1
+    children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert sorted(run.data.tags["kind"] for run in children) == ["baseline", "bayesian_network", "xgboost"]
+    assert {run.info.status for run in [*parents, *children]} == {"FINISHED"}
+    xgboost = next(run for run in children if run.data.tags["kind"] == "xgboost")
+    assert xgboost.data.params["max_depth"] == "5" and "holdout_pr_auc" in xgboost.data.metrics
+    assert "evaluation/evaluation.json" in {a.path for a in client.list_artifacts(parents[0].info.run_id, "evaluation")}
+
+
+def test_the_champion_loads_through_mlflow_pyfunc_and_scores_like_our_loader(trained: Trained) -> None:
+    import mlflow
+
+    holdout = trained.lake.read("training_set").query("is_holdout").head(500)
+    champion = trained.registry.alias("champion")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    np.testing.assert_allclose(
+        pyfunc.predict(holdout), trained.registry.load(champion.version).predict_proba(holdout), atol=1e-12
+    )
+
+
+def test_a_model_whose_files_changed_is_refused(trained: Trained) -> None:
+    registry = trained.registry
+    version = registry.versions()[0].version
+    registry.set_tags(version, {"model_sha256": "0" * 64})
+    try:
+        with pytest.raises(ValueError, match="do not match"):
+            registry.load(version)
+    finally:
+        registry.set_tags(version, {"model_sha256": registry.versions()[0].tags["model_sha256"]})
+
+
+def test_the_bayesian_network_reports_its_distance_to_the_truth_and_its_graph(trained: Trained) -> None:
+    [materialization] = trained.first.asset_materializations_for_node("bayesian_network")
+    metadata = materialization.metadata
+    record = trained.lake.read_record("bayesian_network")
+    network = trained.registry.load(record["version"]).network
+    shared = sorted(set(TRUTH_NODES) & set(network.cardinality))
+    assert metadata["structural_hamming_distance"].value == structural_hamming_distance(
+        network.edges, TRUTH_EDGES, shared
+    )
+    assert "amount" in shared and "is_fraud" in shared and "country" not in shared
+    assert metadata["learned_graph"].value.startswith("```mermaid")
+
+
+def test_evaluation_metadata_compares_every_model_with_plots(trained: Trained) -> None:
+    [materialization] = trained.first.asset_materializations_for_node("model_evaluation")
+    metadata = materialization.metadata
+    for kind in ("xgboost", "baseline", "bayesian_network"):
+        assert kind in metadata["metrics"].value
+    assert "data:image/png;base64," in metadata["plots"].value
+    assert Path(metadata["plot_path"].value).read_bytes().startswith(b"\x89PNG")
+
+
+def mlops(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_assets.cli", *args], capture_output=True, text=True, env=os.environ.copy()
+    )
+
+
+def test_a_bad_candidate_fails_the_gates_the_champion_stays_and_rollback_works(trained: Trained) -> None:
+    registry, lake = trained.registry, trained.lake
+    first_champion = registry.alias("champion").version
+    # Candidates trained on shuffled labels (the holdout keeps the true ones) rank no better than chance.
+    original = lake.read("training_set")
+    shuffled = original.copy()
+    train = ~shuffled["is_holdout"]
+    shuffled.loc[train, "is_fraud"] = np.random.default_rng(0).permutation(shuffled.loc[train, "is_fraud"].to_numpy())
+    lake.write("training_set", shuffled)
+    models = [xgboost_model, baseline_model, bayesian_network, model_evaluation, champion_model]
+    bad = retrain(trained.defs, trained.instance, "manual", CONFIG, selection=models)
+    # The blocking gate fails the run, and nothing else does.
+    failed_steps = {event.step_key for event in bad.all_events if event.is_step_failure}
+    assert failed_steps and all(step.startswith("model_evaluation_") for step in failed_steps)
+    checks = {evaluation.check_name: evaluation for evaluation in bad.get_asset_check_evaluations()}
+    assert not checks["min_pr_auc"].passed and checks["min_pr_auc"].severity == dg.AssetCheckSeverity.ERROR
+    assert "no candidate passes: the champion stays" in checks["min_pr_auc"].description
+    assert not bad.asset_materializations_for_node("champion_model")
+    assert registry.alias("champion").version == first_champion
+    newest = registry.versions()[-3:]
+    assert all(version.tags["gates"].startswith("failed: ") for version in newest)
+    assert registry.alias("challenger").version in {version.version for version in newest}
+
+    # With the true labels back, a retraining passes (no worse than the champion) and is promoted.
+    lake.write("training_set", original)
+    good = retrain(trained.defs, trained.instance, "manual", CONFIG, selection=models)
+    assert good.success and good.asset_materializations_for_node("champion_model")
+    second_champion = registry.alias("champion").version
+    assert int(second_champion) > int(first_champion)
+    assert registry.versions()[-1].tags["reason"] == "manual"
+
+    rolled = mlops("rollback")
+    assert rolled.returncode == 0, rolled.stderr
+    assert (
+        rolled.stdout.strip()
+        == f"champion: version {first_champion} (was {second_champion}); version {second_champion} stays registered"
+    )
+    assert registry.alias("champion").version == first_champion
+    assert mlops("rollback").returncode == 1  # nothing before the first champion
+    assert (
+        mlops("rollback", "--to", "999")
+        .stderr.strip()
+        .endswith("was never champion (champions so far: " + first_champion + ")")
+    )
+    status = mlops("status")
+    assert status.returncode == 0 and status.stdout.startswith(f"champion:   version {first_champion} (")
+    assert "last retraining: reason manual" in status.stdout
