@@ -33,7 +33,7 @@ up: install
 bench: install
 	$(UV) run python bench/generator.py
 	$(UV) run python bench/features.py
-	$(UV) run python bench/bayes.py
+	$(UV) run python bench/models.py
 
 # Deletes local state (MLOPS_HOME default) and the environment; the repository itself stays.
 clean:

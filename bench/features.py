@@ -7,6 +7,7 @@ are checked to give the same values before their times are reported.
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from datetime import date
@@ -14,24 +15,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops_assets.lib import features, generator
-from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions, open_store
-from mlops_assets.lib.lake import Lake
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from mlops_assets.lib import features, generator  # noqa: E402
+from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions, open_store  # noqa: E402
+from mlops_assets.lib.lake import Lake  # noqa: E402
+from tests.lib.frames import point_in_time  # noqa: E402
 
 
 def timed(function, *args, **kwargs):
     started = time.perf_counter()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - started
-
-
-def pandas_join(entities: pd.DataFrame, table: pd.DataFrame, key: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The latest feature row of the entity at or before the event, no older than the TTL."""
-    left = entities.sort_values("event_timestamp")
-    right = table.sort_values("event_timestamp").rename(columns={"event_timestamp": "_feature_time"})
-    joined = pd.merge_asof(left, right, left_on="event_timestamp", right_on="_feature_time", by=key)
-    joined.loc[joined["_feature_time"] < joined["event_timestamp"] - features.HISTORY, list(columns)] = None
-    return joined.set_index("transaction_id")[list(columns)]
 
 
 def main() -> None:
@@ -68,8 +62,8 @@ def main() -> None:
         def pandas_both() -> pd.DataFrame:
             return pd.concat(
                 [
-                    pandas_join(entities, customer, "customer_id", features.CUSTOMER_FEATURES),
-                    pandas_join(entities, merchant, "merchant_id", features.MERCHANT_FEATURES),
+                    point_in_time(entities, customer, "customer_id", features.CUSTOMER_FEATURES),
+                    point_in_time(entities, merchant, "merchant_id", features.MERCHANT_FEATURES),
                 ],
                 axis=1,
             )

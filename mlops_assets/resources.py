@@ -5,7 +5,10 @@ Each takes plain locations, so the same asset code runs on a laptop folder and (
 `build_local_resources` is the one place that picks them for the embedded local environment.
 """
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -111,7 +114,7 @@ class ModelRegistryResource(dg.ConfigurableResource):
 
 @dg.resource(
     config_schema={"experiment_name": str, "mlflow_tracking_uri": str, "artifact_location": str},
-    description="dagster-mlflow's mlflow_tracking: one MLflow run per Dagster run, ended by its hook.",
+    description="dagster-mlflow's mlflow_tracking: one MLflow run per Dagster run.",
 )
 def mlflow_tracking(init_context: dg.InitResourceContext):
     """dagster-mlflow's `MlFlow` run handling, once the experiment exists with its artifact
@@ -122,7 +125,30 @@ def mlflow_tracking(init_context: dg.InitResourceContext):
     Registry(config["mlflow_tracking_uri"], model_name="").ensure_experiment(
         config["experiment_name"], config["artifact_location"]
     )
-    return MlFlow(init_context)
+    tracking = MlFlow(init_context)
+    if tracking.mlflow_run_id is None:  # it started a new run without noting which
+        tracking.mlflow_run_id = tracking.active_run().info.run_id
+    return tracking
+
+
+@contextlib.contextmanager
+def mlflow_run_for_step(tracking: Any) -> Iterator[None]:
+    """Makes the Dagster run's MLflow run (which `mlflow_tracking` found or started) active for one
+    step and ends it with the step's outcome; the next MLflow step resumes it. So the run ends
+    FINISHED or FAILED with its last MLflow step, whichever assets a Dagster run selects.
+    (dagster-mlflow's own hook ends it only after the job's last op, which a failed blocking gate
+    skips, and importing the hook would import mlflow whenever the definitions load.)"""
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is None or active.info.run_id != tracking.mlflow_run_id:
+        mlflow.start_run(run_id=tracking.mlflow_run_id)
+    try:
+        yield
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run()
 
 
 def build_local_resources(settings: Settings) -> dict[str, object]:

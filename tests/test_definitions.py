@@ -6,9 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlops_assets.lib.gates import GATES
 from mlops_assets.settings import REPO_ROOT, Settings
 
-HEAVY = ["mlflow", "feast", "evidently", "bentoml", "xgboost", "pgmpy", "sklearn"]
+HEAVY = ["mlflow", "feast", "evidently", "bentoml", "xgboost", "pgmpy", "sklearn", "matplotlib", "skops"]
 
 
 def test_contract_names(defs: dg.Definitions) -> None:
@@ -18,12 +19,15 @@ def test_contract_names(defs: dg.Definitions) -> None:
     for sensor in ("landing_sensor", "features_sensor"):
         assert defs.resolve_sensor_def(sensor).default_status == dg.DefaultSensorStatus.RUNNING
     assert {"customer_features", "merchant_features", "online_features", "training_set"} <= keys
+    assert {"xgboost_model", "baseline_model", "bayesian_network", "model_evaluation", "champion_model"} <= keys
+    assert defs.resolve_job_def("retrain_job") is not None
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == {
         "schema_holds",
         "rows_reconcile",
         "quarantine_share_below_threshold",
         "transaction_id_unique_across_partitions",
+        *GATES,
     }
 
 

@@ -2,17 +2,16 @@
 gates applied, and the `champion` alias moved to the best candidate that passes them all."""
 
 import base64
+from typing import Any
 
 import dagster as dg
 import pandas as pd
-from dagster_mlflow import end_mlflow_on_run_finished
-from dagster_mlflow.resources import MlFlow
 from pydantic import Field
 
 from mlops_assets.lib.gates import GateThresholds, gate_failures
 from mlops_assets.lib.metrics import Costs, evaluate
 from mlops_assets.lib.plots import evaluation_png
-from mlops_assets.resources import ModelRegistryResource, ReportsResource
+from mlops_assets.resources import ModelRegistryResource, ReportsResource, mlflow_run_for_step
 from mlops_assets.training.assets import MLFLOW_OP_TAGS
 
 CANDIDATES = ("xgboost_model", "baseline_model", "bayesian_network")
@@ -55,7 +54,6 @@ def _table(rows: dict[str, dict[str, float]]) -> str:
     group_name="evaluation",
     kinds={"mlflow", "matplotlib"},
     io_manager_key="record_io_manager",
-    hooks={end_mlflow_on_run_finished},
     op_tags=MLFLOW_OP_TAGS,
 )
 def model_evaluation(
@@ -63,7 +61,7 @@ def model_evaluation(
     config: EvaluationConfig,
     model_registry: ModelRegistryResource,
     reports: ReportsResource,
-    mlflow: dg.ResourceParam[MlFlow],
+    mlflow: dg.ResourceParam[Any],
     training_set: pd.DataFrame,
     xgboost_model: dict,
     baseline_model: dict,
@@ -117,11 +115,9 @@ def model_evaluation(
         "champion": None if champion is None else {"version": champion.version, "metrics": champion_metrics},
         "plot": str(plot_path),
     }
-    mlflow.log_artifact(str(plot_path), artifact_path="evaluation")
-    mlflow.log_dict(record, "evaluation/evaluation.json")
-    # The last step that writes to the Dagster run's MLflow run: end it here, since blocking gates
-    # may skip `champion_model` and with it the hook's "last step" that would end it.
-    mlflow.end_run()
+    with mlflow_run_for_step(mlflow):
+        mlflow.log_artifact(str(plot_path), artifact_path="evaluation")
+        mlflow.log_dict(record, "evaluation/evaluation.json")
     metrics_table = {f"{kind} v{c['version']}": c["metrics"] for kind, c in candidates.items()}
     if champion is not None:
         metrics_table[f"champion v{champion.version}"] = champion_metrics

@@ -64,6 +64,27 @@ class CompiledNetwork:
         state_names = {node: list(states) for node, states in data["state_names"].items()}
         return cls(data["target"], {node: len(states) for node, states in state_names.items()}, factors, state_names)
 
+    def to_pgmpy(self):
+        """The same network as a `pgmpy` `DiscreteBayesianNetwork` (for its inference, or to check ours)."""
+        from pgmpy.factors.discrete import TabularCPD
+        from pgmpy.models import DiscreteBayesianNetwork
+
+        model = DiscreteBayesianNetwork(self.edges)
+        model.add_nodes_from(self.cardinality)
+        for factor in self.factors:
+            variable, evidence = factor.variables[0], list(factor.variables[1:])
+            model.add_cpds(
+                TabularCPD(
+                    variable,
+                    self.cardinality[variable],
+                    factor.values.reshape(self.cardinality[variable], -1),
+                    evidence=evidence or None,
+                    evidence_card=[self.cardinality[v] for v in evidence] or None,
+                    state_names={v: self.state_names[v] for v in factor.variables},
+                )
+            )
+        return model
+
     @property
     def edges(self) -> list[tuple[str, str]]:
         """(parent, child) pairs: each CPD's conditioning variables point to its variable."""

@@ -6,18 +6,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
-from dagster_mlflow import end_mlflow_on_run_finished
-from dagster_mlflow.resources import MlFlow
 from pydantic import Field
 
 from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
 from mlops_assets.lib.graphs import mermaid, structural_hamming_distance
 from mlops_assets.lib.models import BaselineModel, BayesianNetworkModel, FraudModel, XGBoostModel, save_model
 from mlops_assets.lib.registry import CHAMPION
-from mlops_assets.resources import ModelRegistryResource
+from mlops_assets.resources import ModelRegistryResource, mlflow_run_for_step
 
 # The run tag that says why models are retrained (`drift:<event id>`, `schedule`, `manual`);
 # without it, `initial` while there is no champion and `manual` after.
@@ -28,7 +27,6 @@ MLFLOW_OP_TAGS = {"mlops/mlflow": "run"}
 MODEL_ASSET = {
     "group_name": "training",
     "io_manager_key": "record_io_manager",
-    "hooks": {end_mlflow_on_run_finished},
     "op_tags": MLFLOW_OP_TAGS,
 }
 
@@ -70,7 +68,7 @@ def _window(frame: pd.DataFrame) -> str:
 def _train_and_register(
     context: dg.AssetExecutionContext,
     model_registry: ModelRegistryResource,
-    mlflow: MlFlow,
+    mlflow: Any,
     training_set: pd.DataFrame,
     kind: str,
     params: dict,
@@ -88,7 +86,7 @@ def _train_and_register(
     registry = model_registry.registry()
     reason = context.run.tags.get(REASON_TAG) or ("initial" if registry.alias(CHAMPION) is None else "manual")
     window = _window(train)
-    with mlflow.start_run(run_name=kind, nested=True) as run:
+    with mlflow_run_for_step(mlflow), mlflow.start_run(run_name=kind, nested=True) as run:
         mlflow.set_tags(
             {"kind": kind, "dagster/run_id": context.run.run_id, "training_window": window, "reason": reason}
         )
@@ -130,7 +128,7 @@ def xgboost_model(
     context: dg.AssetExecutionContext,
     config: XGBoostConfig,
     model_registry: ModelRegistryResource,
-    mlflow: dg.ResourceParam[MlFlow],
+    mlflow: dg.ResourceParam[Any],
     training_set: pd.DataFrame,
 ) -> dg.Output[dict]:
     """Gradient-boosted trees on the model inputs, registered in MLflow as XGBoost JSON."""
@@ -158,7 +156,7 @@ def baseline_model(
     context: dg.AssetExecutionContext,
     config: BaselineConfig,
     model_registry: ModelRegistryResource,
-    mlflow: dg.ResourceParam[MlFlow],
+    mlflow: dg.ResourceParam[Any],
     training_set: pd.DataFrame,
 ) -> dg.Output[dict]:
     """A standardized logistic regression (scikit-learn), registered in MLflow through skops."""
@@ -177,7 +175,7 @@ def bayesian_network(
     context: dg.AssetExecutionContext,
     config: BayesianNetworkConfig,
     model_registry: ModelRegistryResource,
-    mlflow: dg.ResourceParam[MlFlow],
+    mlflow: dg.ResourceParam[Any],
     training_set: pd.DataFrame,
 ) -> dg.Output[dict]:
     """A discrete Bayesian network (pgmpy): structure by hill climbing, BDeu parameters, compiled."""
