@@ -118,16 +118,24 @@ class CompiledNetwork:
         pattern_key = np.zeros(n, dtype=np.int64)
         for bit, column in enumerate(columns):
             pattern_key |= (column < 0).astype(np.int64) << bit
-        keys, pattern_of_row = np.unique(pattern_key, return_inverse=True)
+        keys, pattern_of_row, counts = np.unique(pattern_key, return_inverse=True, return_counts=True)
         result = np.empty((n, self.cardinality[self.target]))
-        for number, key in enumerate(keys):
-            rows = slice(None) if len(keys) == 1 else np.flatnonzero(pattern_of_row == number)
-            observed = {
-                node: column[rows]
-                for bit, (node, column) in enumerate(zip(nodes, columns, strict=True))
-                if not key >> bit & 1
-            }
-            result[rows] = self._posterior_for(observed, n if len(keys) == 1 else len(rows))
+        if len(keys) == 1:
+            return self._fill(result, slice(None), keys[0], nodes, columns, n)
+        # Rows grouped by pattern with one sort, not one scan of all rows per pattern.
+        by_pattern = np.split(np.argsort(pattern_of_row, kind="stable"), np.cumsum(counts)[:-1])
+        for key, rows in zip(keys, by_pattern, strict=True):
+            self._fill(result, rows, key, nodes, columns, len(rows))
+        return result
+
+    def _fill(self, result: np.ndarray, rows, key: int, nodes, columns, count: int) -> np.ndarray:
+        """Posteriors of the `rows` that share the missing-value pattern `key`, written into `result`."""
+        observed = {
+            node: column[rows]
+            for bit, (node, column) in enumerate(zip(nodes, columns, strict=True))
+            if not key >> bit & 1
+        }
+        result[rows] = self._posterior_for(observed, count)
         return result
 
     def _posterior_for(self, observed: dict[str, np.ndarray], rows: int) -> np.ndarray:
