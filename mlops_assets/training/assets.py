@@ -31,6 +31,7 @@ MODEL_ASSET = {
 }
 
 
+# Each config's fields are the keyword arguments of its model's `fit` (lib/models.py).
 class XGBoostConfig(dg.Config):
     rounds: int = Field(default=200, description="Boosting rounds (trees).")
     max_depth: int = Field(default=5, description="Depth of each tree.")
@@ -134,16 +135,7 @@ def xgboost_model(
     """Gradient-boosted trees on the model inputs, registered in MLflow as XGBoost JSON."""
 
     def fit(train: pd.DataFrame, labels: pd.Series) -> XGBoostModel:
-        return XGBoostModel.fit(
-            train,
-            labels,
-            rounds=config.rounds,
-            max_depth=config.max_depth,
-            learning_rate=config.learning_rate,
-            subsample=config.subsample,
-            seed=config.seed,
-            monotone_increasing=tuple(config.monotone_increasing),
-        )
+        return XGBoostModel.fit(train, labels, **config.model_dump())
 
     _, record, metadata = _train_and_register(
         context, model_registry, mlflow, training_set, "xgboost", config.model_dump(), fit
@@ -162,7 +154,7 @@ def baseline_model(
     """A standardized logistic regression (scikit-learn), registered in MLflow through skops."""
 
     def fit(train: pd.DataFrame, labels: pd.Series) -> BaselineModel:
-        return BaselineModel.fit(train, labels, regularization=config.regularization, seed=config.seed)
+        return BaselineModel.fit(train, labels, **config.model_dump())
 
     _, record, metadata = _train_and_register(
         context, model_registry, mlflow, training_set, "baseline", config.model_dump(), fit
@@ -181,15 +173,7 @@ def bayesian_network(
     """A discrete Bayesian network (pgmpy): structure by hill climbing, BDeu parameters, compiled."""
 
     def fit(train: pd.DataFrame, labels: pd.Series) -> BayesianNetworkModel:
-        return BayesianNetworkModel.fit(
-            train,
-            labels,
-            bins=config.bins,
-            max_indegree=config.max_indegree,
-            equivalent_sample_size=config.equivalent_sample_size,
-            structure_rows=config.structure_rows,
-            seed=config.seed,
-        )
+        return BayesianNetworkModel.fit(train, labels, **config.model_dump(exclude={"compare_with_truth"}))
 
     model, record, metadata = _train_and_register(
         context, model_registry, mlflow, training_set, "bayesian_network", config.model_dump(), fit
