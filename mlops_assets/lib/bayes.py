@@ -216,7 +216,13 @@ def learn_network(
 
     if target not in data.columns:
         raise ValueError(f"the data has no {target!r} column")
-    forbidden = [(column, target) for column in data.columns if column != target]
+    # Hill climbing visits candidate edges in the order of a set of name pairs, which changes
+    # with Python's per-process string hashing, and equal score gains (X -> Y against Y -> X)
+    # go to whichever comes first. Integer names hash the same in every process: the same data
+    # and seed give the same network.
+    columns = list(data.columns)
+    number = {column: position for position, column in enumerate(columns)}
+    forbidden = [(number[column], number[target]) for column in columns if column != target]
     search = HillClimbSearch(
         scoring_method="bic-d",
         expert_knowledge=ExpertKnowledge(forbidden_edges=forbidden),
@@ -229,8 +235,8 @@ def learn_network(
         if structure_rows is None or structure_rows >= len(data)
         else data.sample(structure_rows, random_state=seed)
     )
-    search.fit(sample)
-    model = DiscreteBayesianNetwork(list(search.causal_graph_.edges()))
+    search.fit(sample.set_axis(range(len(columns)), axis=1))
+    model = DiscreteBayesianNetwork([(columns[a], columns[b]) for a, b in search.causal_graph_.edges()])
     model.add_nodes_from(data.columns)
     states = None if state_names is None else {node: list(state_names[node]) for node in data.columns}
     model.fit(

@@ -20,7 +20,7 @@ def structural_hamming_distance(learned: Iterable[Edge], truth: Iterable[Edge], 
 
 
 def mermaid(edges: Iterable[Edge], highlight: str | None = None) -> str:
-    """A Mermaid flowchart of the graph (Dagster renders it in Markdown metadata)."""
+    """A Mermaid flowchart of the graph, as Markdown (GitHub draws it; Dagster shows the text)."""
     lines = ["```mermaid", "graph LR"]
     lines += [f"  {a} --> {b}" for a, b in sorted(edges)]
     if highlight:

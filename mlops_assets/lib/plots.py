@@ -40,3 +40,31 @@ def evaluation_png(holdout: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
     figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def graph_png(edges: list[tuple[str, str]], highlight: str) -> bytes:
+    """A directed graph drawn with `highlight` (the target) in the middle and its neighbours first
+    around it, so the Markov blanket is easy to see."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    graph = nx.DiGraph(edges)
+    graph.add_node(highlight)
+    neighbours = sorted(set(graph.predecessors(highlight)) | set(graph.successors(highlight)))
+    others = sorted(set(graph) - {highlight, *neighbours})
+    shells = [[highlight], neighbours, others] if others else [[highlight], neighbours]
+    layout = nx.shell_layout(graph, nlist=[shell for shell in shells if shell])
+    figure, axes = plt.subplots(figsize=(10, 8))
+    colors = ["#f4a261" if node == highlight else "#a8dadc" for node in graph]
+    nx.draw_networkx(
+        graph, layout, ax=axes, node_color=colors, node_size=2600, font_size=8, arrowsize=15, edge_color="#555555"
+    )
+    axes.set_axis_off()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -2,6 +2,7 @@
 MLflow (one nested run per model under the Dagster run's run) and registered as a new version of
 `fraud-detector`."""
 
+import base64
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pydantic import Field
 from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
 from mlops_assets.lib.graphs import mermaid, structural_hamming_distance
 from mlops_assets.lib.models import BaselineModel, BayesianNetworkModel, FraudModel, XGBoostModel, save_model
+from mlops_assets.lib.plots import graph_png
 from mlops_assets.lib.registry import CHAMPION
 from mlops_assets.resources import ModelRegistryResource, mlflow_run_for_step
 
@@ -180,7 +182,9 @@ def bayesian_network(
     )
     edges = model.network.edges
     metadata["edges"] = len(edges)
-    metadata["learned_graph"] = dg.MetadataValue.md(mermaid(edges, highlight="is_fraud"))
+    png = base64.b64encode(graph_png(edges, highlight="is_fraud")).decode()
+    metadata["learned_graph"] = dg.MetadataValue.md(f"![learned network](data:image/png;base64,{png})")
+    metadata["learned_graph_mermaid"] = dg.MetadataValue.md(mermaid(edges, highlight="is_fraud"))
     if config.compare_with_truth:
         shared = sorted(set(TRUTH_NODES) & set(model.network.cardinality))
         distance = structural_hamming_distance(edges, TRUTH_EDGES, shared)

@@ -143,7 +143,8 @@ def test_the_bayesian_network_reports_its_distance_to_the_truth_and_its_graph(tr
         network.edges, TRUTH_EDGES, shared
     )
     assert "amount" in shared and "is_fraud" in shared and "country" not in shared
-    assert metadata["learned_graph"].value.startswith("```mermaid")
+    assert metadata["learned_graph"].value.startswith("![learned network](data:image/png;base64,")
+    assert metadata["learned_graph_mermaid"].value.startswith("```mermaid")
 
 
 def test_evaluation_metadata_compares_every_model_with_plots(trained: Trained) -> None:

@@ -1,5 +1,9 @@
 """The compiled network against pgmpy's exact inference, on random networks and evidence."""
 
+import os
+import subprocess
+import sys
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -11,6 +15,7 @@ from pgmpy.models import DiscreteBayesianNetwork
 from mlops_assets.lib.bayes import CompiledNetwork, learn_network
 from mlops_assets.lib.generator import TRUTH_EDGES
 from mlops_assets.lib.graphs import structural_hamming_distance
+from mlops_assets.settings import REPO_ROOT
 
 
 def random_network(edges, seed: int) -> DiscreteBayesianNetwork:
@@ -118,3 +123,28 @@ def test_learning_recovers_a_known_network_with_fraud_as_a_root() -> None:
 def test_learning_needs_the_target_column() -> None:
     with pytest.raises(ValueError, match="no 'is_fraud' column"):
         learn_network(pd.DataFrame({"a": [0, 1]}), "is_fraud")
+
+
+def test_the_learned_structure_is_the_same_in_every_process() -> None:
+    """Python salts string hashes per process; the same data and seed must still give one network."""
+    script = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "from tests.lib.frames import labelled_inputs, transactions\n"
+        "from mlops_assets.lib.models import BayesianNetworkModel\n"
+        "frame = labelled_inputs(transactions(8, 4000, seed=7))\n"
+        "model = BayesianNetworkModel.fit(frame, frame['is_fraud'], bins=5, max_indegree=3,\n"
+        "    equivalent_sample_size=10, structure_rows=50000, seed=0)\n"
+        "print(model.network.edges)\n"
+    )
+    learned = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONHASHSEED": str(salt)},
+        ).stdout
+        for salt in (1, 2, 3)
+    }
+    assert len(learned) == 1 and "is_fraud" in learned.pop()
