@@ -50,6 +50,10 @@ class Registry:
         import mlflow
         from mlflow.models import infer_signature
 
+        # Logging and registering go through mlflow's process-wide URI (dagster-mlflow sets it).
+        if mlflow.get_tracking_uri() != self.tracking_uri:
+            raise RuntimeError(f"MLflow tracks to {mlflow.get_tracking_uri()}, the registry is {self.tracking_uri}")
+
         inputs = sample[list(MODEL_INPUTS)].head(5)
         info = mlflow.pyfunc.log_model(
             name="model",
