@@ -1,0 +1,213 @@
+"""Drift statistics as effect sizes, and the policy that turns them into a verdict.
+
+Significance tests on tens of thousands of rows call every day different; what matters is how
+much a distribution moved. So every statistic here is a size, comparable across days:
+- PSI (population stability index) per input, on bins of the reference (quantiles for
+  continuous inputs, the values themselves for few-valued ones); the industry reading is < 0.1
+  stable, 0.1-0.25 moderate, > 0.25 a shift;
+- Wasserstein distance in units of the reference's standard deviation;
+- Jensen-Shannon divergence (base 2, 0 to 1) between the conditional distributions of a Bayesian
+  network's nodes, fitted on the reference and refitted on the current window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlops_assets.lib.bayes import CompiledNetwork
+
+# Share added to every bin so an empty bin has a finite log ratio.
+EPSILON = 1e-4
+# Inputs with at most this many distinct reference values are compared value by value.
+FEW_VALUES = 12
+
+
+def _bin_edges(reference: np.ndarray, bins: int) -> np.ndarray | None:
+    """Inner bin edges from reference quantiles; None when the input has few values (compare values)."""
+    if len(np.unique(reference)) <= FEW_VALUES:
+        return None
+    return np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def _shares(reference: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    edges = _bin_edges(reference, bins)
+    if edges is None:
+        values = np.union1d(np.unique(reference), np.unique(current))
+        counts = [np.array([(data == value).sum() for value in values], dtype=float) for data in (reference, current)]
+    else:
+        counts = [
+            np.bincount(np.searchsorted(edges, data, side="right"), minlength=len(edges) + 1).astype(float)
+            for data in (reference, current)
+        ]
+    return tuple((count / count.sum() + EPSILON) / (1 + EPSILON * len(count)) for count in counts)
+
+
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of `current` against `reference` (0 when identical)."""
+    reference, current = _clean(reference), _clean(current)
+    expected, actual = _shares(reference, current, bins)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def wasserstein(reference: np.ndarray, current: np.ndarray) -> float:
+    """Earth mover's distance in units of the reference's standard deviation."""
+    from scipy.stats import wasserstein_distance
+
+    reference, current = _clean(reference), _clean(current)
+    spread = reference.std()
+    return (
+        float(wasserstein_distance(reference, current) / spread)
+        if spread > 0
+        else float(not np.array_equal(np.unique(reference), np.unique(current)))
+    )
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence (base 2) between two distributions over the same states: 0 to 1."""
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    p, q = p / p.sum(), q / q.sum()
+    middle = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        present = a > 0
+        return float(np.sum(a[present] * np.log2(a[present] / middle[present])))
+
+    return (kl(p) + kl(q)) / 2
+
+
+def _clean(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if not len(values):
+        raise ValueError("no values to compare")
+    return values
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """When a day's statistics make a verdict. `drift` needs an effect that matters for the model:
+    many inputs shifted, the champion's scores shifted, fraud's conditional distributions moved,
+    or performance fell on labelled data; `warn` says something moved that does not (yet)."""
+
+    psi_shift: float = 0.25  # an input's PSI above this counts as shifted
+    psi_warn: float = 0.1
+    shifted_share_for_drift: float = 0.3  # share of inputs shifted that makes data drift
+    prediction_psi_for_drift: float = 0.25  # the champion's score distribution
+    fraud_divergence_for_drift: float = 0.1  # mean JS divergence of fraud's conditionals
+    pr_auc_drop_for_drift: float = 0.2  # relative to the evaluation baseline
+    min_labelled_frauds: int = 20  # fewer labelled frauds: no performance verdict
+
+    def verdict(
+        self,
+        input_psi: dict[str, float],
+        prediction_psi: float,
+        fraud_divergence: float | None,
+        pr_auc_drop: float | None,
+    ) -> tuple[str, list[str]]:
+        """(`none` | `warn` | `drift`, the reasons in words)."""
+        shifted = sorted(name for name, value in input_psi.items() if value > self.psi_shift)
+        moved = sorted(name for name, value in input_psi.items() if self.psi_warn < value <= self.psi_shift)
+        share = len(shifted) / len(input_psi) if input_psi else 0.0
+        drift, warn = [], []
+        if share >= self.shifted_share_for_drift:
+            drift.append(
+                f"{len(shifted)} of {len(input_psi)} inputs shifted (PSI > {self.psi_shift}): {', '.join(shifted)}"
+            )
+        elif shifted or moved:
+            warn.append(f"inputs moved: {', '.join(shifted + moved)}")
+        if prediction_psi > self.prediction_psi_for_drift:
+            drift.append(f"champion's scores shifted (PSI {prediction_psi:.2f} > {self.prediction_psi_for_drift})")
+        elif prediction_psi > self.psi_warn:
+            warn.append(f"champion's scores moved (PSI {prediction_psi:.2f})")
+        if fraud_divergence is not None and fraud_divergence > self.fraud_divergence_for_drift:
+            drift.append(
+                f"fraud's conditional distributions moved "
+                f"(JS {fraud_divergence:.3f} > {self.fraud_divergence_for_drift})"
+            )
+        if pr_auc_drop is not None and pr_auc_drop > self.pr_auc_drop_for_drift:
+            drift.append(f"PR AUC fell {pr_auc_drop:.0%} below the evaluation baseline")
+        if drift:
+            return "drift", drift + warn
+        return ("warn", warn) if warn else ("none", [])
+
+
+def network_drift(
+    reference: CompiledNetwork, window: pd.DataFrame, equivalent_sample_size: float = 10.0
+) -> pd.DataFrame:
+    """The Bayesian network's view of what moved: the CPTs refitted on `window` (discrete states,
+    as `Discretizer.transform` gives them, `is_fraud` included where labels exist) with the
+    structure of `reference` (a `CompiledNetwork`) fixed, compared CPT by CPT.
+
+    One row per node: `legitimate_js`, the divergence of its conditional distributions where the
+    parents do not include fraud or fraud is 0 (the inputs moved), and `fraud_js` for the
+    children of fraud with fraud = 1 (what fraud looks like moved: the concept). Each is the mean
+    Jensen-Shannon divergence over parent configurations, weighted by how often the window has
+    them."""
+    from pgmpy.parameter_estimator import DiscreteBayesianEstimator
+
+    target = reference.target
+    model = reference.to_pgmpy()
+
+    data = window[[node for node in reference.cardinality if node in window.columns]]
+    model.fit(
+        data,
+        estimator=DiscreteBayesianEstimator(
+            state_names={node: reference.state_names[node] for node in data.columns},
+            prior_type="BDeu",
+            equivalent_sample_size=equivalent_sample_size,
+        ),
+    )
+    refitted = CompiledNetwork.from_pgmpy(model, target)
+    codes = {node: _codes(window[node], reference.state_names[node]) for node in data.columns}
+    rows = []
+    for before, after in zip(reference.factors, refitted.factors, strict=True):
+        node, parents = before.variables[0], before.variables[1:]
+        after_values = np.moveaxis(
+            after.values, [after.variables.index(v) for v in before.variables], range(len(before.variables))
+        )
+        columns = before.values.reshape(before.values.shape[0], -1)
+        new_columns = after_values.reshape(before.values.shape[0], -1)
+        weights = _configuration_counts(codes, parents, [reference.cardinality[p] for p in parents])
+        fraud_states = None
+        if target in parents:
+            position = parents.index(target)
+            grid = np.indices([reference.cardinality[p] for p in parents]).reshape(len(parents), -1)
+            fraud_states = grid[position] == reference.state_names[target].index(1)
+        divergences = np.array([js_divergence(columns[:, c], new_columns[:, c]) for c in range(columns.shape[1])])
+        everything = np.ones(len(divergences), dtype=bool)
+        legitimate = everything if fraud_states is None else ~fraud_states
+        rows.append(
+            {
+                "node": node,
+                "parents": ", ".join(parents),
+                "legitimate_js": _weighted_mean(divergences, weights, legitimate),
+                "fraud_js": float("nan")
+                if fraud_states is None
+                else _weighted_mean(divergences, weights, fraud_states),
+            }
+        )
+    return pd.DataFrame(rows).set_index("node")
+
+
+def _weighted_mean(values: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> float:
+    total = weights[mask].sum()
+    return float((values[mask] * weights[mask]).sum() / total) if total > 0 else float("nan")
+
+
+def _codes(values: pd.Series, states: list) -> np.ndarray:
+    index = {state: position for position, state in enumerate(states)}
+    return np.fromiter((index.get(value, -1) for value in values), dtype=np.int64, count=len(values))
+
+
+def _configuration_counts(codes: dict[str, np.ndarray], parents: tuple[str, ...], cards: list[int]) -> np.ndarray:
+    """How many window rows have each configuration of `parents` (C order, as the CPT columns)."""
+    if not parents:
+        return np.array([float(len(next(iter(codes.values()))))])
+    if any(p not in codes for p in parents):  # a parent the window lacks: weigh configurations alike
+        return np.ones(int(np.prod(cards)))
+    known = np.all([codes[p] >= 0 for p in parents], axis=0)
+    flat = np.ravel_multi_index(tuple(codes[p][known] for p in parents), cards)
+    return np.bincount(flat, minlength=int(np.prod(cards))).astype(float)

@@ -1,0 +1,90 @@
+"""Drift statistics on hand-made distributions, and the policy's verdicts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from pgmpy.models import DiscreteBayesianNetwork
+from pgmpy.parameter_estimator import DiscreteBayesianEstimator
+
+from mlops_assets.lib.bayes import CompiledNetwork
+from mlops_assets.lib.drift import DriftPolicy, js_divergence, network_drift, psi, wasserstein
+
+RNG = np.random.default_rng(0)
+N = 50_000
+
+
+def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift() -> None:
+    reference = RNG.normal(100, 20, N)
+    assert psi(reference, RNG.normal(100, 20, N)) < 0.01
+    assert psi(reference, RNG.normal(102, 20, N)) < 0.1  # a tenth of a std: ordinary
+    assert psi(reference, RNG.normal(120, 20, N)) > 0.25  # a whole std: shifted
+
+
+def test_psi_of_few_valued_inputs_compares_values() -> None:
+    reference = np.repeat([0.0, 1.0], N // 2)
+    current = np.r_[np.zeros(int(N * 0.8)), np.ones(int(N * 0.2))]
+    # (0.8 - 0.5) ln(0.8 / 0.5) + (0.2 - 0.5) ln(0.2 / 0.5)
+    assert psi(reference, current) == pytest.approx(0.3 * np.log(1.6) + 0.3 * np.log(2.5), rel=1e-3)
+    # A value the reference never had counts, not ignored.
+    assert psi(reference, np.r_[reference[: N // 2], np.full(N // 2, 2.0)]) > 1
+
+
+def test_wasserstein_is_in_reference_standard_deviations() -> None:
+    reference = RNG.normal(0, 5, N)
+    assert wasserstein(reference, reference + 2.5) == pytest.approx(0.5, rel=0.02)
+
+
+def test_js_divergence_bounds() -> None:
+    assert js_divergence([0.2, 0.8], [0.2, 0.8]) == 0
+    assert js_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
+    assert 0 < js_divergence([0.5, 0.5], [0.6, 0.4]) < 0.01
+
+
+def test_policy_verdicts() -> None:
+    policy = DriftPolicy()
+    calm = {f"input_{i}": 0.02 for i in range(10)}
+    assert policy.verdict(calm, prediction_psi=0.03, fraud_divergence=0.01, pr_auc_drop=0.05) == ("none", [])
+    verdict, reasons = policy.verdict({**calm, "input_0": 0.4}, 0.03, None, None)
+    assert verdict == "warn" and "input_0" in reasons[0]
+    shifted = {name: 0.5 if i < 4 else 0.02 for i, name in enumerate(calm)}
+    verdict, reasons = policy.verdict(shifted, 0.03, None, None)
+    assert verdict == "drift" and reasons[0].startswith("4 of 10 inputs shifted")
+    assert policy.verdict(calm, 0.4, None, None)[0] == "drift"
+    assert policy.verdict(calm, 0.03, 0.3, None)[0] == "drift"
+    assert policy.verdict(calm, 0.03, None, 0.5)[0] == "drift"
+
+
+def sample(rows: int, fraud_share: float, channel_given_fraud: list[float], channel_given_legit: list[float]):
+    """is_fraud -> channel, and an independent hour: discrete states as the discretizer names them."""
+    fraud = (RNG.random(rows) < fraud_share).astype(int)
+    channels = np.array(["atm", "online", "pos"])
+    channel = np.where(
+        fraud == 1,
+        RNG.choice(channels, rows, p=channel_given_fraud),
+        RNG.choice(channels, rows, p=channel_given_legit),
+    )
+    hour = RNG.choice(["<6", "6..12", ">=12"], rows, p=[0.2, 0.4, 0.4])
+    return pd.DataFrame({"is_fraud": fraud, "channel": channel, "hour_of_day": hour})
+
+
+@pytest.fixture(scope="module")
+def reference() -> CompiledNetwork:
+    data = sample(N, 0.1, [0.1, 0.8, 0.1], [0.2, 0.3, 0.5])
+    model = DiscreteBayesianNetwork([("is_fraud", "channel")])
+    model.add_nodes_from(["hour_of_day"])
+    states = {"is_fraud": [0, 1], "channel": ["atm", "online", "pos"], "hour_of_day": ["6..12", "<6", ">=12"]}
+    model.fit(data, estimator=DiscreteBayesianEstimator(state_names=states, prior_type="BDeu"))
+    return CompiledNetwork.from_pgmpy(model, "is_fraud")
+
+
+def test_the_network_sees_nothing_move_in_a_like_window(reference: CompiledNetwork) -> None:
+    moved = network_drift(reference, sample(10_000, 0.1, [0.1, 0.8, 0.1], [0.2, 0.3, 0.5]))
+    assert (moved["legitimate_js"] < 0.005).all() and moved.loc["channel", "fraud_js"] < 0.01
+    assert np.isnan(moved.loc["hour_of_day", "fraud_js"])  # not a child of fraud
+
+
+def test_the_network_separates_a_new_fraud_pattern_from_moved_inputs(reference: CompiledNetwork) -> None:
+    concept = network_drift(reference, sample(10_000, 0.1, [0.1, 0.1, 0.8], [0.2, 0.3, 0.5]))
+    assert concept.loc["channel", "fraud_js"] > 0.2 and concept.loc["channel", "legitimate_js"] < 0.005
+    inputs = network_drift(reference, sample(10_000, 0.1, [0.1, 0.8, 0.1], [0.1, 0.7, 0.2]))
+    assert inputs.loc["channel", "legitimate_js"] > 0.05 and inputs.loc["channel", "fraud_js"] < 0.01
