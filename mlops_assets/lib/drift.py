@@ -92,8 +92,9 @@ class DriftPolicy:
     many inputs shifted, the champion's scores shifted, fraud's conditional distributions moved,
     or performance fell on labelled data; `warn` says something moved that does not (yet)."""
 
-    psi_shift: float = 0.25  # an input's PSI above this counts as shifted
-    psi_warn: float = 0.1
+    psi_shift: float = 0.25  # flags and categories: PSI above this is a shift
+    wasserstein_shift: float = 0.1  # numbers: distance above this many reference stds is a shift
+    moved_fraction: float = 0.5  # above this fraction of a shift threshold, an input has moved (warn)
     shifted_share_for_drift: float = 0.3  # share of inputs shifted that makes data drift
     prediction_psi_for_drift: float = 0.25  # the champion's score distribution
     fraud_divergence_for_drift: float = 0.1  # mean JS divergence of fraud's conditionals
@@ -102,25 +103,25 @@ class DriftPolicy:
 
     def verdict(
         self,
-        input_psi: dict[str, float],
+        inputs: pd.DataFrame,
         prediction_psi: float,
         fraud_divergence: float | None,
         pr_auc_drop: float | None,
     ) -> tuple[str, list[str]]:
-        """(`none` | `warn` | `drift`, the reasons in words)."""
-        shifted = sorted(name for name, value in input_psi.items() if value > self.psi_shift)
-        moved = sorted(name for name, value in input_psi.items() if self.psi_warn < value <= self.psi_shift)
-        share = len(shifted) / len(input_psi) if input_psi else 0.0
+        """(`none` | `warn` | `drift`, the reasons in words). `inputs` has one row per model input
+        with its statistic's `value` and shift `threshold` (as `input_drift` gives)."""
+        ratio = inputs["value"] / inputs["threshold"]
+        shifted = sorted(inputs.index[ratio > 1])
+        moved = sorted(inputs.index[(ratio > self.moved_fraction) & (ratio <= 1)])
+        share = len(shifted) / len(inputs) if len(inputs) else 0.0
         drift, warn = [], []
         if share >= self.shifted_share_for_drift:
-            drift.append(
-                f"{len(shifted)} of {len(input_psi)} inputs shifted (PSI > {self.psi_shift}): {', '.join(shifted)}"
-            )
+            drift.append(f"{len(shifted)} of {len(inputs)} inputs shifted: {', '.join(shifted)}")
         elif shifted or moved:
             warn.append(f"inputs moved: {', '.join(shifted + moved)}")
         if prediction_psi > self.prediction_psi_for_drift:
             drift.append(f"champion's scores shifted (PSI {prediction_psi:.2f} > {self.prediction_psi_for_drift})")
-        elif prediction_psi > self.psi_warn:
+        elif prediction_psi > self.prediction_psi_for_drift * self.moved_fraction:
             warn.append(f"champion's scores moved (PSI {prediction_psi:.2f})")
         if fraud_divergence is not None and fraud_divergence > self.fraud_divergence_for_drift:
             drift.append(
@@ -132,6 +133,57 @@ class DriftPolicy:
         if drift:
             return "drift", drift + warn
         return ("warn", warn) if warn else ("none", [])
+
+
+def is_flag(column: str) -> bool:
+    """Model inputs that are 0/1 flags (compared by PSI on their values), not numbers."""
+    return column.startswith(("is_", "has_"))
+
+
+def input_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, policy: DriftPolicy, html_path: str | None = None
+) -> pd.DataFrame:
+    """Evidently's data drift of every column of `current` against `reference`: PSI for flags,
+    normed Wasserstein for numbers (effect sizes, not p-values). One row per column with
+    `method`, `value`, `threshold` and `shifted`; the HTML report is saved when `html_path` is given.
+    Evidently is imported here: it takes seconds."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    columns = list(current.columns)
+    definition = DataDefinition(
+        numerical_columns=[c for c in columns if not is_flag(c)], categorical_columns=[c for c in columns if is_flag(c)]
+    )
+    report = Report(
+        [
+            DataDriftPreset(
+                num_method="wasserstein",
+                num_threshold=policy.wasserstein_shift,
+                cat_method="psi",
+                cat_threshold=policy.psi_shift,
+            )
+        ]
+    )
+    # Evidently takes the current data first: by keyword, so the two cannot be swapped.
+    snapshot = report.run(
+        current_data=Dataset.from_pandas(current, data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
+    )
+    if html_path:
+        snapshot.save_html(html_path)
+    rows = [
+        {
+            "column": metric["config"]["column"],
+            "method": metric["config"]["method"],
+            "value": float(metric["value"]),
+            "threshold": float(metric["config"]["threshold"]),
+        }
+        for metric in snapshot.dict()["metrics"]
+        if metric["config"]["type"].endswith(":ValueDrift")
+    ]
+    table = pd.DataFrame(rows).set_index("column").loc[columns]
+    table["shifted"] = table["value"] > table["threshold"]
+    return table
 
 
 def network_drift(

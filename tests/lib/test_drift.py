@@ -7,7 +7,7 @@ from pgmpy.models import DiscreteBayesianNetwork
 from pgmpy.parameter_estimator import DiscreteBayesianEstimator
 
 from mlops_assets.lib.bayes import CompiledNetwork
-from mlops_assets.lib.drift import DriftPolicy, js_divergence, network_drift, psi, wasserstein
+from mlops_assets.lib.drift import DriftPolicy, input_drift, js_divergence, network_drift, psi, wasserstein
 
 RNG = np.random.default_rng(0)
 N = 50_000
@@ -40,18 +40,46 @@ def test_js_divergence_bounds() -> None:
     assert 0 < js_divergence([0.5, 0.5], [0.6, 0.4]) < 0.01
 
 
+def inputs_table(values: dict[str, float], threshold: float = 0.25) -> pd.DataFrame:
+    return pd.DataFrame({"value": values, "threshold": threshold})
+
+
 def test_policy_verdicts() -> None:
     policy = DriftPolicy()
     calm = {f"input_{i}": 0.02 for i in range(10)}
-    assert policy.verdict(calm, prediction_psi=0.03, fraud_divergence=0.01, pr_auc_drop=0.05) == ("none", [])
-    verdict, reasons = policy.verdict({**calm, "input_0": 0.4}, 0.03, None, None)
-    assert verdict == "warn" and "input_0" in reasons[0]
+    assert policy.verdict(inputs_table(calm), prediction_psi=0.03, fraud_divergence=0.01, pr_auc_drop=0.05) == (
+        "none",
+        [],
+    )
+    verdict, reasons = policy.verdict(inputs_table({**calm, "input_0": 0.4}), 0.03, None, None)
+    assert verdict == "warn" and reasons == ["inputs moved: input_0"]
     shifted = {name: 0.5 if i < 4 else 0.02 for i, name in enumerate(calm)}
-    verdict, reasons = policy.verdict(shifted, 0.03, None, None)
+    verdict, reasons = policy.verdict(inputs_table(shifted), 0.03, None, None)
     assert verdict == "drift" and reasons[0].startswith("4 of 10 inputs shifted")
-    assert policy.verdict(calm, 0.4, None, None)[0] == "drift"
-    assert policy.verdict(calm, 0.03, 0.3, None)[0] == "drift"
-    assert policy.verdict(calm, 0.03, None, 0.5)[0] == "drift"
+    assert policy.verdict(inputs_table(calm), 0.4, None, None)[0] == "drift"
+    assert policy.verdict(inputs_table(calm), 0.03, 0.3, None)[0] == "drift"
+    assert policy.verdict(inputs_table(calm), 0.03, None, 0.5)[0] == "drift"
+
+
+def test_evidently_flags_the_shifted_day_not_the_ordinary_one(tmp_path) -> None:
+    def day(rows: int, amount_mu: float, online_share: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "amount_usd": RNG.lognormal(amount_mu, 1.0, rows),
+                "txn_count_24h": RNG.poisson(2.0, rows).astype(float),
+                "is_online": (RNG.random(rows) < online_share).astype(float),
+            }
+        )
+
+    reference, policy = day(30_000, 3.0, 0.3), DriftPolicy()
+    ordinary = input_drift(reference, day(5_000, 3.0, 0.3), policy)
+    assert not ordinary["shifted"].any()
+    assert policy.verdict(ordinary, 0.0, None, None)[0] == "none"
+    html = tmp_path / "drift.html"
+    shifted = input_drift(reference, day(5_000, 3.6, 0.7), policy, str(html))
+    assert shifted["shifted"].to_dict() == {"amount_usd": True, "txn_count_24h": False, "is_online": True}
+    assert shifted.loc["is_online", "method"] == "psi" and shifted.loc["amount_usd", "method"] == "wasserstein"
+    assert html.read_text().lstrip().lower().startswith("<!doctype html") or "<html" in html.read_text()[:500]
 
 
 def sample(rows: int, fraud_share: float, channel_given_fraud: list[float], channel_given_legit: list[float]):
