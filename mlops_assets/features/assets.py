@@ -117,6 +117,21 @@ def online_features(
     )
 
 
+def point_in_time_inputs(
+    context: dg.AssetExecutionContext, feast: FeastResource, transactions: pd.DataFrame
+) -> pd.DataFrame:
+    """Model inputs of validated transactions, with their features as Feast's point-in-time join
+    of the feature service returns them (the same code path serving uses with online values)."""
+    entities = transactions[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
+    with _feast_output_to_log(context):
+        store = feast.store()
+        service = store.get_feature_service(FEATURE_SERVICE)
+        joined = store.get_historical_features(entity_df=entities, features=service).to_df()
+    # The join returns rows in its own order: line them up with the transactions again.
+    joined = joined.set_index("transaction_id").loc[transactions["transaction_id"]].reset_index(drop=True)
+    return features.model_input(transactions, joined)
+
+
 class TrainingSetConfig(dg.Config):
     days: int = Field(default=28, description="Days of labelled transactions, ending with the latest validated day.")
     end_day: str | None = Field(default=None, description="Last day (YYYY-MM-DD) instead of the latest one.")
@@ -150,14 +165,7 @@ def training_set(
     transactions = pd.concat([table.read("validated_transactions", day) for day in window], ignore_index=True)
     labelled = transactions[transactions["is_fraud"].notna()].reset_index(drop=True)
 
-    entities = labelled[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
-    with _feast_output_to_log(context):
-        store = feast.store()
-        service = store.get_feature_service(FEATURE_SERVICE)
-        joined = store.get_historical_features(entity_df=entities, features=service).to_df()
-    # The join returns rows in its own order: line them up with the transactions again.
-    joined = joined.set_index("transaction_id").loc[labelled["transaction_id"]].reset_index(drop=True)
-    inputs = features.model_input(labelled, joined)
+    inputs = point_in_time_inputs(context, feast, labelled)
     holdout_start = pd.Timestamp(end_day, tz="UTC") - pd.Timedelta(days=config.holdout_days - 1)
     frame = pd.concat(
         [

@@ -16,8 +16,7 @@ class FraudDetector(mlflow.pyfunc.PythonModel):
     """P(fraud) per row of model inputs, from the folder `models.save_model` wrote."""
 
     def load_context(self, context) -> None:
-        self.folder = Path(context.artifacts["model"])
-        self.model = load_model(self.folder)
+        self.model = load_model(Path(context.artifacts["model"]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
         return self.model.predict_proba(model_input)

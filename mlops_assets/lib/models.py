@@ -22,6 +22,7 @@ from mlops_assets.lib.discretize import TARGET, VARIABLES, Discretizer
 from mlops_assets.lib.features import MODEL_INPUTS
 
 MANIFEST = "manifest.json"
+REFERENCE = "reference.parquet"
 # Types a scikit-learn baseline pipeline may contain; loading anything else is refused.
 SKOPS_TRUSTED_TYPES = [
     "sklearn.pipeline.Pipeline",
@@ -203,11 +204,14 @@ MODEL_CLASSES: dict[str, type] = {
 }
 
 
-def save_model(model: FraudModel, folder: Path) -> str:
-    """Writes the model and a manifest naming its kind into `folder`; returns the SHA-256 of the
-    folder's files, which registry tags carry so a loaded model can be checked."""
+def save_model(model: FraudModel, folder: Path, reference: pd.DataFrame | None = None) -> str:
+    """Writes the model, a manifest naming its kind and, when given, its drift `reference` (rows
+    of its training data) into `folder`; returns the SHA-256 of the folder's files, which registry
+    tags carry so a loaded model can be checked."""
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder)
+    if reference is not None:
+        reference.to_parquet(folder / REFERENCE, index=False)
     (folder / MANIFEST).write_text(json.dumps({"kind": model.kind, "inputs": list(MODEL_INPUTS)}, indent=2))
     return folder_sha256(folder)
 
@@ -218,6 +222,14 @@ def load_model(folder: Path) -> FraudModel:
     if manifest["inputs"] != list(MODEL_INPUTS):
         raise ValueError(f"{folder} was trained on other inputs than this code computes: retrain it")
     return MODEL_CLASSES[manifest["kind"]].load(Path(folder))
+
+
+def read_reference(folder: Path) -> pd.DataFrame:
+    """The drift reference saved with a model: model inputs, `event_timestamp` and `is_fraud`."""
+    path = Path(folder) / REFERENCE
+    if not path.exists():
+        raise FileNotFoundError(f"{folder} keeps no drift reference: retrain the model")
+    return pd.read_parquet(path)
 
 
 def folder_sha256(folder: Path) -> str:

@@ -8,6 +8,9 @@ functions: it takes seconds.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets.lib.features import MODEL_INPUTS
-from mlops_assets.lib.models import folder_sha256
+from mlops_assets.lib.models import FraudModel, folder_sha256, load_model, read_reference
 
 MODEL_NAME = "fraud-detector"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -143,15 +146,32 @@ class Registry:
     def _set_history(self, versions: list[str]) -> None:
         self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(versions))
 
-    def load(self, version: str):
-        """The `models.FraudModel` of a version, its files checked against its `model_sha256` tag."""
+    def load(self, version: str) -> FraudModel:
+        """The model of a version, its files checked against its `model_sha256` tag."""
+        with self._files(version) as folder:
+            return load_model(folder)
+
+    def reference(self, version: str) -> pd.DataFrame:
+        """The sample of training rows the version keeps as its drift reference."""
+        with self._files(version) as folder:
+            return read_reference(folder)
+
+    @contextlib.contextmanager
+    def _files(self, version: str) -> Iterator[Path]:
+        """The version's model folder, downloaded to a temporary folder and checked."""
         import mlflow
 
-        detector = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}").unwrap_python_model()
-        expected = self.client.get_model_version(self.model_name, version).tags.get("model_sha256")
-        if expected != folder_sha256(detector.folder):
-            raise ValueError(f"{self.model_name} version {version}: model files do not match their model_sha256 tag")
-        return detector.model
+        with tempfile.TemporaryDirectory() as temporary:
+            root = mlflow.artifacts.download_artifacts(
+                f"models:/{self.model_name}/{version}", dst_path=temporary, tracking_uri=self.tracking_uri
+            )
+            folder = Path(root) / "artifacts" / "model"  # where MLflow puts the pyfunc's `model` artifact
+            expected = self.client.get_model_version(self.model_name, version).tags.get("model_sha256")
+            if expected != folder_sha256(folder):
+                raise ValueError(
+                    f"{self.model_name} version {version}: model files do not match their model_sha256 tag"
+                )
+            yield folder
 
     def ensure_experiment(self, name: str, artifact_location: str) -> str:
         """The experiment's id, creating it with its artifacts at `artifact_location` (MLflow would

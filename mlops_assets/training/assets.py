@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
 from mlops_assets.lib.graphs import mermaid, structural_hamming_distance
 from mlops_assets.lib.models import BaselineModel, BayesianNetworkModel, FraudModel, XGBoostModel, save_model
@@ -26,6 +27,8 @@ REASON_TAG = "mlops/reason"
 # dagster-mlflow finds the Dagster run's MLflow run by its `dagster_run_id` tag and starts one
 # when two steps look at once: model steps take turns (see `definitions.EXECUTOR`).
 MLFLOW_OP_TAGS = {"mlops/mlflow": "run"}
+# Training rows each version keeps as the reference its drift reports compare days against.
+REFERENCE_ROWS = 20_000
 MODEL_ASSET = {
     "group_name": "training",
     "io_manager_key": "record_io_manager",
@@ -99,7 +102,9 @@ def _train_and_register(
         fit_seconds = time.perf_counter() - started
         mlflow.log_metrics({"fit_seconds": fit_seconds, "train_rows": len(train), "train_fraud_rows": labels.sum()})
         with tempfile.TemporaryDirectory() as folder:
-            sha256 = save_model(model, Path(folder) / "model")
+            reference = train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0)
+            columns = ["event_timestamp", *MODEL_INPUTS, "is_fraud"]
+            sha256 = save_model(model, Path(folder) / "model", reference[columns].reset_index(drop=True))
             model_uri = registry.log_model(Path(folder) / "model", train)
         tags = {
             "kind": kind,

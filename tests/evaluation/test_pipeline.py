@@ -17,6 +17,7 @@ from mlops_assets.evaluation.assets import champion_model, model_evaluation
 from mlops_assets.features.jobs import build_features
 from mlops_assets.ingestion.runner import ingest_pending
 from mlops_assets.lib import generator
+from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
 from mlops_assets.lib.graphs import structural_hamming_distance
 from mlops_assets.lib.lake import Lake
@@ -120,6 +121,14 @@ def test_the_champion_loads_through_mlflow_pyfunc_and_scores_like_our_loader(tra
     np.testing.assert_allclose(
         pyfunc.predict(holdout), trained.registry.load(champion.version).predict_proba(holdout), atol=1e-12
     )
+
+
+def test_each_version_keeps_a_sample_of_its_training_days_as_drift_reference(trained: Trained) -> None:
+    champion = trained.registry.alias("champion")
+    reference = trained.registry.reference(champion.version)
+    assert set(MODEL_INPUTS) <= set(reference.columns) and reference["is_fraud"].sum() > 0
+    days = reference["event_timestamp"].dt.strftime("%Y-%m-%d")
+    assert f"{days.min()}..{days.max()}" == champion.tags["training_window"]
 
 
 def test_a_model_whose_files_changed_is_refused(trained: Trained) -> None:
