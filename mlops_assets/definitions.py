@@ -10,6 +10,7 @@ from mlops_assets.features.jobs import features_job, training_set_job
 from mlops_assets.features.sensors import features_sensor
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.sensors import ingest_job, landing_sensor
+from mlops_assets.monitoring.assets import drift_report
 from mlops_assets.resources import build_local_resources
 from mlops_assets.settings import Settings
 from mlops_assets.training.assets import MLFLOW_OP_TAGS, baseline_model, bayesian_network, xgboost_model
@@ -37,6 +38,7 @@ def build_definitions(resources: dict[str, object]) -> dg.Definitions:
             bayesian_network,
             model_evaluation,
             champion_model,
+            drift_report,
         ],
         asset_checks=gate_checks,
         jobs=[ingest_job, features_job, training_set_job, retrain_job],

@@ -75,16 +75,21 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
 
 class RecordIOManager(dg.ConfigurableIOManager):
-    """Stores small JSON records (what a model asset registered) in the lake, one per asset."""
+    """Stores small JSON records (what a model asset registered, a day's drift verdict) in the
+    lake: `<asset_key>.json`, or `<asset_key>/<YYYY-MM-DD>.json` for daily assets."""
 
     root: str
 
+    def _key(self, context: dg.OutputContext | dg.InputContext) -> str:
+        key = "/".join(context.asset_key.path)
+        return f"{key}/{context.partition_key}" if context.has_partition_key else key
+
     def handle_output(self, context: dg.OutputContext, obj: dict) -> None:
-        path = Lake(self.root).write_record("/".join(context.asset_key.path), obj)
+        path = Lake(self.root).write_record(self._key(context), obj)
         context.add_output_metadata({"path": dg.MetadataValue.path(path)})
 
     def load_input(self, context: dg.InputContext) -> dict:
-        return Lake(self.root).read_record("/".join(context.asset_key.path))
+        return Lake(self.root).read_record(self._key(context))
 
 
 class ReportsResource(dg.ConfigurableResource):
@@ -92,9 +97,14 @@ class ReportsResource(dg.ConfigurableResource):
 
     root: str
 
-    def write(self, relative_path: str, data: bytes) -> Path:
+    def path(self, relative_path: str) -> Path:
+        """Where a report goes, its folder created."""
         path = Path(self.root) / relative_path
         path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write(self, relative_path: str, data: bytes) -> Path:
+        path = self.path(relative_path)
         path.write_bytes(data)
         return path
 

@@ -39,7 +39,7 @@ class Lake:
     def write_record(self, key: str, record: dict) -> str:
         """Write a JSON record (replacing it whole); returns its path."""
         path = f"{self.root}/{key}.json"
-        self.filesystem.create_dir(self.root, recursive=True)
+        self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         data = json.dumps(record, indent=2, sort_keys=True).encode()
 
         def write(target: str) -> None:

@@ -1,0 +1,1 @@
+"""Stage 6: drift reports of each day against the champion's reference."""

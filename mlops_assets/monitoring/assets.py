@@ -1,0 +1,156 @@
+"""`drift_report`: each day (or a trailing window) against the champion's reference, four ways:
+the inputs (Evidently), the champion's scores, the Bayesian network's conditionals, and
+performance where labels exist; a verdict from `lib.drift.DriftPolicy`."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from mlops_assets.features.assets import point_in_time_inputs
+from mlops_assets.lib.drift import DriftPolicy, input_drift, network_drift, psi
+from mlops_assets.lib.features import MODEL_INPUTS
+from mlops_assets.lib.metrics import recall_at_fpr
+from mlops_assets.partitions import DAILY
+from mlops_assets.resources import FeastResource, LakeResource, ModelRegistryResource, ReportsResource
+
+_POLICY = DriftPolicy()
+
+
+class DriftConfig(dg.Config):
+    window_days: int = Field(default=2, description="Trailing days compared, ending with the partition's day.")
+    max_fpr: float = Field(default=0.01, description="False-positive rate of the recall compared with evaluation.")
+    psi_shift: float = Field(default=_POLICY.psi_shift, description="A flag input shifted: PSI above this.")
+    wasserstein_shift: float = Field(
+        default=_POLICY.wasserstein_shift,
+        description="A numeric input shifted: Wasserstein (reference stds) above this.",
+    )
+    moved_fraction: float = Field(
+        default=_POLICY.moved_fraction, description="Above this fraction of its threshold an input has moved (warn)."
+    )
+    shifted_share_for_drift: float = Field(
+        default=_POLICY.shifted_share_for_drift, description="Share of shifted inputs that is data drift."
+    )
+    prediction_psi_for_drift: float = Field(
+        default=_POLICY.prediction_psi_for_drift, description="PSI of the champion's scores that is drift."
+    )
+    fraud_divergence_for_drift: float = Field(
+        default=_POLICY.fraud_divergence_for_drift,
+        description="Mean Jensen-Shannon divergence of fraud's conditional distributions that is drift.",
+    )
+    pr_auc_drop_for_drift: float = Field(
+        default=_POLICY.pr_auc_drop_for_drift, description="Relative fall of PR AUC below evaluation that is drift."
+    )
+    min_labelled_frauds: int = Field(
+        default=_POLICY.min_labelled_frauds, description="Fewer labelled frauds in the window: no label-based verdict."
+    )
+
+    def policy(self) -> DriftPolicy:
+        return DriftPolicy(**self.model_dump(exclude={"window_days", "max_fpr"}))
+
+
+def _companion_network(registry, champion):
+    """The Bayesian network trained in the same run as the champion (the champion itself when it
+    is one), or None."""
+    if champion.tags.get("kind") == "bayesian_network":
+        return champion
+    run = champion.tags.get("dagster_run_id")
+    found = [
+        v
+        for v in registry.versions()
+        if v.tags.get("kind") == "bayesian_network" and v.tags.get("dagster_run_id") == run
+    ]
+    return found[-1] if found else None
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    deps=["validated_transactions", "customer_features", "merchant_features"],
+    group_name="monitoring",
+    kinds={"evidently", "mlflow"},
+    io_manager_key="record_io_manager",
+)
+def drift_report(
+    context: dg.AssetExecutionContext,
+    config: DriftConfig,
+    model_registry: ModelRegistryResource,
+    feast: FeastResource,
+    lake: LakeResource,
+    reports: ReportsResource,
+) -> dg.Output[dict]:
+    """How far the day's window moved from the champion's training data, and the verdict."""
+    registry = model_registry.registry()
+    champion = registry.alias("champion")
+    if champion is None:
+        raise dg.Failure("no champion yet: run retrain_job first, there is nothing to compare with")
+    day = context.partition_key
+    table = lake.lake()
+    first = (pd.Timestamp(day) - pd.Timedelta(days=config.window_days - 1)).strftime("%Y-%m-%d")
+    days = [d for d in table.partitions("validated_transactions") if first <= d <= day]
+    if day not in days:
+        raise dg.Failure(f"no validated transactions on {day}: ingest the day first")
+    transactions = pd.concat([table.read("validated_transactions", d) for d in days], ignore_index=True)
+    inputs = point_in_time_inputs(context, feast, transactions)
+    reference = registry.reference(champion.version)
+    policy = config.policy()
+
+    html = reports.path(f"drift/{day}.html")
+    inputs_table = input_drift(reference[list(MODEL_INPUTS)], inputs, policy, str(html))
+    model = registry.load(champion.version)
+    scores = model.predict_proba(inputs)
+    prediction_psi = psi(model.predict_proba(reference), scores)
+
+    labelled = transactions["is_fraud"].notna().to_numpy()
+    labels = transactions.loc[labelled, "is_fraud"].astype("int64").reset_index(drop=True)
+    enough_labels = labels.sum() >= config.min_labelled_frauds and labels.nunique() == 2
+    fraud_divergence = pr_auc = recall = pr_auc_drop = None
+    network_table = None
+    if enough_labels:
+        from sklearn.metrics import average_precision_score
+
+        pr_auc = float(average_precision_score(labels, scores[labelled]))
+        recall = recall_at_fpr(labels.to_numpy(), scores[labelled], config.max_fpr)
+        baseline = float(champion.tags["pr_auc"])
+        pr_auc_drop = (baseline - pr_auc) / baseline
+        companion = _companion_network(registry, champion)
+        if companion is not None:
+            network = registry.load(companion.version)
+            states = network.discretizer.transform(inputs[labelled].reset_index(drop=True), labels)
+            network_table = network_drift(network.network, states)
+            fraud_divergence = float(network_table["fraud_js"].dropna().mean())
+    verdict, reasons = policy.verdict(inputs_table, prediction_psi, fraud_divergence, pr_auc_drop)
+    context.log.info(f"drift {day}: {verdict}" + (f" ({'; '.join(reasons)})" if reasons else ""))
+    record = {
+        "day": day,
+        "window": f"{days[0]}..{day}",
+        "verdict": verdict,
+        "reasons": reasons,
+        "champion_version": champion.version,
+        "rows": len(inputs),
+        "labelled_rows": int(labelled.sum()),
+        "shifted_inputs": sorted(inputs_table.index[inputs_table["shifted"]]),
+        "prediction_psi": prediction_psi,
+        "fraud_divergence": fraud_divergence,
+        "pr_auc": pr_auc,
+        "recall_at_fpr": recall,
+        "pr_auc_drop": pr_auc_drop,
+        "report": str(html),
+    }
+    metadata = {
+        "verdict": verdict,
+        "reasons": dg.MetadataValue.md("\n".join(f"- {reason}" for reason in reasons) or "nothing moved"),
+        "champion_version": champion.version,
+        "window": record["window"],
+        "rows": len(inputs),
+        "prediction_psi": round(prediction_psi, 4),
+        "inputs": dg.MetadataValue.md(inputs_table.round(4).to_markdown()),
+        "report": dg.MetadataValue.path(str(html)),
+        "report_url": dg.MetadataValue.url(html.as_uri()),
+    }
+    if enough_labels:
+        metadata.update(pr_auc=round(pr_auc, 4), recall_at_fpr=round(recall, 4), pr_auc_drop=round(pr_auc_drop, 4))
+    else:
+        metadata["labels"] = f"fewer than {config.min_labelled_frauds} labelled frauds: no label-based verdict"
+    if network_table is not None:
+        metadata["fraud_divergence"] = round(fraud_divergence, 4)
+        metadata["network"] = dg.MetadataValue.md(network_table.round(4).to_markdown())
+    return dg.Output(record, metadata=metadata)
