@@ -16,7 +16,7 @@ import pandas as pd
 from mlops_assets.lib.feature_store import open_store
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.landing import LandingIndex
-from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.lib.registry import MODEL_NAME, Registry, ensure_experiment
 from mlops_assets.settings import Settings
 
 # The MLflow experiment that holds every training run.
@@ -110,13 +110,11 @@ class ReportsResource(dg.ConfigurableResource):
 
 
 class ModelRegistryResource(dg.ConfigurableResource):
-    """The MLflow model registry holding `model_name`, and where its experiment keeps artifacts."""
+    """The MLflow model registry holding `model_name`, and the commit that trains its versions."""
 
     tracking_uri: str
-    artifact_location: str
     git_commit: str
     model_name: str = MODEL_NAME
-    experiment_name: str = EXPERIMENT
 
     def registry(self) -> Registry:
         return Registry(self.tracking_uri, self.model_name)
@@ -132,9 +130,7 @@ def mlflow_tracking(init_context: dg.InitResourceContext):
     from dagster_mlflow.resources import MlFlow
 
     config = init_context.resource_config
-    Registry(config["mlflow_tracking_uri"], model_name="").ensure_experiment(
-        config["experiment_name"], config["artifact_location"]
-    )
+    ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], config["artifact_location"])
     tracking = MlFlow(init_context)
     if tracking.mlflow_run_id is None:  # it started a new run without noting which
         tracking.mlflow_run_id = tracking.active_run().info.run_id
@@ -172,7 +168,6 @@ def build_local_resources(settings: Settings) -> dict[str, object]:
         "reports": ReportsResource(root=str(settings.reports_dir)),
         "model_registry": ModelRegistryResource(
             tracking_uri=settings.mlflow_tracking_uri,
-            artifact_location=settings.mlartifacts_dir.as_uri(),
             git_commit=settings.git_commit,
         ),
         "mlflow": mlflow_tracking.configured(

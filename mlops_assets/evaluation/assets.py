@@ -11,10 +11,10 @@ from pydantic import Field
 from mlops_assets.lib.gates import GateThresholds, gate_failures
 from mlops_assets.lib.metrics import Costs, evaluate
 from mlops_assets.lib.plots import evaluation_png
+from mlops_assets.lib.registry import CHAMPION
 from mlops_assets.resources import ModelRegistryResource, ReportsResource, mlflow_run_for_step
 from mlops_assets.training.assets import MLFLOW_OP_TAGS
 
-CANDIDATES = ("xgboost_model", "baseline_model", "bayesian_network")
 # Candidates are ranked by PR AUC: with about 1% fraud it is the threshold-free measure that moves
 # with what investigators see (ROC AUC looks good for nearly any model).
 RANK_BY = "pr_auc"
@@ -81,7 +81,7 @@ def model_evaluation(
         frame = holdout[["event_timestamp", "customer_id"]].assign(label=holdout["is_fraud"], score=scores)
         return evaluate(frame, max_fpr=config.max_fpr, top_k=config.top_k, costs=costs)
 
-    champion = registry.alias("champion")
+    champion = registry.alias(CHAMPION)
     champion_metrics = score(f"champion v{champion.version}", champion.version) if champion else None
     candidates = {}
     for record in (xgboost_model, baseline_model, bayesian_network):
@@ -145,7 +145,7 @@ def champion_model(
     """Moves the `champion` alias to the best candidate that passed every gate."""
     best = model_evaluation["best_passing"]
     registry = model_registry.registry()
-    previous = registry.alias("champion")
+    previous = registry.alias(CHAMPION)
     if best is None:
         kept = f"version {previous.version}" if previous else "none"
         raise dg.Failure(f"no candidate passed the quality gates; the champion stays ({kept})")

@@ -98,16 +98,12 @@ class CompiledNetwork:
         """State indices per node from state values; missing nodes, missing or unknown values -> -1
         (they are marginalized, never an error)."""
         n = len(next(iter(values.values()))) if values else 0
-        codes = {}
-        for node in self.evidence_nodes:
-            index = {state: position for position, state in enumerate(self.state_names[node])}
-            column = values.get(node)
-            codes[node] = (
-                np.full(n, -1, dtype=np.int64)
-                if column is None
-                else np.fromiter((index.get(value, -1) for value in column), dtype=np.int64, count=n)
-            )
-        return codes
+        return {
+            node: np.full(n, -1, dtype=np.int64)
+            if values.get(node) is None
+            else state_codes(values[node], self.state_names[node])
+            for node in self.evidence_nodes
+        }
 
     def posterior(self, codes: Mapping[str, np.ndarray]) -> np.ndarray:
         """P(target = each state | evidence) per row, shape (rows, states); `codes` as `encode` gives."""
@@ -212,7 +208,6 @@ def learn_network(
     here: it takes seconds."""
     from pgmpy.causal_discovery import ExpertKnowledge, HillClimbSearch
     from pgmpy.models import DiscreteBayesianNetwork
-    from pgmpy.parameter_estimator import DiscreteBayesianEstimator
 
     if target not in data.columns:
         raise ValueError(f"the data has no {target!r} column")
@@ -238,6 +233,14 @@ def learn_network(
     search.fit(sample.set_axis(range(len(columns)), axis=1))
     model = DiscreteBayesianNetwork([(columns[a], columns[b]) for a, b in search.causal_graph_.edges()])
     model.add_nodes_from(data.columns)
+    return fit_parameters(model, data, state_names, equivalent_sample_size)
+
+
+def fit_parameters(model, data: pd.DataFrame, state_names: Mapping[str, list] | None, equivalent_sample_size: float):
+    """Fits the CPDs of a `pgmpy` network of fixed structure with a BDeu prior; `state_names`
+    lists states the data may lack (they get the prior's share). Returns the model."""
+    from pgmpy.parameter_estimator import DiscreteBayesianEstimator
+
     states = None if state_names is None else {node: list(state_names[node]) for node in data.columns}
     model.fit(
         data,
@@ -246,6 +249,12 @@ def learn_network(
         ),
     )
     return model
+
+
+def state_codes(values, states: list) -> np.ndarray:
+    """Each value's index among `states`; -1 for a missing or unknown value."""
+    index = {state: position for position, state in enumerate(states)}
+    return np.fromiter((index.get(value, -1) for value in values), dtype=np.int64, count=len(values))
 
 
 def _connected_to(target: str, free_variables: list[tuple[str, ...]]) -> list[int]:

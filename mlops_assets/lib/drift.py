@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mlops_assets.lib.bayes import CompiledNetwork
+from mlops_assets.lib.bayes import CompiledNetwork, fit_parameters, state_codes
 
 # Share added to every bin so an empty bin has a finite log ratio.
 EPSILON = 1e-4
@@ -198,22 +198,11 @@ def network_drift(
     children of fraud with fraud = 1 (what fraud looks like moved: the concept). Each is the mean
     Jensen-Shannon divergence over parent configurations, weighted by how often the window has
     them."""
-    from pgmpy.parameter_estimator import DiscreteBayesianEstimator
-
     target = reference.target
-    model = reference.to_pgmpy()
-
     data = window[[node for node in reference.cardinality if node in window.columns]]
-    model.fit(
-        data,
-        estimator=DiscreteBayesianEstimator(
-            state_names={node: reference.state_names[node] for node in data.columns},
-            prior_type="BDeu",
-            equivalent_sample_size=equivalent_sample_size,
-        ),
-    )
+    model = fit_parameters(reference.to_pgmpy(), data, reference.state_names, equivalent_sample_size)
     refitted = CompiledNetwork.from_pgmpy(model, target)
-    codes = {node: _codes(window[node], reference.state_names[node]) for node in data.columns}
+    codes = {node: state_codes(window[node], reference.state_names[node]) for node in data.columns}
     rows = []
     for before, after in zip(reference.factors, refitted.factors, strict=True):
         node, parents = before.variables[0], before.variables[1:]
@@ -247,11 +236,6 @@ def network_drift(
 def _weighted_mean(values: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> float:
     total = weights[mask].sum()
     return float((values[mask] * weights[mask]).sum() / total) if total > 0 else float("nan")
-
-
-def _codes(values: pd.Series, states: list) -> np.ndarray:
-    index = {state: position for position, state in enumerate(states)}
-    return np.fromiter((index.get(value, -1) for value in values), dtype=np.int64, count=len(values))
 
 
 def _configuration_counts(codes: dict[str, np.ndarray], parents: tuple[str, ...], cards: list[int]) -> np.ndarray:

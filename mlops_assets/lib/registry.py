@@ -151,10 +151,11 @@ class Registry:
         with self._files(version) as folder:
             return load_model(folder)
 
-    def reference(self, version: str) -> pd.DataFrame:
-        """The sample of training rows the version keeps as its drift reference."""
+    def load_with_reference(self, version: str) -> tuple[FraudModel, pd.DataFrame]:
+        """The model of a version and the sample of training rows it keeps as its drift reference,
+        from one download."""
         with self._files(version) as folder:
-            return read_reference(folder)
+            return load_model(folder), read_reference(folder)
 
     @contextlib.contextmanager
     def _files(self, version: str) -> Iterator[Path]:
@@ -173,13 +174,17 @@ class Registry:
                 )
             yield folder
 
-    def ensure_experiment(self, name: str, artifact_location: str) -> str:
-        """The experiment's id, creating it with its artifacts at `artifact_location` (MLflow would
-        otherwise put them in ./mlruns of whatever the working directory is)."""
-        found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        return self.client.create_experiment(name, artifact_location=artifact_location)
+
+def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
+    """The experiment's id, creating it with its artifacts at `artifact_location` (MLflow would
+    otherwise put them in ./mlruns of whatever the working directory is)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location)
 
 
 def _requirements() -> list[str]:

@@ -10,6 +10,7 @@ from mlops_assets.features.assets import point_in_time_inputs
 from mlops_assets.lib.drift import DriftPolicy, input_drift, network_drift, psi
 from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.metrics import recall_at_fpr
+from mlops_assets.lib.registry import CHAMPION
 from mlops_assets.partitions import DAILY
 from mlops_assets.resources import FeastResource, LakeResource, ModelRegistryResource, ReportsResource
 
@@ -79,7 +80,7 @@ def drift_report(
 ) -> dg.Output[dict]:
     """How far the day's window moved from the champion's training data, and the verdict."""
     registry = model_registry.registry()
-    champion = registry.alias("champion")
+    champion = registry.alias(CHAMPION)
     if champion is None:
         raise dg.Failure("no champion yet: run retrain_job first, there is nothing to compare with")
     day = context.partition_key
@@ -90,12 +91,11 @@ def drift_report(
         raise dg.Failure(f"no validated transactions on {day}: ingest the day first")
     transactions = pd.concat([table.read("validated_transactions", d) for d in days], ignore_index=True)
     inputs = point_in_time_inputs(context, feast, transactions)
-    reference = registry.reference(champion.version)
+    model, reference = registry.load_with_reference(champion.version)
     policy = config.policy()
 
     html = reports.path(f"drift/{day}.html")
     inputs_table = input_drift(reference[list(MODEL_INPUTS)], inputs, policy, str(html))
-    model = registry.load(champion.version)
     scores = model.predict_proba(inputs)
     prediction_psi = psi(model.predict_proba(reference), scores)
 

@@ -126,7 +126,10 @@ def test_the_champion_loads_through_mlflow_pyfunc_and_scores_like_our_loader(tra
 
 def test_each_version_keeps_a_sample_of_its_training_days_as_drift_reference(trained: Trained) -> None:
     champion = trained.registry.alias("champion")
-    reference = trained.registry.reference(champion.version)
+    model, reference = trained.registry.load_with_reference(champion.version)
+    np.testing.assert_array_equal(
+        model.predict_proba(reference), trained.registry.load(champion.version).predict_proba(reference)
+    )
     assert set(MODEL_INPUTS) <= set(reference.columns) and reference["is_fraud"].sum() > 0
     days = reference["event_timestamp"].dt.strftime("%Y-%m-%d")
     assert f"{days.min()}..{days.max()}" == champion.tags["training_window"]
