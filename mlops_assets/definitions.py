@@ -11,6 +11,9 @@ from mlops_assets.features.sensors import features_sensor
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.sensors import ingest_job, landing_sensor
 from mlops_assets.monitoring.assets import drift_report
+from mlops_assets.monitoring.decisions import retrain_decisions
+from mlops_assets.monitoring.jobs import monitoring_job
+from mlops_assets.monitoring.sensors import drift_report_sensor, drift_retrain_sensor, retrain_schedule
 from mlops_assets.resources import build_local_resources
 from mlops_assets.settings import Settings
 from mlops_assets.training.assets import MLFLOW_OP_TAGS, baseline_model, bayesian_network, xgboost_model
@@ -24,8 +27,9 @@ EXECUTOR = dg.multiprocess_executor.configured(
 )
 
 
-def build_definitions(resources: dict[str, object]) -> dg.Definitions:
-    """The whole graph with the given resources (tests pass ones rooted in a temporary folder)."""
+def build_definitions(resources: dict[str, object], retrain_cron: str = "0 4 * * 1") -> dg.Definitions:
+    """The whole graph with the given resources (tests pass ones rooted in a temporary folder);
+    `retrain_cron` is when the (stopped by default) retraining schedule would run."""
     return dg.Definitions(
         assets=[
             raw_transactions,
@@ -39,13 +43,16 @@ def build_definitions(resources: dict[str, object]) -> dg.Definitions:
             model_evaluation,
             champion_model,
             drift_report,
+            retrain_decisions,
         ],
         asset_checks=gate_checks,
-        jobs=[ingest_job, features_job, training_set_job, retrain_job],
-        sensors=[landing_sensor, features_sensor],
+        jobs=[ingest_job, features_job, training_set_job, retrain_job, monitoring_job],
+        sensors=[landing_sensor, features_sensor, drift_report_sensor, drift_retrain_sensor],
+        schedules=[retrain_schedule(retrain_cron)],
         resources=resources,
         executor=EXECUTOR,
     )
 
 
-defs = build_definitions(build_local_resources(Settings.from_env()))
+_settings = Settings.from_env()
+defs = build_definitions(build_local_resources(_settings), _settings.retrain_cron)

@@ -12,11 +12,13 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from mlops_assets.lib.feature_store import open_store
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.landing import LandingIndex
 from mlops_assets.lib.registry import MODEL_NAME, Registry, ensure_experiment
+from mlops_assets.lib.retraining import RetrainPolicy
 from mlops_assets.settings import Settings
 
 # The MLflow experiment that holds every training run.
@@ -120,6 +122,29 @@ class ModelRegistryResource(dg.ConfigurableResource):
         return Registry(self.tracking_uri, self.model_name)
 
 
+_RETRAIN = RetrainPolicy()
+
+
+class RetrainPolicyResource(dg.ConfigurableResource):
+    """The guards of `drift_retrain_sensor` (`lib.retraining.RetrainPolicy`); sensors take no run
+    config, so their settings are a resource, set in the UI's launchpad or in code."""
+
+    cooldown_days: int = Field(
+        default=_RETRAIN.cooldown_days, description="Days after a drift retraining without another."
+    )
+    min_new_labelled: int = Field(
+        default=_RETRAIN.min_new_labelled,
+        description="Labelled transactions of the drift days a retraining needs to learn from.",
+    )
+    holdout_days: int = Field(
+        default=_RETRAIN.holdout_days, description="Most recent days a drift retraining evaluates on."
+    )
+    training_days: int = Field(default=_RETRAIN.training_days, description="Days of a drift retraining's window.")
+
+    def policy(self) -> RetrainPolicy:
+        return RetrainPolicy(**self.model_dump())
+
+
 @dg.resource(
     config_schema={"experiment_name": str, "mlflow_tracking_uri": str, "artifact_location": str},
     description="dagster-mlflow's mlflow_tracking: one MLflow run per Dagster run.",
@@ -166,6 +191,7 @@ def build_local_resources(settings: Settings) -> dict[str, object]:
         "feast": FeastResource(feast_dir=str(settings.feast_dir)),
         "record_io_manager": RecordIOManager(root=str(settings.lake_dir)),
         "reports": ReportsResource(root=str(settings.reports_dir)),
+        "retrain_policy": RetrainPolicyResource(),
         "model_registry": ModelRegistryResource(
             tracking_uri=settings.mlflow_tracking_uri,
             git_commit=settings.git_commit,

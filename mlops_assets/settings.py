@@ -57,6 +57,7 @@ class Settings:
     reports_dir: Path
     partitions_start: str
     git_commit: str
+    retrain_cron: str
 
     @property
     def rejected_dir(self) -> Path:
@@ -91,6 +92,8 @@ class Settings:
             partitions_start=env.get("MLOPS_PARTITIONS_START", "2020-01-01"),
             # Which code trained a model: set it where there is no git checkout (a container image).
             git_commit=env.get("MLOPS_GIT_COMMIT") or _git_commit(),
+            # When `retrain_schedule` retrains (once started in the UI): Mondays 04:00 UTC.
+            retrain_cron=env.get("MLOPS_RETRAIN_CRON", "0 4 * * 1"),
         )
 
     def ensure_dirs(self) -> None:
@@ -115,6 +118,7 @@ class Settings:
             "MLOPS_REPORTS_DIR": str(self.reports_dir),
             "MLOPS_PARTITIONS_START": self.partitions_start,
             "MLOPS_GIT_COMMIT": self.git_commit,
+            "MLOPS_RETRAIN_CRON": self.retrain_cron,
         }
 
 

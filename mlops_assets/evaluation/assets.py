@@ -12,8 +12,10 @@ from mlops_assets.lib.gates import GateThresholds, gate_failures
 from mlops_assets.lib.metrics import Costs, evaluate
 from mlops_assets.lib.plots import evaluation_png
 from mlops_assets.lib.registry import CHAMPION
-from mlops_assets.resources import ModelRegistryResource, ReportsResource, mlflow_run_for_step
-from mlops_assets.training.assets import MLFLOW_OP_TAGS
+from mlops_assets.lib.retraining import Decision
+from mlops_assets.monitoring.decisions import record_outcome
+from mlops_assets.resources import LakeResource, ModelRegistryResource, ReportsResource, mlflow_run_for_step
+from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, MLFLOW_OP_TAGS, REASON_TAG
 
 # Candidates are ranked by PR AUC: with about 1% fraud it is the threshold-free measure that moves
 # with what investigators see (ROC AUC looks good for nearly any model).
@@ -45,6 +47,20 @@ class EvaluationConfig(dg.Config):
         )
 
 
+def _outcome(context: dg.AssetExecutionContext, action: str, reason: str, **fields) -> Decision:
+    """The decision a retraining run ends with, linked to its run and the drift event behind it."""
+    tags = context.run.tags
+    return Decision(
+        key=f"run.{context.run.run_id}",
+        action=action,
+        reason=f"{reason} (retrained for {tags.get(REASON_TAG, 'initial or manual')})",
+        day=tags.get(DRIFT_REPORT_TAG),
+        event_id=tags.get(DRIFT_EVENT_TAG),
+        run_id=context.run.run_id,
+        **fields,
+    )
+
+
 def _table(rows: dict[str, dict[str, float]]) -> str:
     frame = pd.DataFrame(rows).T
     return frame.round(4).to_markdown()
@@ -61,6 +77,7 @@ def model_evaluation(
     config: EvaluationConfig,
     model_registry: ModelRegistryResource,
     reports: ReportsResource,
+    lake: LakeResource,
     mlflow: dg.ResourceParam[Any],
     training_set: pd.DataFrame,
     xgboost_model: dict,
@@ -87,7 +104,12 @@ def model_evaluation(
     for record in (xgboost_model, baseline_model, bayesian_network):
         metrics = score(f"{record['kind']} v{record['version']}", record["version"])
         failures = gate_failures(metrics, champion_metrics, config.thresholds())
-        candidates[record["kind"]] = {"version": record["version"], "metrics": metrics, "failures": failures}
+        candidates[record["kind"]] = {
+            "version": record["version"],
+            "run_id": record["run_id"],
+            "metrics": metrics,
+            "failures": failures,
+        }
         registry.set_tags(
             record["version"],
             {
@@ -118,6 +140,20 @@ def model_evaluation(
     with mlflow_run_for_step(mlflow):
         mlflow.log_artifact(str(plot_path), artifact_path="evaluation")
         mlflow.log_dict(record, "evaluation/evaluation.json")
+    if not passing:
+        verdicts_text = "; ".join(f"{kind}: {', '.join(c['failures'])}" for kind, c in candidates.items())
+        champion_text = f"v{champion.version} stays" if champion else "no champion yet"
+        record_outcome(
+            context,
+            lake,
+            _outcome(
+                context,
+                "reject",
+                f"no candidate passed the gates ({verdicts_text}); {champion_text}",
+                champion_version=champion.version if champion else None,
+                mlflow_run_id=mlflow.mlflow_run_id,
+            ),
+        )
     metrics_table = {f"{kind} v{c['version']}": c["metrics"] for kind, c in candidates.items()}
     if champion is not None:
         metrics_table[f"champion v{champion.version}"] = champion_metrics
@@ -140,7 +176,7 @@ def model_evaluation(
 
 @dg.asset(group_name="evaluation", kinds={"mlflow"}, io_manager_key="record_io_manager")
 def champion_model(
-    context: dg.AssetExecutionContext, model_registry: ModelRegistryResource, model_evaluation: dict
+    context: dg.AssetExecutionContext, model_registry: ModelRegistryResource, lake: LakeResource, model_evaluation: dict
 ) -> dg.Output[dict]:
     """Moves the `champion` alias to the best candidate that passed every gate."""
     best = model_evaluation["best_passing"]
@@ -153,6 +189,20 @@ def champion_model(
     registry.promote(chosen["version"])
     registry.set_tags(chosen["version"], {"promoted_by_run": context.run.run_id})
     context.log.info(f"champion: version {chosen['version']} ({best}), was {previous.version if previous else 'none'}")
+    metrics = chosen["metrics"]
+    record_outcome(
+        context,
+        lake,
+        _outcome(
+            context,
+            "promote",
+            f"{best} v{chosen['version']} passed every gate: PR AUC {metrics['pr_auc']:.3f} on "
+            f"{model_evaluation['holdout_window']}, was v{previous.version if previous else 'none'}",
+            champion_version=previous.version if previous else None,
+            version=chosen["version"],
+            mlflow_run_id=chosen["run_id"],
+        ),
+    )
     record = {
         "version": chosen["version"],
         "kind": best,

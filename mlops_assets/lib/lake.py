@@ -53,6 +53,19 @@ class Lake:
         with self.filesystem.open_input_stream(f"{self.root}/{key}.json") as stream:
             return json.loads(stream.read())
 
+    def exists_record(self, key: str) -> bool:
+        return self.filesystem.get_file_info(f"{self.root}/{key}.json").type == pafs.FileType.File
+
+    def read_records(self, folder: str) -> list[dict]:
+        """Every JSON record directly under `folder` (none when it does not exist), by name."""
+        selector = pafs.FileSelector(f"{self.root}/{folder}", allow_not_found=True)
+        names = sorted(
+            info.base_name
+            for info in self.filesystem.get_file_info(selector)
+            if info.base_name.endswith(".json") and not info.base_name.startswith(".")
+        )
+        return [self.read_record(f"{folder}/{name.removesuffix('.json')}") for name in names]
+
     def _atomically(self, path: str, write) -> None:
         if isinstance(self.filesystem, pafs.LocalFileSystem):
             # Hidden while partial: readers of the folder (dask, pyarrow datasets) skip dot-files.

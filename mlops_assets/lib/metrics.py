@@ -35,6 +35,21 @@ def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> flo
     return float(tpr[fpr <= max_fpr].max())
 
 
+def pr_auc_upper_bound(labels: np.ndarray, scores: np.ndarray, level: float = 0.9, resamples: int = 200, seed: int = 0):
+    """The upper end of a bootstrap interval of PR AUC (`level` two-sided; resampled rows,
+    seeded): how good the model may really be, given how few frauds a window holds."""
+    from sklearn.metrics import average_precision_score
+
+    _check(labels, scores)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        picked = rng.integers(0, len(labels), len(labels))
+        if 0 < labels[picked].sum() < len(picked):  # a resample needs both classes to be scored
+            values.append(average_precision_score(labels[picked], scores[picked]))
+    return float(np.quantile(values, 0.5 + level / 2))
+
+
 def card_precision_at_k(frame: pd.DataFrame, k: int) -> float:
     """Card precision@k: each day, the k cards with the highest score that day; the share of them
     that had a fraud that day, averaged over days (investigators check cards, not transactions)."""

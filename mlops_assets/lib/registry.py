@@ -163,9 +163,10 @@ class Registry:
         import mlflow
 
         with tempfile.TemporaryDirectory() as temporary:
-            root = mlflow.artifacts.download_artifacts(
-                f"models:/{self.model_name}/{version}", dst_path=temporary, tracking_uri=self.tracking_uri
-            )
+            # Resolved through this registry's client: a `models:/` URI would go through mlflow's
+            # process-wide registry URI, which a fresh process (a run worker, a script) has not set.
+            source = self.client.get_model_version_download_uri(self.model_name, version)
+            root = mlflow.artifacts.download_artifacts(source, dst_path=temporary, tracking_uri=self.tracking_uri)
             folder = Path(root) / "artifacts" / "model"  # where MLflow puts the pyfunc's `model` artifact
             expected = self.client.get_model_version(self.model_name, version).tags.get("model_sha256")
             if expected != folder_sha256(folder):

@@ -24,10 +24,16 @@ from mlops_assets.resources import ModelRegistryResource, mlflow_run_for_step
 # The run tag that says why models are retrained (`drift:<event id>`, `schedule`, `manual`);
 # without it, `initial` while there is no champion and `manual` after.
 REASON_TAG = "mlops/reason"
+# On runs that `drift_retrain_sensor` requests: the drift event, and the day of the report that decided.
+DRIFT_EVENT_TAG = "mlops/drift_event"
+DRIFT_REPORT_TAG = "mlops/drift_report"
 # dagster-mlflow finds the Dagster run's MLflow run by its `dagster_run_id` tag and starts one
 # when two steps look at once: model steps take turns (see `definitions.EXECUTOR`).
 MLFLOW_OP_TAGS = {"mlops/mlflow": "run"}
-# Training rows each version keeps as the reference its drift reports compare days against.
+# Rows each version keeps as the reference its drift reports compare days against: a sample of the
+# holdout days, which the model never trained on (in-sample scores would look shifted against any
+# new day), which are the most recent (their 7- and 30-day windows are the fullest), and on which
+# its PR AUC baseline was measured, so inputs, scores and performance share one reference period.
 REFERENCE_ROWS = 20_000
 MODEL_ASSET = {
     "group_name": "training",
@@ -102,7 +108,8 @@ def _train_and_register(
         fit_seconds = time.perf_counter() - started
         mlflow.log_metrics({"fit_seconds": fit_seconds, "train_rows": len(train), "train_fraud_rows": labels.sum()})
         with tempfile.TemporaryDirectory() as folder:
-            reference = train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0)
+            holdout = training_set[training_set["is_holdout"]]
+            reference = holdout.sample(n=min(REFERENCE_ROWS, len(holdout)), random_state=0)
             columns = ["event_timestamp", *MODEL_INPUTS, "is_fraud"]
             sha256 = save_model(model, Path(folder) / "model", reference[columns].reset_index(drop=True))
             model_uri = registry.log_model(Path(folder) / "model", train)
@@ -110,6 +117,7 @@ def _train_and_register(
             "kind": kind,
             "reason": reason,
             "training_window": window,
+            "reference_window": _window(holdout),
             "git_commit": model_registry.git_commit,
             "train_rows": str(len(train)),
             "train_fraud_rows": str(int(labels.sum())),

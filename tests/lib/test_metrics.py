@@ -88,3 +88,20 @@ def test_gates_name_each_failure_with_its_numbers() -> None:
         "calibration_within_bounds",
     }
     assert failures["no_worse_than_champion"] == "PR AUC 0.010 < champion's 0.700 - 0.02"
+
+
+def test_pr_auc_upper_bound_is_above_the_estimate_and_tightens_with_more_frauds() -> None:
+    from sklearn.metrics import average_precision_score
+
+    from mlops_assets.lib.metrics import pr_auc_upper_bound
+
+    rng = np.random.default_rng(3)
+    widths = []
+    for rows in (3_000, 60_000):
+        labels = (rng.random(rows) < 0.01).astype(int)
+        scores = np.clip(rng.normal(0.2 + 0.3 * labels, 0.15), 0, 1)
+        estimate = average_precision_score(labels, scores)
+        upper = pr_auc_upper_bound(labels, scores)
+        assert upper > estimate
+        widths.append(upper - estimate)
+    assert widths[1] < widths[0] / 2

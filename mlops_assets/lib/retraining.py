@@ -1,0 +1,198 @@
+"""When a drift report retrains the models, and the log of every decision the loop makes.
+
+A drift *event* is a run of consecutive days whose reports say `drift` against the same champion;
+its id is `<first day>.v<champion version>`, so every report of one event names the same id and a
+retraining requested for it has a stable run key. A report is decided once: the decision is kept
+in the lake under a key naming the day and the champion, and a repeated look (a restarted sensor,
+a lost cursor) finds it instead of deciding again.
+
+No Dagster here: the sensors gather the facts and call `decide`; the assets record outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from mlops_assets.lib.lake import Lake
+
+DECISIONS = "retrain_decisions"
+# What the loop can decide: act on a report (retrain, skip, none), or on a retraining's outcome.
+ACTIONS = ("retrain", "skip", "none", "promote", "reject", "keep", "rollback")
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """The guards between a drift verdict and a retraining."""
+
+    # After a drift retraining, reports of the next this-many days retrain no more (the new champion needs
+    # days of labels before its own reports mean much).
+    cooldown_days: int = 3
+    # A retraining must have this many labelled transactions of the drift event to learn from
+    # (the event's days before the evaluation days); before then the report waits for labels.
+    min_new_labelled: int = 2000
+    # A drift retraining evaluates on the most recent day(s) and trains on the days before them,
+    # so that the drifted days it knows of are in its training data.
+    holdout_days: int = 1
+    training_days: int = 28
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision of the loop, as the `retrain_decisions` table shows it."""
+
+    key: str
+    action: str
+    reason: str
+    day: str | None = None
+    champion_version: str | None = None
+    verdict: str | None = None
+    event_id: str | None = None
+    run_id: str | None = None  # the Dagster run requested, or the one whose outcome this is
+    report: str | None = None  # the drift report's HTML
+    mlflow_run_id: str | None = None
+    version: str | None = None  # the version promoted, rejected or rolled back to
+    decided_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown action {self.action!r}; one of {', '.join(ACTIONS)}")
+
+
+def report_key(day: str, champion_version: str) -> str:
+    """The key of the decision on one day's report against one champion."""
+    return f"report.{day}.v{champion_version}"
+
+
+class DecisionLog:
+    """Decisions as JSON records in the lake (`retrain_decisions/<key>.json`), one per key."""
+
+    def __init__(self, lake: Lake):
+        self.lake = lake
+
+    def get(self, key: str) -> Decision | None:
+        path = f"{DECISIONS}/{key}"
+        return Decision(**self.lake.read_record(path)) if self.lake.exists_record(path) else None
+
+    def record(self, decision: Decision) -> Decision:
+        """Keeps `decision` unless one with its key exists; returns the one kept."""
+        return self.get(decision.key) or self._write(decision)
+
+    def _write(self, decision: Decision) -> Decision:
+        self.lake.write_record(f"{DECISIONS}/{decision.key}", asdict(decision))
+        return decision
+
+    def all(self) -> list[Decision]:
+        """Every decision, oldest first."""
+        decisions = [Decision(**record) for record in self.lake.read_records(DECISIONS)]
+        return sorted(decisions, key=lambda d: (d.decided_at, d.day or "", d.key))
+
+
+def event_start(day: str, champion_version: str, earlier: list[Decision]) -> str:
+    """The first day of the drift event that `day` (flagged `drift`) belongs to: walking back over
+    consecutive earlier days flagged `drift` against the same champion."""
+    flagged = {
+        d.day
+        for d in earlier
+        if d.day and d.verdict == "drift" and d.champion_version == champion_version and d.key.startswith("report.")
+    }
+    start = pd.Timestamp(day)
+    while (start - pd.Timedelta(days=1)).strftime("%Y-%m-%d") in flagged:
+        start -= pd.Timedelta(days=1)
+    return start.strftime("%Y-%m-%d")
+
+
+def decide(
+    report: dict,
+    earlier: list[Decision],
+    labelled_between: Callable[[str, str], int],
+    policy: RetrainPolicy,
+) -> Decision:
+    """The decision on one drift report (`drift_report`'s record: day, verdict, champion_version,
+    report). `earlier` are the decisions so far; `labelled_between(first, last)` counts labelled
+    transactions on those days (inclusive)."""
+    day, champion, verdict = report["day"], report["champion_version"], report["verdict"]
+    base = {
+        "key": report_key(day, champion),
+        "day": day,
+        "champion_version": champion,
+        "verdict": verdict,
+        "report": report.get("report"),
+    }
+    if verdict != "drift":
+        watched = "; ".join(report.get("reasons") or []) or "nothing moved"
+        return Decision(action="none", reason=f"verdict {verdict}: {watched}", **base)
+    start = event_start(day, champion, earlier)
+    event = f"{start}.v{champion}"
+    base["event_id"] = event
+    requested = [d for d in earlier if d.action == "retrain"]
+    same_event = [d for d in requested if d.event_id == event]
+    if same_event:
+        return Decision(
+            action="skip",
+            reason=f"event {event} already has its retraining (requested on {same_event[-1].day})",
+            **base,
+        )
+    recent = [d for d in requested if d.day and 0 <= _days_between(d.day, day) <= policy.cooldown_days]
+    if recent:
+        last = recent[-1]
+        return Decision(
+            action="skip",
+            reason=f"cooldown: retrained for {last.event_id} on {last.day}, "
+            f"{_days_between(last.day, day)} day(s) ago (cooldown {policy.cooldown_days} days)",
+            **base,
+        )
+    learn_until = (pd.Timestamp(day) - pd.Timedelta(days=policy.holdout_days)).strftime("%Y-%m-%d")
+    new_labelled = labelled_between(start, learn_until) if learn_until >= start else 0
+    if new_labelled < policy.min_new_labelled:
+        return Decision(
+            action="skip",
+            reason=f"waiting for labels: {new_labelled} labelled transactions of the drift days to learn from, "
+            f"{policy.min_new_labelled} needed",
+            **base,
+        )
+    reasons = "; ".join(report.get("reasons") or [])
+    return Decision(action="retrain", reason=f"drift since {start}: {reasons} ({new_labelled} new labelled)", **base)
+
+
+def retrain_run_config(day: str, policy: RetrainPolicy) -> dict:
+    """`retrain_job`'s config for a drift retraining decided on `day`: the window ends that day and
+    only its last `holdout_days` are held out for evaluation."""
+    return {
+        "ops": {
+            "training_set": {
+                "config": {"days": policy.training_days, "end_day": day, "holdout_days": policy.holdout_days}
+            }
+        }
+    }
+
+
+def _days_between(first: str, last: str) -> int:
+    return (pd.Timestamp(last) - pd.Timestamp(first)).days
+
+
+def decisions_table(decisions: list[Decision]) -> str:
+    """The decisions as a Markdown table, newest first, with links to reports and runs."""
+    if not decisions:
+        return "no decisions yet"
+    lines = [
+        "| decided (UTC) | day | action | reason | event | champion | version | links |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in reversed(decisions):
+        links = []
+        if d.report:
+            links.append(f"[drift report](file://{d.report})")
+        if d.run_id:
+            links.append(f"[Dagster run](/runs/{d.run_id})")
+        if d.mlflow_run_id:
+            links.append(f"MLflow run `{d.mlflow_run_id}`")
+        reason = d.reason.replace("|", "/")
+        lines.append(
+            f"| {d.decided_at} | {d.day or ''} | **{d.action}** | {reason} | {d.event_id or ''} | "
+            f"{d.champion_version or ''} | {d.version or ''} | {' '.join(links)} |"
+        )
+    return "\n".join(lines)

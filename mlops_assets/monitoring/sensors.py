@@ -1,0 +1,123 @@
+"""The monitoring loop's sensors.
+
+- `drift_report_sensor`: a day gets its drift report once its features are built, against the
+  champion of the time (days the champion was trained or evaluated on are not reported).
+- `drift_retrain_sensor`: every new `drift_report` materialization is decided once
+  (`lib.retraining.decide`); a `retrain` decision requests `retrain_job` with the run key
+  `drift:<event id>`, so one drift event retrains once, however often the sensor looks.
+"""
+
+import dagster as dg
+
+from mlops_assets.features.sensors import IN_PROGRESS, stale_feature_days
+from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.registry import CHAMPION
+from mlops_assets.lib.retraining import Decision, DecisionLog, decide, report_key, retrain_run_config
+from mlops_assets.monitoring.decisions import decisions_materialization
+from mlops_assets.monitoring.jobs import monitoring_job
+from mlops_assets.resources import LakeResource, ModelRegistryResource, RetrainPolicyResource
+from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, REASON_TAG
+from mlops_assets.training.jobs import retrain_job
+
+# Reports looked at per tick: a backlog is worked through over the following ticks, in order.
+REPORTS_PER_TICK = 50
+
+
+def _running(instance: dg.DagsterInstance, job_names: list[str]) -> bool:
+    return any(
+        instance.get_runs(filters=dg.RunsFilter(job_name=name, statuses=IN_PROGRESS), limit=1) for name in job_names
+    )
+
+
+def reported_after(champion) -> str:
+    """The last day the champion was evaluated on (its reference); later days get reports."""
+    window = champion.tags.get("reference_window") or champion.tags.get("training_window", "")
+    return window.split("..")[-1]
+
+
+@dg.sensor(job=monitoring_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def drift_report_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, model_registry: ModelRegistryResource):
+    """Requests each new day's drift report once its features are final."""
+    if _running(context.instance, ["ingest_job", "features_job"]):
+        return dg.SkipReason("waiting for ingestion and feature runs to finish")
+    champion = model_registry.registry().alias(CHAMPION)
+    if champion is None:
+        return dg.SkipReason("no champion yet: nothing to compare days with")
+    table = lake.lake()
+    stale = stale_feature_days(table)
+    after = reported_after(champion)
+    days = [day for day in table.partitions("customer_features") if day > after and day not in stale]
+    if not days:
+        return dg.SkipReason(f"no day after {after} with features yet")
+    # The key names the champion: a day is reported once against each champion.
+    return [dg.RunRequest(run_key=f"{day}.v{champion.version}", partition_key=day) for day in days]
+
+
+def labelled_between(lake: Lake, first: str, last: str) -> int:
+    """Labelled validated transactions on the days from `first` to `last`, inclusive."""
+    days = [day for day in lake.partitions("validated_transactions") if first <= day <= last]
+    return sum(
+        int(lake.read("validated_transactions", day, columns=["is_fraud"])["is_fraud"].notna().sum()) for day in days
+    )
+
+
+def retrain_request(decision: Decision, run_config: dict) -> dg.RunRequest:
+    """The `retrain_job` run of a drift event: its key is the event, its tags say why."""
+    return dg.RunRequest(
+        run_key=f"drift:{decision.event_id}",
+        run_config=run_config,
+        tags={
+            REASON_TAG: f"drift:{decision.event_id}",
+            DRIFT_EVENT_TAG: decision.event_id,
+            DRIFT_REPORT_TAG: decision.day,
+        },
+    )
+
+
+@dg.sensor(job=retrain_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def drift_retrain_sensor(
+    context: dg.SensorEvaluationContext, lake: LakeResource, retrain_policy: RetrainPolicyResource
+):
+    """Decides every new drift report: retrain (once per drift event), skip and why, or nothing."""
+    after = int(context.cursor) if context.cursor else None
+    found = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("drift_report"), after_storage_id=after),
+        limit=REPORTS_PER_TICK,
+        ascending=True,
+    )
+    if not found.records:
+        return dg.SkipReason("no new drift reports")
+    table, policy = lake.lake(), retrain_policy.policy()
+    log = DecisionLog(table)
+    requests, new = [], []
+    for record in found.records:
+        day = record.partition_key
+        metadata = record.asset_materialization.metadata
+        champion = str(metadata["champion_version"].value)
+        decision = log.get(report_key(day, champion))
+        if decision is None:  # not decided before (a restarted sensor finds its earlier decisions)
+            report = {**table.read_record(f"drift_report/{day}"), "champion_version": champion}
+            report["verdict"] = metadata["verdict"].value
+            decision = log.record(decide(report, log.all(), lambda a, b: labelled_between(table, a, b), policy))
+            new.append(decision)
+            context.log.info(f"drift report {day} (champion v{champion}): {decision.action}: {decision.reason}")
+        if decision.action == "retrain":
+            requests.append(retrain_request(decision, retrain_run_config(decision.day, policy)))
+    return dg.SensorResult(
+        run_requests=requests,
+        cursor=str(found.records[-1].storage_id),
+        asset_events=[decisions_materialization(log, new)] if new else [],
+    )
+
+
+def retrain_schedule(cron: str) -> dg.ScheduleDefinition:
+    """Retrains on a calendar (`reason` `schedule`): stopped until someone starts it in the UI."""
+    return dg.ScheduleDefinition(
+        name="retrain_schedule",
+        job=retrain_job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        tags={REASON_TAG: "schedule"},
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Retrains every candidate on the latest window on a calendar; off until started.",
+    )

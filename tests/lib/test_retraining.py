@@ -1,0 +1,83 @@
+"""The retraining decision on hand-made reports, and the decision log."""
+
+import pytest
+
+from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.retraining import Decision, DecisionLog, RetrainPolicy, decide, event_start, report_key
+
+POLICY = RetrainPolicy(cooldown_days=3, min_new_labelled=2000, holdout_days=1)
+
+
+def report(day: str, verdict: str = "drift", champion: str = "3") -> dict:
+    return {
+        "day": day,
+        "verdict": verdict,
+        "champion_version": champion,
+        "reasons": ["PR AUC fell"],
+        "report": "r.html",
+    }
+
+
+def decided(day: str, verdict: str = "drift", action: str = "skip", champion: str = "3", event: str | None = None):
+    return Decision(
+        key=report_key(day, champion),
+        action=action,
+        reason="",
+        day=day,
+        champion_version=champion,
+        verdict=verdict,
+        event_id=event,
+    )
+
+
+def labels(per_day: int):
+    import pandas as pd
+
+    return lambda first, last: per_day * ((pd.Timestamp(last) - pd.Timestamp(first)).days + 1)
+
+
+def test_an_ordinary_report_decides_nothing() -> None:
+    decision = decide(report("2025-02-01", "warn"), [], labels(3000), POLICY)
+    assert decision.action == "none" and decision.reason == "verdict warn: PR AUC fell"
+
+
+def test_the_first_drifted_day_waits_for_labels_to_learn_from_and_the_second_retrains() -> None:
+    first = decide(report("2025-02-01"), [], labels(3000), POLICY)
+    assert first.action == "skip" and first.reason.startswith("waiting for labels: 0 labelled")
+    assert first.event_id == "2025-02-01.v3"
+    second = decide(report("2025-02-02"), [first], labels(3000), POLICY)
+    assert second.action == "retrain" and second.event_id == "2025-02-01.v3"
+    assert "(3000 new labelled)" in second.reason
+
+
+def test_one_event_retrains_once_and_the_cooldown_holds_a_new_event_back() -> None:
+    earlier = [decided("2025-02-01"), decided("2025-02-02", action="retrain", event="2025-02-01.v3")]
+    again = decide(report("2025-02-03"), earlier, labels(3000), POLICY)
+    assert again.action == "skip" and "already has its retraining" in again.reason
+    # A new event (the same champion, after a quiet day) within the cooldown is held back.
+    earlier += [decided("2025-02-03"), decided("2025-02-04", verdict="none", action="none")]
+    held = decide(report("2025-02-05"), earlier, labels(3000), POLICY)
+    assert held.event_id == "2025-02-05.v3" and held.reason.startswith("cooldown: retrained for 2025-02-01.v3")
+    # After the cooldown, a new event retrains once it has labels to learn from.
+    later = decide(report("2025-02-07"), [*earlier, decided("2025-02-06")], labels(3000), POLICY)
+    assert later.action == "retrain" and later.event_id == "2025-02-06.v3"
+
+
+def test_an_event_is_consecutive_drift_days_against_one_champion() -> None:
+    earlier = [decided("2025-02-01"), decided("2025-02-02", champion="4"), decided("2025-02-03", champion="4")]
+    assert event_start("2025-02-04", "4", earlier) == "2025-02-02"
+    assert event_start("2025-02-04", "3", earlier) == "2025-02-04"
+    assert event_start("2025-02-05", "4", earlier) == "2025-02-05"  # 2025-02-04 has no report
+
+
+def test_an_unknown_action_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown action 'maybe'"):
+        Decision(key="k", action="maybe", reason="")
+
+
+def test_the_log_keeps_the_first_decision_per_key(tmp_path) -> None:
+    log = DecisionLog(Lake(str(tmp_path)))
+    first = log.record(decided("2025-02-01", action="skip"))
+    kept = log.record(decided("2025-02-01", action="retrain"))
+    assert kept == first and [d.action for d in log.all()] == ["skip"]
+    assert log.get(report_key("2025-02-02", "3")) is None

@@ -1,0 +1,145 @@
+"""The retraining loop through the real graph and the real sensors, day by day: ordinary days
+retrain nothing; concept drift retrains once, the new champion recovers and the old one does not;
+a restarted sensor requests nothing twice."""
+
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.features.assets import point_in_time_inputs
+from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.lib.retraining import DecisionLog
+from mlops_assets.resources import build_local_resources
+from mlops_assets.settings import PATH_VARIABLES, Settings
+from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, REASON_TAG
+from tests.monitoring.loop import Loop, days_after
+
+pytestmark = pytest.mark.slow
+START = date(2025, 1, 1)
+HISTORY_DAYS = 35  # the 30-day windows are full before the champion's reference days
+ORDINARY_DAYS = 14
+CONCEPT_DAYS = 6
+TRAINING = {"bayesian_network": {"config": {"structure_rows": 20_000}}}
+
+
+@dataclass
+class Story:
+    loop: Loop
+    first_champion: str
+    ordinary: list[str]
+    concept: list[str]
+    retrains_by_day: dict[str, list[dg.DagsterRun]]
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.loop.settings.mlflow_tracking_uri, MODEL_NAME)
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("loop")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in [*PATH_VARIABLES, "MLFLOW_TRACKING_URI", "MLOPS_PARTITIONS_START"]:
+            patch.delenv(variable, raising=False)
+        patch.setenv("MLOPS_HOME", str(home))
+        patch.setenv("DAGSTER_HOME", str(home / "dagster"))
+        settings = Settings.from_env()
+        settings.ensure_dirs()
+        defs = build_definitions(build_local_resources(settings))
+        with dg.DagsterInstance.get() as instance:
+            loop = Loop(settings, defs, instance, rows_per_day=3000, seed=5)
+            assert loop.history(START, HISTORY_DAYS, TRAINING).success
+            registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+            first = registry.alias("champion").version
+            ordinary = days_after(date(2025, 2, 5), ORDINARY_DAYS)
+            concept = days_after(ordinary[-1] + pd.Timedelta(days=1), CONCEPT_DAYS)
+            retrains = {day.isoformat(): loop.day(day) for day in ordinary}
+            retrains |= {day.isoformat(): loop.day(day, "concept_drift") for day in concept}
+            yield Story(loop, first, [d.isoformat() for d in ordinary], [d.isoformat() for d in concept], retrains)
+
+
+def reports(story: Story, days: list[str]) -> list[dict]:
+    return [story.loop.lake.read_record(f"drift_report/{day}") for day in days]
+
+
+def test_ordinary_days_after_training_are_none_and_retrain_nothing(story: Story) -> None:
+    ordinary = reports(story, story.ordinary)
+    assert [r["verdict"] for r in ordinary] == ["none"] * ORDINARY_DAYS, [(r["day"], r["reasons"]) for r in ordinary]
+    assert all(not story.retrains_by_day[day] for day in story.ordinary)
+    decisions = {d.day: d for d in DecisionLog(story.loop.lake).all() if d.key.startswith("report.")}
+    assert [decisions[day].action for day in story.ordinary] == ["none"] * ORDINARY_DAYS
+
+
+def test_concept_drift_retrains_once_on_its_first_or_second_day_tagged_with_the_event(story: Story) -> None:
+    started = [(day, run) for day in story.concept for run in story.retrains_by_day[day]]
+    assert len(started) == 1, started
+    day, run = started[0]
+    assert day in story.concept[:2]
+    event = run.tags[DRIFT_EVENT_TAG]
+    assert run.tags[REASON_TAG] == f"drift:{event}" and run.tags[DRIFT_REPORT_TAG] == day
+    assert event.endswith(f".v{story.first_champion}") and event.split(".v")[0] in story.concept[:2]
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    # The versions it registered say why they exist; the champion is one of them.
+    champion = story.registry.alias("champion")
+    assert champion.version != story.first_champion and champion.tags["reason"] == f"drift:{event}"
+    assert champion.tags["dagster_run_id"] == run.run_id
+
+
+def pr_auc(story: Story, version: str, days: list[str]) -> float:
+    lake = story.loop.lake
+    transactions = pd.concat([lake.read("validated_transactions", day) for day in days], ignore_index=True)
+    context = dg.build_asset_context(resources={"feast": story.loop.defs.resources["feast"]})
+    inputs = point_in_time_inputs(context, story.loop.defs.resources["feast"], transactions)
+    scores = story.registry.load(version).predict_proba(inputs)
+    return float(average_precision_score(transactions["is_fraud"].astype(int), scores))
+
+
+def test_the_new_champion_does_better_on_the_drifted_days_and_the_old_one_falls(story: Story) -> None:
+    champion = story.registry.alias("champion").version
+    promoted_on = next(day for day in story.concept if story.retrains_by_day[day])
+    after = [day for day in story.concept if day > promoted_on]
+    pre_drift = pr_auc(story, story.first_champion, story.ordinary[-7:])
+    new, old = pr_auc(story, champion, after), pr_auc(story, story.first_champion, after)
+    assert old < 0.8 * pre_drift and new > old + 0.1, (new, old, pre_drift)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 5 continues): one drifted day of labels teaches too little of the new "
+    "pattern; recovery needs retraining again as drifted labels accumulate",
+)
+def test_the_new_champion_recovers_to_within_10_percent_of_the_pre_drift_level(story: Story) -> None:
+    champion = story.registry.alias("champion").version
+    promoted_on = next(day for day in story.concept if story.retrains_by_day[day])
+    after = [day for day in story.concept if day > promoted_on]
+    pre_drift = pr_auc(story, story.first_champion, story.ordinary[-7:])
+    assert pr_auc(story, champion, after) >= 0.9 * pre_drift
+
+
+def test_decisions_table_records_the_loop_with_links(story: Story) -> None:
+    decisions = DecisionLog(story.loop.lake).all()
+    actions = [d.action for d in decisions]
+    assert actions.count("retrain") == 1 and actions.count("promote") == 2  # initial and drift
+    retrain = next(d for d in decisions if d.action == "retrain")
+    assert retrain.report.endswith(f"drift/{retrain.day}.html") and retrain.event_id
+    promote = [d for d in decisions if d.action == "promote"][-1]
+    assert promote.event_id == retrain.event_id and promote.version == story.registry.alias("champion").version
+    events = story.loop.instance.fetch_materializations(dg.AssetKey("retrain_decisions"), limit=1).records
+    table = events[0].asset_materialization.metadata["decisions"].value
+    assert "**retrain**" in table and "[drift report](file://" in table and "[Dagster run](/runs/" in table
+
+
+def test_a_restarted_sensor_requests_no_duplicate_runs(story: Story) -> None:
+    loop = story.loop
+    runs_before = len(loop.instance.get_runs())
+    decisions_before = len(DecisionLog(loop.lake).all())
+    # A lost cursor: every report is looked at again; every decision is found, every run key used.
+    assert loop.tick("drift_retrain_sensor", cursor=None) == []
+    assert loop.tick("drift_report_sensor", cursor=None) == []
+    assert len(loop.instance.get_runs()) == runs_before
+    assert len(DecisionLog(loop.lake).all()) == decisions_before
