@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 from mlops_assets.settings import REPO_ROOT, Settings
@@ -85,10 +85,16 @@ def build_parser() -> OneLineParser:
 
     commands.add_parser("ingest", help="ingest every pending landing file through Dagster and print counts per file")
 
-    demo = commands.add_parser("demo", help="the main job: generate, ingest and validate, then say where to look")
-    demo.add_argument("--days", type=_positive_int, default=14, help="days of baseline history (default 14)")
-    demo.add_argument("--rows-per-day", type=_positive_int, default=5_000, help="rows per day (default 5000)")
+    demo = commands.add_parser(
+        "demo", help="the main job: history, a champion, then drifted days through the Dagster daemon until it retrains"
+    )
+    demo.add_argument("--history-days", type=_positive_int, default=35, help="days of baseline history (default 35)")
+    demo.add_argument("--rows-per-day", type=_positive_int, default=3_000, help="rows per day (default 3000)")
+    demo.add_argument("--ordinary-days", type=int, default=1, help="baseline days through the daemon first (default 1)")
+    demo.add_argument("--drift-days", type=_positive_int, default=3, help="drifted days landed after them (default 3)")
+    demo.add_argument("--scenario", default="concept_drift", help="the drifted days' scenario (default concept_drift)")
     demo.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
+    demo.add_argument("--port", type=_positive_int, default=3000, help="Dagster UI port while it runs (default 3000)")
 
     up = commands.add_parser("up", help="start the Dagster UI with its sensors running, until Ctrl-C")
     up.add_argument("--port", type=_positive_int, default=3000, help="Dagster UI port (default 3000)")
@@ -214,84 +220,41 @@ def _ingest(settings: Settings):
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    import pandas as pd
+    from mlops_assets import demo
 
-    from mlops_assets.definitions import build_definitions
-    from mlops_assets.features.jobs import build_features
-    from mlops_assets.lib import generator
-    from mlops_assets.lib.lake import Lake
-    from mlops_assets.resources import build_local_resources
-    from mlops_assets.validation.checks import reason_counts
-
-    settings.ensure_dirs()
-    today = datetime.now(UTC).date()
-    start = today - timedelta(days=args.days)
-    print(f"1/5 generating {args.days} days of baseline transactions from {start} into {settings.landing_dir}")
-    history = generator.generate(start, args.days, args.rows_per_day, settings.landing_dir, seed=args.seed)
-    dirty_day = today - timedelta(days=1)
-    print(f"    and one day of the `dirty` scenario on {dirty_day}, with two files meant to be rejected")
-    dirty = generator.generate(
-        dirty_day, 1, max(args.rows_per_day // 5, 100), settings.landing_dir, scenario="dirty", seed=args.seed
-    )
-    print(
-        f"    {history.rows + dirty.rows:,} rows, {history.fraud_rows + dirty.fraud_rows:,} of them fraud; "
-        f"faults injected: {sum(dirty.faults.values())}"
-    )
-
-    print("2/5 ingesting and validating every pending file through Dagster (the landing_sensor's work)")
-    report = _ingest(settings)
-
-    print("3/5 features for every day (customer and merchant, Feast online store), then the training set")
-    lake = Lake(str(settings.lake_dir))
-    days = lake.partitions("validated_transactions")
-    with _instance(settings) as instance:
-        failed = build_features(build_definitions(build_local_resources(settings)), instance, days)
-    for what, reason in failed.items():
-        print(f"features for {what} failed: {reason}", file=sys.stderr)
-
-    print("4/5 training XGBoost, a logistic regression and a Bayesian network; evaluating; promoting a champion")
-    promoted = _retrain(settings, None) if not failed else False
-
-    print("5/5 summary")
-    validated = sum(len(lake.read("validated_transactions", day, columns=["transaction_id"])) for day in days)
-    quarantined = [lake.read("quarantined_transactions", day) for day in lake.partitions("quarantined_transactions")]
-    quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else pd.DataFrame({"reasons": []})
-    print(f"    validated_transactions: {validated:,} rows in {len(days)} daily partitions")
-    print(f"    quarantined_transactions: {len(quarantine):,} rows; reasons:")
-    for reason, rows in reason_counts(quarantine).items():
-        print(f"      {rows:>6,}  {reason}")
-    rejected = sorted(path.name for path in settings.rejected_dir.glob("*.reason.txt"))
-    print(f"    rejected files (with reasons beside them) in {settings.rejected_dir}: {len(rejected)}")
-    if lake.exists("training_set"):
-        training = lake.read("training_set", columns=["is_fraud"])
-        print(
-            f"    training_set: {len(training):,} labelled transactions with point-in-time features, "
-            f"{training['is_fraud'].mean():.2%} fraud"
+    if args.scenario not in ("baseline", "covariate_shift", "concept_drift"):
+        raise usage_error(
+            "mlops demo", f"--scenario must be covariate_shift, concept_drift or baseline, not {args.scenario!r}"
         )
-    if promoted:
-        for line in _status_lines(settings):
-            print(f"    {line}")
-    print("Where to look:")
-    print(f"    lake (Parquet, one file per day): {settings.lake_dir}")
-    print("    Dagster UI with assets, partitions and checks: `make up`, then http://127.0.0.1:3000")
-    print('    Feast: eval "$(uv run mlops env)"; cd feature_repo; uv run feast feature-views list')
-    print(
-        "    MLflow runs and the registry (aliases champion, challenger): "
-        f"uv run mlflow ui --backend-store-uri {settings.mlflow_tracking_uri} --host 127.0.0.1 --port 5000"
+    if args.ordinary_days < 0:
+        raise usage_error("mlops demo", f"--ordinary-days must be 0 or more, not {args.ordinary_days}")
+    if (settings.lake_dir / "validated_transactions").is_dir():
+        raise CommandError(
+            f"{settings.home} already holds data: run the demo on a fresh state "
+            "(`make clean`, or MLOPS_HOME=<new folder>)"
+        )
+    return demo.run(args, settings)
+
+
+def start_dagster(settings: Settings, port: int, output=None) -> subprocess.Popen:
+    """`dagster dev` on 127.0.0.1 with the local instance: the UI, the daemon, its sensors."""
+    settings.ensure_dirs()
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")]
+    # A child started from a non-interactive shell inherits SIGINT as ignored, and dagster maps
+    # SIGTERM onto SIGINT: reset it, or the server could not be stopped.
+    return subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    print("    champion and challenger: uv run mlops status; roll back: uv run mlops rollback")
-    print("    drift and serving arrive with the next stages of the project (see README)")
-    return 1 if report.failed_days or failed or not promoted else 0
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    settings.ensure_dirs()
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", str(REPO_ROOT / "workspace.yaml")]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (instance {settings.dagster_home}); Ctrl-C stops it")
-    # A child started from a non-interactive shell inherits SIGINT as ignored, and dagster maps
-    # SIGTERM onto SIGINT: reset it, or the server could not be stopped.
-    process = subprocess.Popen(command, cwd=REPO_ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = start_dagster(settings, args.port)
     # Ctrl-C or a SIGTERM to this command stops dagster too (it shuts down cleanly on SIGTERM).
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: process.terminate())
@@ -393,8 +356,24 @@ def _status_lines(settings: Settings) -> list[str]:
         f"challenger: {_describe(challenger) if challenger else 'none'}",
         f"last retraining: reason {newest.tags.get('reason')}, window {newest.tags.get('training_window')}, "
         f"versions up to {newest.version}",
-        "last drift verdict: no drift report yet",
+        _last_drift_line(settings),
     ]
+
+
+def _last_drift_line(settings: Settings) -> str:
+    """The newest day's drift verdict with its reasons, from the lake's drift reports."""
+    from mlops_assets.lib.lake import Lake
+
+    lake = Lake(str(settings.lake_dir))
+    days = [path.stem for path in sorted((settings.lake_dir / "drift_report").glob("*.json"))]
+    if not days:
+        return "last drift verdict: no drift report yet"
+    report = lake.read_record(f"drift_report/{days[-1]}")
+    reasons = "; ".join(report["reasons"]) or "nothing moved"
+    return (
+        f"last drift verdict: {report['verdict']} on {report['day']} (window {report['window']}, "
+        f"champion v{report['champion_version']}): {reasons}"
+    )
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,7 +28,7 @@ ACTIONS = ("retrain", "skip", "none", "promote", "reject", "keep", "rollback")
 class RetrainPolicy:
     """The guards between a drift verdict and a retraining."""
 
-    # After a drift retraining, reports of the next this-many days retrain no more (the new champion needs
+    # After a drift retraining, reports of the next `cooldown_days` days retrain no more (the new champion needs
     # days of labels before its own reports mean much).
     cooldown_days: int = 3
     # A retraining must have this many labelled transactions of the drift event to learn from

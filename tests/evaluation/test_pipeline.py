@@ -171,11 +171,13 @@ def test_evaluation_metadata_compares_every_model_with_plots(trained: Trained) -
 
 @pytest.fixture(scope="module")
 def drifted(trained: Trained) -> Trained:
-    """One more ordinary day after training, then two days of `concept_drift`, with features."""
+    """One more ordinary day after training, two days of `concept_drift`, then one of
+    `covariate_shift`, with features."""
     generator.generate(date(2025, 3, 11), 1, 1500, trained.settings.landing_dir, seed=8)
     generator.generate(date(2025, 3, 12), 2, 1500, trained.settings.landing_dir, scenario="concept_drift", seed=8)
+    generator.generate(date(2025, 3, 14), 1, 1500, trained.settings.landing_dir, scenario="covariate_shift", seed=8)
     assert not ingest_pending(trained.defs, trained.instance).failed_days
-    days = ["2025-03-11", "2025-03-12", "2025-03-13"]
+    days = ["2025-03-11", "2025-03-12", "2025-03-13", "2025-03-14"]
     assert not build_features(trained.defs, trained.instance, days)
     return trained
 
@@ -202,14 +204,13 @@ def test_a_concept_drift_window_is_flagged_with_its_reasons_and_report(drifted: 
     assert metadata["report"].value == record["report"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the reference includes the first days of history, when 7/30-day aggregates are "
-    "still filling up, so a later ordinary day looks shifted (issue 5 continues)",
-)
-def test_an_ordinary_day_after_training_is_not_drift(drifted: Trained) -> None:
-    record, _ = drift_record(drifted, "2025-03-11", window_days=1)
-    assert record["verdict"] == "none", record["reasons"]
+def test_a_covariate_shift_day_reports_the_inputs_that_moved_and_the_scores(drifted: Trained) -> None:
+    record, metadata = drift_record(drifted, "2025-03-14", window_days=1)
+    # The policy: inputs that moved the champion's scores are drift (and retrain once labels allow).
+    assert {"amount_usd", "hour_of_day", "amount_vs_mean_30d"} <= set(record["shifted_inputs"])
+    assert record["prediction_psi"] > 0.25 and record["verdict"] == "drift"
+    assert any(reason.startswith("champion's scores shifted") for reason in record["reasons"])
+    assert "| amount_usd " in metadata["inputs"].value
 
 
 def mlops(*args: str) -> subprocess.CompletedProcess:
