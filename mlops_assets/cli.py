@@ -91,7 +91,9 @@ def build_parser() -> OneLineParser:
     demo.add_argument("--history-days", type=_positive_int, default=35, help="days of baseline history (default 35)")
     demo.add_argument("--rows-per-day", type=_positive_int, default=3_000, help="rows per day (default 3000)")
     demo.add_argument("--ordinary-days", type=int, default=1, help="baseline days through the daemon first (default 1)")
-    demo.add_argument("--drift-days", type=_positive_int, default=3, help="drifted days landed after them (default 3)")
+    demo.add_argument(
+        "--drift-days", type=_positive_int, default=4, help="most drifted days landed, until one retrains (default 4)"
+    )
     demo.add_argument("--scenario", default="concept_drift", help="the drifted days' scenario (default concept_drift)")
     demo.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
     demo.add_argument("--port", type=_positive_int, default=3000, help="Dagster UI port while it runs (default 3000)")

@@ -5,7 +5,8 @@
    the first `retrain_job`: a champion.
 2. The daemon: `dagster dev` starts; days land one at a time (ordinary, then drifted) and the
    sensors do the rest: ingestion, features, the drift report, the decision, the retraining.
-   Each day is followed until its decision is recorded; a retraining until it ends.
+   Each day is followed until its decision is recorded; drifted days land until one retrains,
+   and the retraining is followed until it ends.
 3. It stops what it started and prints what drifted, what was retrained, metrics before and after,
    and where to look.
 """
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 days = [first + timedelta(days=args.history_days + offset) for offset in range(daemon_days)]
                 for position, day in enumerate(days):
                     scenario = "baseline" if position < args.ordinary_days else args.scenario
-                    _one_day(args, settings, day, scenario)
+                    if _one_day(args, settings, day, scenario) == "retrain":
+                        break  # the loop closed: no need for more days
             finally:
                 _stop(dagster)
         print("4/4 summary")
@@ -140,8 +142,9 @@ def _wait(condition: Callable[[], object], seconds: float, what: str) -> object:
     raise DemoError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
-def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: str) -> None:
-    """Lands one day and follows it through the daemon's sensors to its decision."""
+def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: str) -> str:
+    """Lands one day and follows it through the daemon's sensors to its decision (and a
+    retraining to its end); returns the decision's action."""
     from mlops_assets.lib import generator
     from mlops_assets.lib.lake import Lake
     from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
@@ -166,6 +169,7 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
     print(f"      drift_retrain_sensor: {decision.action}: {decision.reason}")
     if decision.action == "retrain":
         _follow_retraining(settings, decision.event_id)
+    return decision.action
 
 
 def _follow_retraining(settings: Settings, event_id: str) -> None:

@@ -36,7 +36,7 @@ def stale_feature_days(lake: Lake) -> dict[str, int]:
     return stale
 
 
-@dg.sensor(job=features_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=features_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def features_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     """Requests features (and the online store) for days whose validated history changed."""
     ingesting = context.instance.get_runs(filters=dg.RunsFilter(job_name="ingest_job", statuses=IN_PROGRESS), limit=1)

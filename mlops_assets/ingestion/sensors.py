@@ -27,7 +27,7 @@ def run_request(day: str, files: list[str]) -> dg.RunRequest:
     )
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=ingest_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource):
     """Turns new landing files into partition runs; rejects unreadable files with a reason."""
     index = landing.index()

@@ -35,7 +35,7 @@ def reported_after(champion) -> str:
     return window.split("..")[-1]
 
 
-@dg.sensor(job=monitoring_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=monitoring_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def drift_report_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, model_registry: ModelRegistryResource):
     """Requests each new day's drift report once its features are final."""
     if _running(context.instance, ["ingest_job", "features_job"]):
@@ -74,7 +74,7 @@ def retrain_request(decision: Decision, run_config: dict) -> dg.RunRequest:
     )
 
 
-@dg.sensor(job=retrain_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=retrain_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def drift_retrain_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource, retrain_policy: RetrainPolicyResource
 ):

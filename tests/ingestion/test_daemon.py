@@ -78,7 +78,7 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
             first, second = sorted(records, key=lambda record: record.start_time)
             assert first.end_time <= second.start_time
             assert sorted(Lake(str(settings.lake_dir)).partitions("customer_features")) == ["2025-03-01", "2025-03-02"]
-            # Two more ticks of each sensor (every 15 s) see nothing new and start nothing.
+            # Several more ticks of each sensor (every 5 s) see nothing new and start nothing.
             time.sleep(32)
             assert len(sensor_runs(instance)) == 2 and len(sensor_runs(instance, "features_sensor")) == 2
         finally:
