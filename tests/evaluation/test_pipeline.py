@@ -124,7 +124,7 @@ def test_the_champion_loads_through_mlflow_pyfunc_and_scores_like_our_loader(tra
     )
 
 
-def test_each_version_keeps_a_sample_of_its_training_days_as_drift_reference(trained: Trained) -> None:
+def test_each_version_keeps_a_sample_of_its_holdout_days_as_drift_reference(trained: Trained) -> None:
     champion = trained.registry.alias("champion")
     model, reference = trained.registry.load_with_reference(champion.version)
     np.testing.assert_array_equal(
@@ -132,7 +132,9 @@ def test_each_version_keeps_a_sample_of_its_training_days_as_drift_reference(tra
     )
     assert set(MODEL_INPUTS) <= set(reference.columns) and reference["is_fraud"].sum() > 0
     days = reference["event_timestamp"].dt.strftime("%Y-%m-%d")
-    assert f"{days.min()}..{days.max()}" == champion.tags["training_window"]
+    # The days it was evaluated on, after (never among) the days it was trained on.
+    assert f"{days.min()}..{days.max()}" == champion.tags["reference_window"] == "2025-03-07..2025-03-10"
+    assert champion.tags["training_window"] == "2025-03-01..2025-03-06"
 
 
 def test_a_model_whose_files_changed_is_refused(trained: Trained) -> None:
