@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
     """Baseline history (its last day `dirty`), ingested and featurized, and the first champion."""
-    from mlops_assets.cli import _ingest, _retrain, _status_lines
+    from mlops_assets.cli import _ingest, _instance, _retrain, _status_lines
     from mlops_assets.definitions import build_definitions
     from mlops_assets.features.jobs import build_features
     from mlops_assets.lib import generator
@@ -84,8 +84,6 @@ def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
     if report.failed_days:
         raise DemoError(f"ingestion failed for {', '.join(report.failed_days)}")
     days = Lake(str(settings.lake_dir)).partitions("validated_transactions")
-    from mlops_assets.cli import _instance
-
     with _instance(settings) as instance:
         failed = build_features(build_definitions(build_local_resources(settings)), instance, days)
     if failed:
