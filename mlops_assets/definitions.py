@@ -13,6 +13,7 @@ from mlops_assets.ingestion.sensors import ingest_job, landing_sensor
 from mlops_assets.monitoring.assets import drift_report
 from mlops_assets.monitoring.decisions import retrain_decisions
 from mlops_assets.monitoring.jobs import monitoring_job
+from mlops_assets.monitoring.review import champion_review
 from mlops_assets.monitoring.sensors import drift_report_sensor, drift_retrain_sensor, retrain_schedule
 from mlops_assets.resources import build_local_resources
 from mlops_assets.settings import Settings
@@ -43,6 +44,7 @@ def build_definitions(resources: dict[str, object], retrain_cron: str = "0 4 * *
             model_evaluation,
             champion_model,
             drift_report,
+            champion_review,
             retrain_decisions,
         ],
         asset_checks=gate_checks,

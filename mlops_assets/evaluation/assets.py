@@ -8,7 +8,9 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from mlops_assets.lib.drift import recovery_tags
 from mlops_assets.lib.gates import GateThresholds, gate_failures
+from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.metrics import Costs, evaluate
 from mlops_assets.lib.plots import evaluation_png
 from mlops_assets.lib.registry import CHAMPION
@@ -59,6 +61,17 @@ def _outcome(context: dg.AssetExecutionContext, action: str, reason: str, **fiel
         run_id=context.run.run_id,
         **fields,
     )
+
+
+def pr_auc_before(lake: Lake, version: str, day: str, days: int = 7) -> list[float]:
+    """The PR AUCs that the drift reports of the `days` days before `day` measured for `version`."""
+    found = []
+    for offset in range(days, 0, -1):
+        key = f"drift_report/{(pd.Timestamp(day) - pd.Timedelta(days=offset)).strftime('%Y-%m-%d')}"
+        record = lake.read_record(key) if lake.exists_record(key) else None
+        if record and record["champion_version"] == version and record.get("pr_auc") is not None:
+            found.append(record["pr_auc"])
+    return found
 
 
 def _table(rows: dict[str, dict[str, float]]) -> str:
@@ -186,8 +199,13 @@ def champion_model(
         kept = f"version {previous.version}" if previous else "none"
         raise dg.Failure(f"no candidate passed the quality gates; the champion stays ({kept})")
     chosen = model_evaluation["candidates"][best]
+    tags = {"promoted_by_run": context.run.run_id}
+    event = context.run.tags.get(DRIFT_EVENT_TAG)
+    if event and previous is not None:  # promoted for drift: it must recover the level before it
+        start = event.split(".v")[0]
+        tags |= recovery_tags(previous.tags, start, pr_auc_before(lake.lake(), previous.version, start))
+    registry.set_tags(chosen["version"], tags)  # before the alias moves: readers of the champion see them
     registry.promote(chosen["version"])
-    registry.set_tags(chosen["version"], {"promoted_by_run": context.run.run_id})
     context.log.info(f"champion: version {chosen['version']} ({best}), was {previous.version if previous else 'none'}")
     metrics = chosen["metrics"]
     record_outcome(

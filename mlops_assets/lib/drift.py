@@ -105,6 +105,13 @@ class DriftPolicy:
     # a two-day window holds a few dozen frauds, and its PR AUC swings by 0.1 on ordinary days.
     pr_auc_drop_for_drift: float = 0.2
     min_labelled_frauds: int = 20  # fewer labelled frauds: no performance verdict
+    # A champion promoted for drift has not recovered while its PR AUC on the window is more than
+    # this fraction below the pre-drift level: the point estimate, not the interval's upper end,
+    # because a false "still below" costs one more gated retraining, a false "recovered" a weak model.
+    recovery_tolerance: float = 0.1
+    # For this many days after the drift began, the pre-drift level is the bar; then the
+    # champion's own evaluation (a world that got harder cannot retrain forever).
+    recovery_days: int = 14
 
     def verdict(
         self,
@@ -112,11 +119,13 @@ class DriftPolicy:
         prediction_psi: float,
         fraud_divergence: float | None,
         pr_auc_drop: float | None,
+        recovery: tuple[float, float] | None = None,
     ) -> tuple[str, list[str]]:
         """(`none` | `warn` | `drift`, the reasons in words). `inputs` has one row per model input
         with its statistic's `value` and shift `threshold` (as `input_drift` gives); `pr_auc_drop`
         is the fall below the evaluation baseline that the labelled window shows for sure (from
-        the upper end of its PR AUC interval)."""
+        the upper end of its PR AUC interval); `recovery` is (the window's PR AUC, the pre-drift
+        level) for a champion still recovering from a drift (`recovery_level`)."""
         ratio = inputs["value"] / inputs["threshold"]
         shifted = sorted(inputs.index[ratio > 1])
         moved = sorted(inputs.index[(ratio > self.moved_fraction) & (ratio <= 1)])
@@ -137,9 +146,40 @@ class DriftPolicy:
             )
         if pr_auc_drop is not None and pr_auc_drop > self.pr_auc_drop_for_drift:
             drift.append(f"PR AUC fell at least {pr_auc_drop:.0%} below the evaluation baseline")
+        if recovery is not None and recovery[0] < (1 - self.recovery_tolerance) * recovery[1]:
+            drift.append(
+                f"not recovered: PR AUC {recovery[0]:.3f} is below {1 - self.recovery_tolerance:.0%} "
+                f"of the pre-drift {recovery[1]:.3f}"
+            )
         if drift:
             return "drift", drift + warn
         return ("warn", warn) if warn else ("none", [])
+
+
+# Tags of a champion promoted by a drift retraining: the PR AUC of the champion before the drift
+# (the level to recover to) and the drift's first day. A chain of drift promotions keeps the first.
+RECOVERY_LEVEL_TAG = "recovery_level"
+RECOVERY_SINCE_TAG = "recovery_since"
+
+
+def recovery_tags(previous: dict[str, str], event_start: str, before: list[float]) -> dict[str, str]:
+    """The recovery tags of a champion promoted for a drift that began on `event_start`, replacing
+    a champion with tags `previous`. `before` are that champion's PR AUCs in its drift reports of
+    the days before the drift: their median is the level (the same statistic the reports measure
+    afterwards); without any, its evaluation PR AUC."""
+    if RECOVERY_LEVEL_TAG in previous:  # the previous one was still recovering: same bar, same clock
+        return {RECOVERY_LEVEL_TAG: previous[RECOVERY_LEVEL_TAG], RECOVERY_SINCE_TAG: previous[RECOVERY_SINCE_TAG]}
+    level = f"{np.median(before):.6g}" if before else previous["pr_auc"]
+    return {RECOVERY_LEVEL_TAG: level, RECOVERY_SINCE_TAG: event_start}
+
+
+def recovery_level(tags: dict[str, str], day: str, policy: DriftPolicy) -> float | None:
+    """The pre-drift PR AUC that a champion with `tags` must reach on `day`, or None when it is not
+    recovering (never promoted for drift, or `recovery_days` are over)."""
+    if RECOVERY_LEVEL_TAG not in tags:
+        return None
+    elapsed = (pd.Timestamp(day) - pd.Timestamp(tags[RECOVERY_SINCE_TAG])).days
+    return float(tags[RECOVERY_LEVEL_TAG]) if elapsed <= policy.recovery_days else None
 
 
 def is_flag(column: str) -> bool:

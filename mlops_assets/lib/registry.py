@@ -33,6 +33,12 @@ class VersionInfo:
     tags: dict[str, str]
 
 
+def reference_end(version: VersionInfo) -> str:
+    """The last day a version was evaluated on (its drift reference): days after it are new to it."""
+    window = version.tags.get("reference_window") or version.tags.get("training_window", "")
+    return window.split("..")[-1]
+
+
 class NoChampionError(LookupError):
     """The registry has no champion yet."""
 

@@ -28,16 +28,18 @@ ACTIONS = ("retrain", "skip", "none", "promote", "reject", "keep", "rollback")
 class RetrainPolicy:
     """The guards between a drift verdict and a retraining."""
 
-    # After a drift retraining, reports of the next `cooldown_days` days retrain no more (the new champion needs
-    # days of labels before its own reports mean much).
-    cooldown_days: int = 3
+    # After a drift retraining, reports of the next `cooldown_days` days retrain no more (the new
+    # champion needs labelled days before its own reports mean much; the drift window is 2 days).
+    cooldown_days: int = 2
     # A retraining must have this many labelled transactions of the drift event to learn from
     # (the event's days before the evaluation days); before then the report waits for labels.
     min_new_labelled: int = 2000
     # A drift retraining evaluates on the most recent day(s) and trains on the days before them,
     # so that the drifted days it knows of are in its training data.
     holdout_days: int = 1
-    training_days: int = 28
+    # Shorter than a calendar retraining's window, so that drifted days weigh more: measured on
+    # concept drift (README, "Drift"), 7 drifted days in 14 gave PR AUC 0.65, in 28 days 0.62.
+    training_days: int = 14
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pandas as pd
 from pydantic import Field
 
 from mlops_assets.features.assets import point_in_time_inputs
-from mlops_assets.lib.drift import DriftPolicy, input_drift, network_drift, psi
+from mlops_assets.lib.drift import DriftPolicy, input_drift, network_drift, psi, recovery_level
 from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.metrics import pr_auc_upper_bound, recall_at_fpr
 from mlops_assets.lib.registry import CHAMPION
@@ -43,6 +43,15 @@ class DriftConfig(dg.Config):
     )
     min_labelled_frauds: int = Field(
         default=_POLICY.min_labelled_frauds, description="Fewer labelled frauds in the window: no label-based verdict."
+    )
+    recovery_tolerance: float = Field(
+        default=_POLICY.recovery_tolerance,
+        description="A champion promoted for drift is still recovering (drift) while its PR AUC is more than "
+        "this fraction below the pre-drift level.",
+    )
+    recovery_days: int = Field(
+        default=_POLICY.recovery_days,
+        description="Days after a drift began during which the pre-drift level is the bar.",
     )
 
     def policy(self) -> DriftPolicy:
@@ -102,7 +111,8 @@ def drift_report(
     labelled = transactions["is_fraud"].notna().to_numpy()
     labels = transactions.loc[labelled, "is_fraud"].astype("int64").reset_index(drop=True)
     enough_labels = labels.sum() >= config.min_labelled_frauds and labels.nunique() == 2
-    fraud_divergence = pr_auc = pr_auc_upper = recall = pr_auc_drop = None
+    fraud_divergence = pr_auc = pr_auc_upper = recall = pr_auc_drop = recovery = None
+    pre_drift = recovery_level(champion.tags, day, policy)
     network_table = None
     if enough_labels:
         from sklearn.metrics import average_precision_score
@@ -113,13 +123,14 @@ def drift_report(
         baseline = float(champion.tags["pr_auc"])
         # What the window shows for sure: the fall from the baseline to the interval's upper end.
         pr_auc_drop = (baseline - pr_auc_upper) / baseline
+        recovery = None if pre_drift is None else (pr_auc, pre_drift)
         companion = _companion_network(registry, champion)
         if companion is not None:
             network = registry.load(companion.version)
             states = network.discretizer.transform(inputs[labelled].reset_index(drop=True), labels)
             network_table = network_drift(network.network, states)
             fraud_divergence = float(network_table["fraud_js"].dropna().mean())
-    verdict, reasons = policy.verdict(inputs_table, prediction_psi, fraud_divergence, pr_auc_drop)
+    verdict, reasons = policy.verdict(inputs_table, prediction_psi, fraud_divergence, pr_auc_drop, recovery)
     context.log.info(f"drift {day}: {verdict}" + (f" ({'; '.join(reasons)})" if reasons else ""))
     record = {
         "day": day,
@@ -137,6 +148,7 @@ def drift_report(
         "pr_auc_baseline": float(champion.tags["pr_auc"]),
         "recall_at_fpr": recall,
         "pr_auc_drop": pr_auc_drop,
+        "pre_drift_pr_auc": pre_drift,
         "report": str(html),
     }
     metadata = {
@@ -158,6 +170,8 @@ def drift_report(
             recall_at_fpr=round(recall, 4),
             pr_auc_drop=round(pr_auc_drop, 4),
         )
+    if pre_drift is not None:
+        metadata["pre_drift_pr_auc"] = round(pre_drift, 4)
     else:
         metadata["labels"] = f"fewer than {config.min_labelled_frauds} labelled frauds: no label-based verdict"
     if network_table is not None:

@@ -11,7 +11,7 @@ import dagster as dg
 
 from mlops_assets.features.sensors import IN_PROGRESS, stale_feature_days
 from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import CHAMPION
+from mlops_assets.lib.registry import CHAMPION, reference_end
 from mlops_assets.lib.retraining import Decision, DecisionLog, decide, report_key, retrain_run_config
 from mlops_assets.monitoring.decisions import decisions_materialization
 from mlops_assets.monitoring.jobs import monitoring_job
@@ -29,12 +29,6 @@ def _running(instance: dg.DagsterInstance, job_names: list[str]) -> bool:
     )
 
 
-def reported_after(champion) -> str:
-    """The last day the champion was evaluated on (its reference); later days get reports."""
-    window = champion.tags.get("reference_window") or champion.tags.get("training_window", "")
-    return window.split("..")[-1]
-
-
 @dg.sensor(job=monitoring_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def drift_report_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, model_registry: ModelRegistryResource):
     """Requests each new day's drift report once its features are final."""
@@ -45,7 +39,7 @@ def drift_report_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
         return dg.SkipReason("no champion yet: nothing to compare days with")
     table = lake.lake()
     stale = stale_feature_days(table)
-    after = reported_after(champion)
+    after = reference_end(champion)
     days = [day for day in table.partitions("customer_features") if day > after and day not in stale]
     if not days:
         return dg.SkipReason(f"no day after {after} with features yet")

@@ -22,7 +22,9 @@ from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
 from mlops_assets.lib.graphs import structural_hamming_distance
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.lib.retraining import DecisionLog
 from mlops_assets.monitoring.assets import drift_report
+from mlops_assets.monitoring.review import champion_review
 from mlops_assets.resources import build_local_resources
 from mlops_assets.settings import PATH_VARIABLES, Settings
 from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
@@ -216,13 +218,24 @@ def test_a_covariate_shift_day_reports_the_inputs_that_moved_and_the_scores(drif
     assert "| amount_usd " in metadata["inputs"].value
 
 
+def review(trained: Trained, day: str) -> dict:
+    """`champion_review` of `day`: its record."""
+    dg.materialize(
+        [champion_review],
+        partition_key=day,
+        resources=build_local_resources(trained.settings),
+        instance=trained.instance,
+    )
+    return trained.lake.read_record(f"champion_review/{day}")
+
+
 def mlops(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mlops_assets.cli", *args], capture_output=True, text=True, env=os.environ.copy()
     )
 
 
-def test_a_bad_candidate_fails_the_gates_the_champion_stays_and_rollback_works(trained: Trained) -> None:
+def test_a_bad_candidate_fails_the_gates_the_champion_stays_and_rollback_works(trained: Trained, drifted) -> None:
     registry, lake = trained.registry, trained.lake
     first_champion = registry.alias("champion").version
     # Candidates trained on shuffled labels (the holdout keeps the true ones) rank no better than chance.
@@ -269,3 +282,17 @@ def test_a_bad_candidate_fails_the_gates_the_champion_stays_and_rollback_works(t
     status = mlops("status")
     assert status.returncode == 0 and status.stdout.startswith(f"champion:   version {first_champion} (")
     assert "last retraining: reason manual" in status.stdout
+
+    # A promotion that loses on the labelled days after it is rolled back by the review, once.
+    shuffled = [v for v in registry.versions() if v.tags["reason"] == "manual" and v.tags["gates"].startswith("failed")]
+    loser = next(v for v in shuffled if v.tags["kind"] == "xgboost")
+    registry.promote(loser.version)  # as a person might, bypassing the gates
+    assert review(trained, "2025-03-12")["status"] == "waiting: 2 of 3 days after the promotion"
+    reviewed = review(trained, "2025-03-13")
+    assert reviewed["status"] == "rollback" and reviewed["days"] == "2025-03-11..2025-03-13"
+    assert reviewed["previous_pr_auc"] > reviewed["pr_auc"] + 0.1 and reviewed["gap_low"] > 0
+    assert registry.alias("champion").version == first_champion
+    decision = DecisionLog(lake).get(f"review.v{loser.version}")
+    assert decision.action == "rollback" and decision.version == first_champion
+    assert decision.reason.startswith("the new champion lost on the days after its promotion")
+    assert review(trained, "2025-03-14")["status"] == "nothing to review: the first champion"

@@ -7,7 +7,16 @@ from pgmpy.models import DiscreteBayesianNetwork
 from pgmpy.parameter_estimator import DiscreteBayesianEstimator
 
 from mlops_assets.lib.bayes import CompiledNetwork
-from mlops_assets.lib.drift import DriftPolicy, input_drift, js_divergence, network_drift, psi, wasserstein
+from mlops_assets.lib.drift import (
+    DriftPolicy,
+    input_drift,
+    js_divergence,
+    network_drift,
+    psi,
+    recovery_level,
+    recovery_tags,
+    wasserstein,
+)
 
 RNG = np.random.default_rng(0)
 N = 50_000
@@ -59,6 +68,26 @@ def test_policy_verdicts() -> None:
     assert policy.verdict(inputs_table(calm), 0.4, None, None)[0] == "drift"
     assert policy.verdict(inputs_table(calm), 0.03, 0.3, None)[0] == "drift"
     assert policy.verdict(inputs_table(calm), 0.03, None, 0.5)[0] == "drift"
+
+
+def test_a_champion_promoted_for_drift_is_drift_until_it_is_within_tolerance_of_the_pre_drift_level() -> None:
+    policy, calm = DriftPolicy(recovery_tolerance=0.1), inputs_table({"input_0": 0.02})
+    verdict, reasons = policy.verdict(calm, 0.03, None, pr_auc_drop=0.0, recovery=(0.55, 0.7))
+    assert verdict == "drift" and reasons == ["not recovered: PR AUC 0.550 is below 90% of the pre-drift 0.700"]
+    assert policy.verdict(calm, 0.03, None, pr_auc_drop=0.0, recovery=(0.64, 0.7)) == ("none", [])
+
+
+def test_recovery_tags_keep_the_first_pre_drift_level_and_expire() -> None:
+    # The level is what the reports measured before the drift (their median), else the evaluation's.
+    first = recovery_tags({"pr_auc": "0.7"}, "2025-02-01", before=[0.6, 0.66, 0.64])
+    assert first == {"recovery_level": "0.64", "recovery_since": "2025-02-01"}
+    assert recovery_tags({"pr_auc": "0.7"}, "2025-02-01", before=[])["recovery_level"] == "0.7"
+    # A champion replacing one that was still recovering keeps the same bar and clock.
+    assert recovery_tags({"pr_auc": "0.5", **first}, "2025-02-05", before=[0.4]) == first
+    policy = DriftPolicy(recovery_days=14)
+    assert recovery_level(first, "2025-02-15", policy) == 0.64
+    assert recovery_level(first, "2025-02-16", policy) is None
+    assert recovery_level({"pr_auc": "0.7"}, "2025-02-02", policy) is None
 
 
 def test_evidently_flags_the_shifted_day_not_the_ordinary_one(tmp_path) -> None:

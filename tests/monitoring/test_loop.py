@@ -1,11 +1,14 @@
 """The retraining loop through the real graph and the real sensors, day by day: ordinary days
-retrain nothing; concept drift retrains once, the new champion recovers and the old one does not;
-a restarted sensor requests nothing twice."""
+retrain nothing; concept drift retrains on its first or second day and again as labels of the
+drifted days accumulate, until the champion is back within 10% of its pre-drift PR AUC while the
+old one stays low; every promotion is reviewed; a restarted sensor requests nothing twice."""
 
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.slow
 START = date(2025, 1, 1)
 HISTORY_DAYS = 35  # the 30-day windows are full before the champion's reference days
 ORDINARY_DAYS = 14
-CONCEPT_DAYS = 6
+CONCEPT_DAYS = 12
 TRAINING = {"bayesian_network": {"config": {"structure_rows": 20_000}}}
 
 
@@ -75,19 +78,32 @@ def test_ordinary_days_after_training_are_none_and_retrain_nothing(story: Story)
     assert [decisions[day].action for day in story.ordinary] == ["none"] * ORDINARY_DAYS
 
 
-def test_concept_drift_retrains_once_on_its_first_or_second_day_tagged_with_the_event(story: Story) -> None:
-    started = [(day, run) for day in story.concept for run in story.retrains_by_day[day]]
-    assert len(started) == 1, started
+def drift_retrains(story: Story) -> list[tuple[str, dg.DagsterRun]]:
+    return [(day, run) for day in story.concept for run in story.retrains_by_day[day]]
+
+
+def test_concept_drift_retrains_on_its_first_or_second_day_tagged_with_the_event(story: Story) -> None:
+    started = drift_retrains(story)
     day, run = started[0]
     assert day in story.concept[:2]
     event = run.tags[DRIFT_EVENT_TAG]
     assert run.tags[REASON_TAG] == f"drift:{event}" and run.tags[DRIFT_REPORT_TAG] == day
     assert event.endswith(f".v{story.first_champion}") and event.split(".v")[0] in story.concept[:2]
-    assert run.status == dg.DagsterRunStatus.SUCCESS
-    # The versions it registered say why they exist; the champion is one of them.
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for _, run in started)
+    # Later retrainings are new events (against newer champions), each past the cooldown of the last.
+    events = [run.tags[DRIFT_EVENT_TAG] for _, run in started]
+    assert len(set(events)) == len(events)
+    gaps = [(pd.Timestamp(b) - pd.Timestamp(a)).days for (a, _), (b, _) in pairwise(started)]
+    assert all(gap > 2 for gap in gaps), gaps
+    # The champion says why it exists, and the pre-drift level it had to recover to.
     champion = story.registry.alias("champion")
-    assert champion.version != story.first_champion and champion.tags["reason"] == f"drift:{event}"
-    assert champion.tags["dagster_run_id"] == run.run_id
+    _, last_run = started[-1]
+    assert champion.tags["reason"] == f"drift:{last_run.tags[DRIFT_EVENT_TAG]}"
+    assert champion.tags["dagster_run_id"] == last_run.run_id
+    start = event.split(".v")[0]
+    before = [r["pr_auc"] for r in reports(story, story.ordinary) if r["day"] < start][-7:]
+    assert float(champion.tags["recovery_level"]) == pytest.approx(float(np.median(before)), rel=1e-5)
+    assert champion.tags["recovery_since"] == start
 
 
 def pr_auc(story: Story, version: str, days: list[str]) -> float:
@@ -99,36 +115,40 @@ def pr_auc(story: Story, version: str, days: list[str]) -> float:
     return float(average_precision_score(transactions["is_fraud"].astype(int), scores))
 
 
-def test_the_new_champion_does_better_on_the_drifted_days_and_the_old_one_falls(story: Story) -> None:
+def test_the_champion_recovers_to_within_10_percent_of_the_pre_drift_level_and_the_old_one_falls(
+    story: Story,
+) -> None:
     champion = story.registry.alias("champion").version
-    promoted_on = next(day for day in story.concept if story.retrains_by_day[day])
+    promoted_on = drift_retrains(story)[-1][0]
     after = [day for day in story.concept if day > promoted_on]
+    assert len(after) >= 2, "the last promotion came too late to measure"
     pre_drift = pr_auc(story, story.first_champion, story.ordinary[-7:])
     new, old = pr_auc(story, champion, after), pr_auc(story, story.first_champion, after)
-    assert old < 0.8 * pre_drift and new > old + 0.1, (new, old, pre_drift)
+    assert new >= 0.9 * pre_drift and old < 0.8 * pre_drift, (new, old, pre_drift)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 5 continues): one drifted day of labels teaches too little of the new "
-    "pattern; recovery needs retraining again as drifted labels accumulate",
-)
-def test_the_new_champion_recovers_to_within_10_percent_of_the_pre_drift_level(story: Story) -> None:
-    champion = story.registry.alias("champion").version
-    promoted_on = next(day for day in story.concept if story.retrains_by_day[day])
-    after = [day for day in story.concept if day > promoted_on]
-    pre_drift = pr_auc(story, story.first_champion, story.ordinary[-7:])
-    assert pr_auc(story, champion, after) >= 0.9 * pre_drift
+def test_every_promotion_with_days_after_it_is_reviewed_once_and_kept(story: Story) -> None:
+    decisions = DecisionLog(story.loop.lake).all()
+    reviews = {d.champion_version: d for d in decisions if d.key.startswith("review.")}
+    promoted = [d.version for d in decisions if d.action == "promote" and d.champion_version]
+    # A promotion on day t is reviewed on t + 3 (three labelled days after it), when the loop gets there.
+    reviewable = [
+        d.version for d in decisions if d.action == "promote" and d.champion_version and d.day <= story.concept[-4]
+    ]
+    assert reviewable and set(reviewable) <= set(reviews) <= set(promoted), (reviewable, reviews)
+    assert all(reviews[v].action == "keep" for v in reviewable), [reviews[v].reason for v in reviewable]
 
 
 def test_decisions_table_records_the_loop_with_links(story: Story) -> None:
     decisions = DecisionLog(story.loop.lake).all()
     actions = [d.action for d in decisions]
-    assert actions.count("retrain") == 1 and actions.count("promote") == 2  # initial and drift
+    # The first champion's promotion, then one per retraining (the gates passed each time here).
+    assert actions.count("retrain") >= 1 and actions.count("promote") == 1 + actions.count("retrain")
     retrain = next(d for d in decisions if d.action == "retrain")
     assert retrain.report.endswith(f"drift/{retrain.day}.html") and retrain.event_id
-    promote = [d for d in decisions if d.action == "promote"][-1]
-    assert promote.event_id == retrain.event_id and promote.version == story.registry.alias("champion").version
+    promote = next(d for d in decisions if d.action == "promote" and d.event_id)
+    assert promote.event_id == retrain.event_id
+    assert [d for d in decisions if d.action == "promote"][-1].version == story.registry.alias("champion").version
     events = story.loop.instance.fetch_materializations(dg.AssetKey("retrain_decisions"), limit=1).records
     table = events[0].asset_materialization.metadata["decisions"].value
     assert "**retrain**" in table and "[drift report](file://" in table and "[Dagster run](/runs/" in table
