@@ -218,6 +218,13 @@ def _summary(settings: Settings, first_champion: str) -> None:
         f"    champion now:    v{now.version} ({now.tags['kind']}), PR AUC {float(now.tags['pr_auc']):.3f} "
         f"on the drifted day(s) {now.tags.get('reference_window')}, reason {now.tags['reason']}"
     )
+    if "recovery_level" in now.tags:
+        print(
+            "      it must get back within 10% (recovery_tolerance) of the pre-drift PR AUC "
+            f"{float(now.tags['recovery_level']):.3f}: "
+            "the daemon retrains again after each cooldown until it does, and champion_review rolls a "
+            "promotion back if it loses to the champion before it"
+        )
     for line in _status_lines(settings):
         print(f"    {line}")
     print("Where to look:")

@@ -287,12 +287,16 @@ def test_a_bad_candidate_fails_the_gates_the_champion_stays_and_rollback_works(t
     shuffled = [v for v in registry.versions() if v.tags["reason"] == "manual" and v.tags["gates"].startswith("failed")]
     loser = next(v for v in shuffled if v.tags["kind"] == "xgboost")
     registry.promote(loser.version)  # as a person might, bypassing the gates
-    assert review(trained, "2025-03-12")["status"] == "waiting: 2 of 3 days after the promotion"
-    reviewed = review(trained, "2025-03-13")
-    assert reviewed["status"] == "rollback" and reviewed["days"] == "2025-03-11..2025-03-13"
+    assert loser.tags["reference_window"].endswith("2025-03-14")
+    generator.generate(date(2025, 3, 15), 3, 1500, trained.settings.landing_dir, seed=8)
+    assert not ingest_pending(trained.defs, trained.instance).failed_days
+    assert not build_features(trained.defs, trained.instance, ["2025-03-15", "2025-03-16", "2025-03-17"])
+    assert review(trained, "2025-03-16")["status"] == "waiting: 2 of 3 days after the promotion"
+    reviewed = review(trained, "2025-03-17")
+    assert reviewed["status"] == "rollback" and reviewed["days"] == "2025-03-15..2025-03-17"
     assert reviewed["previous_pr_auc"] > reviewed["pr_auc"] + 0.1 and reviewed["gap_low"] > 0
     assert registry.alias("champion").version == first_champion
     decision = DecisionLog(lake).get(f"review.v{loser.version}")
     assert decision.action == "rollback" and decision.version == first_champion
     assert decision.reason.startswith("the new champion lost on the days after its promotion")
-    assert review(trained, "2025-03-14")["status"] == "nothing to review: the first champion"
+    assert review(trained, "2025-03-17")["status"] == "nothing to review: the first champion"
