@@ -14,16 +14,22 @@ from mlops_assets.settings import PATH_VARIABLES, Settings
 DAY = date(2025, 3, 1)
 
 
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A fresh MLOPS_HOME with nothing in it but the folders and the Dagster instance config."""
-    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "mlops"))
+def use_home(patch: pytest.MonkeyPatch, home: Path) -> Settings:
+    """Points every state variable at `home` (the others cleared, so their defaults follow it) and
+    creates its folders; returns its settings."""
     for variable in [*PATH_VARIABLES, "MLFLOW_TRACKING_URI", "MLOPS_PARTITIONS_START"]:
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "mlops" / "dagster"))
+        patch.delenv(variable, raising=False)
+    patch.setenv("MLOPS_HOME", str(home))
+    patch.setenv("DAGSTER_HOME", str(home / "dagster"))
     settings = Settings.from_env()
     settings.ensure_dirs()
     return settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh MLOPS_HOME with nothing in it but the folders and the Dagster instance config."""
+    return use_home(monkeypatch, tmp_path / "mlops")
 
 
 @pytest.fixture

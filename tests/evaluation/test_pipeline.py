@@ -26,9 +26,10 @@ from mlops_assets.lib.retraining import DecisionLog
 from mlops_assets.monitoring.assets import drift_report
 from mlops_assets.monitoring.review import champion_review
 from mlops_assets.resources import build_local_resources
-from mlops_assets.settings import PATH_VARIABLES, Settings
+from mlops_assets.settings import Settings
 from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
 from mlops_assets.training.jobs import retrain
+from tests.conftest import use_home
 
 pytestmark = pytest.mark.slow
 DAYS = 10
@@ -59,13 +60,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     """Ten ingested baseline days with features, then one `retrain_job` run."""
     home = tmp_path_factory.mktemp("mlops")
     with pytest.MonkeyPatch.context() as patch:
-        for variable in [*PATH_VARIABLES, "MLFLOW_TRACKING_URI", "MLOPS_PARTITIONS_START"]:
-            patch.delenv(variable, raising=False)
-        patch.setenv("MLOPS_HOME", str(home))
-        patch.setenv("DAGSTER_HOME", str(home / "dagster"))
         patch.chdir(home)  # anything MLflow wrote to ./mlruns would show up here
-        settings = Settings.from_env()
-        settings.ensure_dirs()
+        settings = use_home(patch, home)
         generator.generate(date(2025, 3, 1), DAYS, 1500, settings.landing_dir, seed=8)
         defs = build_definitions(build_local_resources(settings))
         with dg.DagsterInstance.get() as instance:

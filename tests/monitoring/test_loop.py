@@ -18,8 +18,8 @@ from mlops_assets.features.assets import point_in_time_inputs
 from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.lib.retraining import DecisionLog
 from mlops_assets.resources import build_local_resources
-from mlops_assets.settings import PATH_VARIABLES, Settings
 from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, REASON_TAG
+from tests.conftest import use_home
 from tests.monitoring.loop import Loop, days_after
 
 pytestmark = pytest.mark.slow
@@ -47,12 +47,7 @@ class Story:
 def story(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("loop")
     with pytest.MonkeyPatch.context() as patch:
-        for variable in [*PATH_VARIABLES, "MLFLOW_TRACKING_URI", "MLOPS_PARTITIONS_START"]:
-            patch.delenv(variable, raising=False)
-        patch.setenv("MLOPS_HOME", str(home))
-        patch.setenv("DAGSTER_HOME", str(home / "dagster"))
-        settings = Settings.from_env()
-        settings.ensure_dirs()
+        settings = use_home(patch, home)
         defs = build_definitions(build_local_resources(settings))
         with dg.DagsterInstance.get() as instance:
             loop = Loop(settings, defs, instance, rows_per_day=3000, seed=5)
