@@ -86,13 +86,18 @@ def build_parser() -> OneLineParser:
     commands.add_parser("ingest", help="ingest every pending landing file through Dagster and print counts per file")
 
     demo = commands.add_parser(
-        "demo", help="the main job: history, a champion, then drifted days through the Dagster daemon until it retrains"
+        "demo",
+        help="the main job: history, a champion, then drifted days through the Dagster daemon until a "
+        "retraining promotes",
     )
     demo.add_argument("--history-days", type=_positive_int, default=35, help="days of baseline history (default 35)")
     demo.add_argument("--rows-per-day", type=_positive_int, default=3_000, help="rows per day (default 3000)")
     demo.add_argument("--ordinary-days", type=int, default=1, help="baseline days through the daemon first (default 1)")
     demo.add_argument(
-        "--drift-days", type=_positive_int, default=4, help="most drifted days landed, until one retrains (default 4)"
+        "--drift-days",
+        type=_positive_int,
+        default=8,
+        help="most drifted days landed, until a retraining promotes (default 8)",
     )
     demo.add_argument("--scenario", default="concept_drift", help="the drifted days' scenario (default concept_drift)")
     demo.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")

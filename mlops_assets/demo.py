@@ -5,8 +5,8 @@
    the first `retrain_job`: a champion.
 2. The daemon: `dagster dev` starts; days land one at a time (ordinary, then drifted) and the
    sensors do the rest: ingestion, features, the drift report, the decision, the retraining.
-   Each day is followed until its decision is recorded; drifted days land until one retrains,
-   and the retraining is followed until it ends.
+   Each day is followed until its decision is recorded, and a retraining until its outcome;
+   drifted days land until a retraining promotes (a rejected one is retried after the cooldown).
 3. It stops what it started and prints what drifted, what was retrained, metrics before and after,
    and where to look.
 """
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 days = [first + timedelta(days=args.history_days + offset) for offset in range(daemon_days)]
                 for position, day in enumerate(days):
                     scenario = "baseline" if position < args.ordinary_days else args.scenario
-                    if _one_day(args, settings, day, scenario) == "retrain":
+                    if _one_day(args, settings, day, scenario) == "promote":
                         break  # the loop closed: no need for more days
             finally:
                 _stop(dagster)
@@ -141,12 +141,12 @@ def _wait(condition: Callable[[], object], seconds: float, what: str) -> object:
 
 
 def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: str) -> str:
-    """Lands one day and follows it through the daemon's sensors to its decision (and a
-    retraining to its end); returns the decision's action."""
+    """Lands one day and follows it through the daemon's sensors to its decision, and a
+    retraining to its outcome; returns the last of them (`none`, `skip`, `promote`, `reject`...)."""
     from mlops_assets.lib import generator
     from mlops_assets.lib.lake import Lake
     from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
-    from mlops_assets.lib.retraining import DecisionLog, report_key
+    from mlops_assets.lib.retraining import DecisionLog, report_key, retrain_run_key
 
     lake = Lake(str(settings.lake_dir))
     registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
@@ -166,26 +166,34 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
         print(f"        {reason}")
     print(f"      drift_retrain_sensor: {decision.action}: {decision.reason}")
     if decision.action == "retrain":
-        _follow_retraining(settings, decision.event_id)
+        return _follow_retraining(settings, log, retrain_run_key(decision.event_id, decision.attempt))
     return decision.action
 
 
-def _follow_retraining(settings: Settings, event_id: str) -> None:
+def _follow_retraining(settings: Settings, log, run_key: str) -> str:
+    """Waits for the retraining run `run_key` to end; returns its outcome (`promote`, `reject`,
+    or the run's status when it failed before the gates)."""
     import dagster as dg
+    from dagster._core.storage.tags import RUN_KEY_TAG
 
     from mlops_assets.cli import _instance
-    from mlops_assets.training.assets import DRIFT_EVENT_TAG
+    from mlops_assets.lib.retraining import outcome_key
 
-    print(f"      retrain_job requested for drift event {event_id}; waiting for it", end="", flush=True)
+    print(f"      retrain_job requested (run key {run_key}); waiting for it", end="", flush=True)
     finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
     with _instance(settings) as instance:
 
         def ended():
-            runs = instance.get_runs(filters=dg.RunsFilter(tags={DRIFT_EVENT_TAG: event_id}), limit=1)
+            runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
             return runs[0] if runs and runs[0].status in finished else None
 
-        run = _wait(ended, RETRAIN_SECONDS, f"the retraining for {event_id}")
-    print(f": {run.status.value} (run {run.run_id})")
+        run = _wait(ended, RETRAIN_SECONDS, f"the retraining {run_key}")
+    outcome = log.get(outcome_key(run.run_id))
+    if outcome is None:
+        print(f": {run.status.value} before any outcome (run {run.run_id}): see the run in the UI")
+        return run.status.value.lower()
+    print(f": {outcome.action}: {outcome.reason}")
+    return outcome.action
 
 
 def _summary(settings: Settings, first_champion: str) -> None:
@@ -214,10 +222,13 @@ def _summary(settings: Settings, first_champion: str) -> None:
     reports = [lake.read_record(f"drift_report/{d.day}") for d in drifted if d.champion_version == first_champion]
     if reports and reports[-1].get("pr_auc") is not None:
         print(f"      on the drifted window {reports[-1]['window']}: PR AUC {reports[-1]['pr_auc']:.3f}")
-    print(
-        f"    champion now:    v{now.version} ({now.tags['kind']}), PR AUC {float(now.tags['pr_auc']):.3f} "
-        f"on the drifted day(s) {now.tags.get('reference_window')}, reason {now.tags['reason']}"
-    )
+    if now.version == before.version:
+        print("    champion now:    unchanged: no retraining was promoted (land more days with --drift-days)")
+    else:
+        print(
+            f"    champion now:    v{now.version} ({now.tags['kind']}), PR AUC {float(now.tags['pr_auc']):.3f} "
+            f"on the drifted day(s) {now.tags.get('reference_window')}, reason {now.tags['reason']}"
+        )
     if "recovery_level" in now.tags:
         print(
             "      it must get back within 10% (recovery_tolerance) of the pre-drift PR AUC "

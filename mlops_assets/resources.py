@@ -140,6 +140,10 @@ class RetrainPolicyResource(dg.ConfigurableResource):
         default=_RETRAIN.holdout_days, description="Most recent days a drift retraining evaluates on."
     )
     training_days: int = Field(default=_RETRAIN.training_days, description="Days of a drift retraining's window.")
+    max_attempts: int = Field(
+        default=_RETRAIN.max_attempts,
+        description="Retrainings one drift event may have; another follows a rejected one after the cooldown.",
+    )
 
     def policy(self) -> RetrainPolicy:
         return RetrainPolicy(**self.model_dump())

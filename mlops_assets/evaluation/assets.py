@@ -14,7 +14,7 @@ from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.metrics import Costs, evaluate
 from mlops_assets.lib.plots import evaluation_png
 from mlops_assets.lib.registry import CHAMPION
-from mlops_assets.lib.retraining import Decision
+from mlops_assets.lib.retraining import Decision, outcome_key
 from mlops_assets.monitoring.decisions import record_outcome
 from mlops_assets.resources import LakeResource, ModelRegistryResource, ReportsResource, mlflow_run_for_step
 from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, MLFLOW_OP_TAGS, REASON_TAG
@@ -53,7 +53,7 @@ def _outcome(context: dg.AssetExecutionContext, action: str, reason: str, **fiel
     """The decision a retraining run ends with, linked to its run and the drift event behind it."""
     tags = context.run.tags
     return Decision(
-        key=f"run.{context.run.run_id}",
+        key=outcome_key(context.run.run_id),
         action=action,
         reason=f"{reason} (retrained for {tags.get(REASON_TAG, 'initial or manual')})",
         day=tags.get(DRIFT_REPORT_TAG),

@@ -2,9 +2,11 @@
 
 A drift *event* is a run of consecutive days whose reports say `drift` against the same champion;
 its id is `<first day>.v<champion version>`, so every report of one event names the same id and a
-retraining requested for it has a stable run key. A report is decided once: the decision is kept
-in the lake under a key naming the day and the champion, and a repeated look (a restarted sensor,
-a lost cursor) finds it instead of deciding again.
+retraining requested for it has a stable run key. An event retrains once, and again (after the
+cooldown, up to `max_attempts`) only when every retraining so far was rejected by the gates. A
+report is decided once: the decision is kept in the lake under a key naming the day and the
+champion, and a repeated look (a restarted sensor, a lost cursor) finds it instead of deciding
+again.
 
 No Dagster here: the sensors gather the facts and call `decide`; the assets record outcomes.
 """
@@ -40,6 +42,9 @@ class RetrainPolicy:
     # Shorter than a calendar retraining's window, so that drifted days weigh more: measured on
     # concept drift (README, "Drift"), 7 drifted days in 14 gave PR AUC 0.65, in 28 days 0.62.
     training_days: int = 14
+    # Retrainings one drift event may have: a rejected one (say, one drifted day of labels was too
+    # little to beat the champion) is tried again after the cooldown, with more drifted days.
+    max_attempts: int = 3
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Decision:
     report: str | None = None  # the drift report's HTML
     mlflow_run_id: str | None = None
     version: str | None = None  # the version promoted, rejected or rolled back to
+    attempt: int | None = None  # of a `retrain`: which retraining of its event this is, from 1
     decided_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def __post_init__(self) -> None:
@@ -91,6 +97,16 @@ class DecisionLog:
         """Every decision, oldest first."""
         decisions = [Decision(**record) for record in self.lake.read_records(DECISIONS)]
         return sorted(decisions, key=lambda d: (d.decided_at, d.day or "", d.key))
+
+
+def outcome_key(run_id: str) -> str:
+    """The key of the decision a retraining run ends with (promote or reject)."""
+    return f"run.{run_id}"
+
+
+def retrain_run_key(event_id: str, attempt: int | None) -> str:
+    """The run key of a drift event's retraining: `drift:<event>`, then `drift:<event>#<attempt>`."""
+    return f"drift:{event_id}" if (attempt or 1) == 1 else f"drift:{event_id}#{attempt}"
 
 
 def event_start(day: str, champion_version: str, earlier: list[Decision]) -> str:
@@ -131,13 +147,11 @@ def decide(
     event = f"{start}.v{champion}"
     base["event_id"] = event
     requested = [d for d in earlier if d.action == "retrain"]
-    same_event = [d for d in requested if d.event_id == event]
-    if same_event:
-        return Decision(
-            action="skip",
-            reason=f"event {event} already has its retraining (requested on {same_event[-1].day})",
-            **base,
-        )
+    attempts = [d for d in requested if d.event_id == event]
+    if attempts:
+        held = _held_by_earlier_attempts(event, attempts, earlier, policy)
+        if held:
+            return Decision(action="skip", reason=held, **base)
     recent = [d for d in requested if d.day and 0 <= _days_between(d.day, day) <= policy.cooldown_days]
     if recent:
         last = recent[-1]
@@ -157,7 +171,30 @@ def decide(
             **base,
         )
     reasons = "; ".join(report.get("reasons") or [])
-    return Decision(action="retrain", reason=f"drift since {start}: {reasons} ({new_labelled} new labelled)", **base)
+    reason = f"drift since {start}: {reasons} ({new_labelled} new labelled)"
+    if attempts:
+        reason += f"; attempt {len(attempts) + 1} of {policy.max_attempts}: every earlier retraining was rejected"
+    return Decision(action="retrain", reason=reason, attempt=len(attempts) + 1, **base)
+
+
+def _held_by_earlier_attempts(
+    event: str, attempts: list[Decision], earlier: list[Decision], policy: RetrainPolicy
+) -> str | None:
+    """Why `event`, which has retrained, may not retrain again now; None when it may (every
+    retraining so far was rejected and attempts are left; the cooldown is checked after)."""
+    outcomes = [d.action for d in earlier if d.event_id == event and d.action in ("promote", "reject")]
+    last = attempts[-1]
+    if "promote" in outcomes:
+        return f"event {event} already has its retraining (requested on {last.day}, promoted)"
+    if outcomes.count("reject") < len(attempts):
+        # Running still, or it failed before the gates: a failed run is for a person to look at.
+        return f"event {event} already has its retraining (requested on {last.day}, no outcome yet)"
+    if len(attempts) >= policy.max_attempts:
+        return (
+            f"event {event}: all {len(attempts)} retrainings were rejected by the gates "
+            f"(max_attempts {policy.max_attempts}); the champion stays"
+        )
+    return None
 
 
 def retrain_run_config(day: str, policy: RetrainPolicy) -> dict:

@@ -4,7 +4,8 @@
   champion of the time (days the champion was trained or evaluated on are not reported).
 - `drift_retrain_sensor`: every new `drift_report` materialization is decided once
   (`lib.retraining.decide`); a `retrain` decision requests `retrain_job` with the run key
-  `drift:<event id>`, so one drift event retrains once, however often the sensor looks.
+  `drift:<event id>` (`#<attempt>` after a rejected one), so each decided retraining runs once,
+  however often the sensor looks.
 """
 
 import dagster as dg
@@ -12,7 +13,14 @@ import dagster as dg
 from mlops_assets.features.sensors import IN_PROGRESS, stale_feature_days
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import CHAMPION, reference_end
-from mlops_assets.lib.retraining import Decision, DecisionLog, decide, report_key, retrain_run_config
+from mlops_assets.lib.retraining import (
+    Decision,
+    DecisionLog,
+    decide,
+    report_key,
+    retrain_run_config,
+    retrain_run_key,
+)
 from mlops_assets.monitoring.decisions import decisions_materialization
 from mlops_assets.monitoring.jobs import monitoring_job
 from mlops_assets.resources import LakeResource, ModelRegistryResource, RetrainPolicyResource
@@ -56,9 +64,9 @@ def labelled_between(lake: Lake, first: str, last: str) -> int:
 
 
 def retrain_request(decision: Decision, run_config: dict) -> dg.RunRequest:
-    """The `retrain_job` run of a drift event: its key is the event, its tags say why."""
+    """The `retrain_job` run of a drift event: its key is the event and attempt, its tags say why."""
     return dg.RunRequest(
-        run_key=f"drift:{decision.event_id}",
+        run_key=retrain_run_key(decision.event_id, decision.attempt),
         run_config=run_config,
         tags={
             REASON_TAG: f"drift:{decision.event_id}",
@@ -72,7 +80,8 @@ def retrain_request(decision: Decision, run_config: dict) -> dg.RunRequest:
 def drift_retrain_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource, retrain_policy: RetrainPolicyResource
 ):
-    """Decides every new drift report: retrain (once per drift event), skip and why, or nothing."""
+    """Decides every new drift report: retrain (once per drift event, again after a rejection),
+    skip and why, or nothing."""
     after = int(context.cursor) if context.cursor else None
     found = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("drift_report"), after_storage_id=after),

@@ -3,7 +3,15 @@
 import pytest
 
 from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.retraining import Decision, DecisionLog, RetrainPolicy, decide, event_start, report_key
+from mlops_assets.lib.retraining import (
+    Decision,
+    DecisionLog,
+    RetrainPolicy,
+    decide,
+    event_start,
+    report_key,
+    retrain_run_key,
+)
 
 POLICY = RetrainPolicy(cooldown_days=3, min_new_labelled=2000, holdout_days=1)
 
@@ -61,6 +69,47 @@ def test_one_event_retrains_once_and_the_cooldown_holds_a_new_event_back() -> No
     # After the cooldown, a new event retrains once it has labels to learn from.
     later = decide(report("2025-02-07"), [*earlier, decided("2025-02-06")], labels(3000), POLICY)
     assert later.action == "retrain" and later.event_id == "2025-02-06.v3"
+
+
+def outcome(action: str, event: str, run: str) -> Decision:
+    return Decision(key=f"run.{run}", action=action, reason="", event_id=event, run_id=run)
+
+
+def drifted_days(first: int, last: int, event: str) -> list[Decision]:
+    return [decided(f"2025-02-{day:02d}", event=event) for day in range(first, last + 1)]
+
+
+def test_a_rejected_retraining_is_tried_again_after_the_cooldown_up_to_max_attempts() -> None:
+    event = "2025-02-01.v3"
+    earlier = [decided("2025-02-01", event=event), decided("2025-02-02", action="retrain", event=event)]
+    # While the first retraining runs, the event waits for it.
+    pending = decide(report("2025-02-03"), earlier, labels(3000), POLICY)
+    assert pending.action == "skip" and "no outcome yet" in pending.reason
+    earlier += [pending, outcome("reject", event, "r1")]
+    # Rejected: the cooldown (3 days after the 2nd) still holds on the 5th, not on the 6th.
+    held = decide(report("2025-02-05"), [*earlier, decided("2025-02-04", event=event)], labels(3000), POLICY)
+    assert held.action == "skip" and held.reason.startswith("cooldown: retrained for 2025-02-01.v3 on 2025-02-02")
+    earlier += drifted_days(4, 5, event)
+    second = decide(report("2025-02-06"), earlier, labels(3000), POLICY)
+    assert second.action == "retrain" and second.event_id == event and second.attempt == 2
+    assert "(15000 new labelled); attempt 2 of 3: every earlier retraining was rejected" in second.reason
+    assert retrain_run_key(event, second.attempt) == "drift:2025-02-01.v3#2" != retrain_run_key(event, 1)
+    # A third rejection ends the event's retrainings; the champion stays.
+    earlier += [second, outcome("reject", event, "r2"), *drifted_days(7, 9, event)]
+    third = decide(report("2025-02-10"), earlier, labels(3000), POLICY)
+    assert third.attempt == 3
+    earlier += [third, outcome("reject", event, "r3"), *drifted_days(11, 13, event)]
+    done = decide(report("2025-02-14"), earlier, labels(3000), POLICY)
+    assert done.action == "skip" and "all 3 retrainings were rejected by the gates (max_attempts 3)" in done.reason
+
+
+def test_a_promoted_event_does_not_retrain_again_after_a_rollback_to_its_champion() -> None:
+    event = "2025-02-01.v3"
+    earlier = [decided("2025-02-01", event=event), decided("2025-02-02", action="retrain", event=event)]
+    earlier += [outcome("promote", event, "r1")]
+    # v3 is champion again (rolled back) and its drift continues: no retraining in circles.
+    later = decide(report("2025-02-03"), earlier, labels(3000), POLICY)
+    assert later.action == "skip" and later.reason.endswith("(requested on 2025-02-02, promoted)")
 
 
 def test_an_event_is_consecutive_drift_days_against_one_champion() -> None:

@@ -4,6 +4,7 @@ each run key once (the daemon's deduplication). Used by the loop tests and `benc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -28,6 +29,8 @@ class Loop:
     rows_per_day: int
     seed: int
     cursors: dict[str, str | None] = field(default_factory=dict)
+    # Extra `ops` config of a requested run (a test making one run's gates impossible, say).
+    extra_ops: Callable[[dg.RunRequest], dict] = lambda request: {}
 
     @property
     def lake(self) -> Lake:
@@ -71,10 +74,11 @@ class Loop:
             if self.instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}), limit=1):
                 continue
             job = self.defs.resolve_job_def(sensor.job_name)
+            ops = {**(request.run_config or {}).get("ops", {}), **self.extra_ops(request)}
             outcome = job.execute_in_process(
                 instance=self.instance,
                 partition_key=request.partition_key,
-                run_config={**QUIET, **(request.run_config or {})},
+                run_config={**QUIET, "ops": ops},
                 tags={**request.tags, RUN_KEY_TAG: request.run_key, "dagster/sensor_name": sensor_name},
                 raise_on_error=False,
             )

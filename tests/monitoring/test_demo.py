@@ -1,6 +1,6 @@
 """End to end: `mlops demo` runs the real Dagster daemon (`dagster dev`) on a temporary instance,
-lands drifted days, and its sensors retrain; the demo stops what it started and refuses to run
-again on a state that holds data."""
+lands drifted days, and its sensors retrain until a retraining is promoted; the demo stops what
+it started and refuses to run again on a state that holds data."""
 
 import os
 import subprocess
@@ -9,13 +9,14 @@ import dagster as dg
 import pytest
 
 from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.retraining import DecisionLog
+from mlops_assets.lib.retraining import DecisionLog, outcome_key, retrain_run_key
 from mlops_assets.settings import Settings
 from mlops_assets.training.assets import DRIFT_EVENT_TAG, REASON_TAG
 from tests.ingestion.test_daemon import MLOPS, answers, free_port
 
-# Small enough for `make test`, large enough for the drift to show on the first drifted day.
-DEMO_ARGS = ["--history-days", "14", "--rows-per-day", "2000", "--ordinary-days", "0", "--drift-days", "3"]
+# Small enough for `make test`, large enough for the drift to show; 6 drifted days leave room for
+# one rejected retraining and its retry after the 2-day cooldown.
+DEMO_ARGS = ["--history-days", "14", "--rows-per-day", "2000", "--ordinary-days", "0", "--drift-days", "6"]
 
 
 def demo(port: int) -> subprocess.CompletedProcess:
@@ -30,7 +31,9 @@ def demo(port: int) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_the_demo_retrains_through_the_daemon_and_stops_what_it_started(settings: Settings, instance) -> None:
+def test_the_demo_retrains_through_the_daemon_until_a_promotion_and_stops_what_it_started(
+    settings: Settings, instance
+) -> None:
     port = free_port()
     finished = demo(port)
     assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-4000:]
@@ -38,12 +41,20 @@ def test_the_demo_retrains_through_the_daemon_and_stops_what_it_started(settings
     # The first drifted day has no labels of the drift to learn from; the second retrains.
     assert "drift_retrain_sensor: skip: waiting for labels" in out and "retrain: drift since" in out, out
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "drift_retrain_sensor"}))
-    assert [(run.job_name, run.status) for run in runs] == [("retrain_job", dg.DagsterRunStatus.SUCCESS)]
+    runs.reverse()  # oldest first
+    assert runs and all(run.job_name == "retrain_job" for run in runs)
     event = runs[0].tags[DRIFT_EVENT_TAG]
-    assert runs[0].tags[REASON_TAG] == f"drift:{event}"
-    outcomes = [d.action for d in DecisionLog(Lake(str(settings.lake_dir))).all() if d.run_id == runs[0].run_id]
-    assert outcomes in (["promote"], ["reject"]), outcomes
-    assert "4/4 summary" in out and "champion now:" in out
+    # Retrainings of one event, attempt after attempt; each rejected one failed, the last promoted.
+    assert [run.tags["dagster/run_key"] for run in runs] == [
+        retrain_run_key(event, attempt) for attempt in range(1, len(runs) + 1)
+    ]
+    assert all(run.tags[REASON_TAG] == f"drift:{event}" for run in runs)
+    log = DecisionLog(Lake(str(settings.lake_dir)))
+    outcomes = [log.get(outcome_key(run.run_id)).action for run in runs]
+    assert outcomes == ["reject"] * (len(runs) - 1) + ["promote"], outcomes
+    assert runs[-1].status == dg.DagsterRunStatus.SUCCESS
+    assert f"(run key {retrain_run_key(event, len(runs))}); waiting for it: promote: " in out, out
+    assert "4/4 summary" in out and "champion now:    v" in out, out
     assert not answers(port)  # the UI and daemon are gone
 
     again = demo(free_port())
