@@ -20,8 +20,12 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from mlops_assets.settings import Settings
+
+if TYPE_CHECKING:  # the heavy imports wait until a command needs them
+    from mlops_assets.lib.retraining import DecisionLog
 
 # Bounds of every wait: a day through the daemon, a retraining, the UI starting.
 DAY_SECONDS = 600
@@ -170,7 +174,7 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
     return decision.action
 
 
-def _follow_retraining(settings: Settings, log, run_key: str) -> str:
+def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> str:
     """Waits for the retraining run `run_key` to end; returns its outcome (`promote`, `reject`,
     or the run's status when it failed before the gates)."""
     import dagster as dg

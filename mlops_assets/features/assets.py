@@ -2,7 +2,6 @@
 
 import contextlib
 import io
-import warnings
 from collections.abc import Iterator
 
 import dagster as dg
@@ -31,11 +30,9 @@ class FeatureConfig(dg.Config):
 
 @contextlib.contextmanager
 def _feast_output_to_log(context: dg.AssetExecutionContext) -> Iterator[None]:
-    """Feast prints progress to stdout and ibis warns of its own deprecations on every query: both
-    go to the run's debug log instead of the terminal."""
+    """Feast prints progress to stdout: it goes to the run's debug log instead of the terminal."""
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
+    with contextlib.redirect_stdout(printed):
         yield
     if printed.getvalue().strip():
         context.log.debug(printed.getvalue())

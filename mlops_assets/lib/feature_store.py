@@ -4,6 +4,7 @@
 import importlib
 import string
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,9 @@ def open_store(feast_dir: Path):
     `feast_dir` (Feast is imported here, not at module import: it takes seconds)."""
     from feast import FeatureStore, RepoConfig
 
+    # ibis (Feast's offline engine) warns of its own deprecated DuckDB call on every query. Set
+    # after Feast's import, whose own warning filters would otherwise come first.
+    warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
     raw = yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
     config = RepoConfig(**_fill(raw, {"MLOPS_FEAST_DIR": str(feast_dir)}))
     config.repo_path = FEATURE_REPO
