@@ -1,0 +1,80 @@
+"""The model that answers: the registry's `champion`, loaded without executing code, and swapped
+for a new one without dropping a request.
+
+`Registry.load` downloads the version's files, checks them against the `model_sha256` tag written
+at training and reads them with each library's own non-executable format (XGBoost JSON, skops
+with trusted types, the network's JSON arrays); `mlflow.pyfunc.load_model` is never called.
+
+A swap builds the new `Loaded` completely (loaded, warmed with one scoring) before one assignment
+replaces the old one: a request holds the `Loaded` it started with, so it is answered by one
+version from start to end.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mlops_assets.lib.features import MODEL_INPUTS
+from mlops_assets.lib.models import FraudModel
+from mlops_assets.lib.registry import CHAMPION, Registry, VersionInfo
+
+log = logging.getLogger(__name__)
+METRIC_TAGS = ("pr_auc", "roc_auc", "recall_at_fpr", "cost_per_1k")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One loaded champion version with what the API says of it."""
+
+    version: str
+    model: FraudModel
+    threshold: float
+    tags: dict[str, str]
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    def metrics(self) -> dict[str, float]:
+        return {name: float(self.tags[name]) for name in METRIC_TAGS if name in self.tags}
+
+
+def load(registry: Registry, info: VersionInfo) -> Loaded:
+    """The version loaded, checked and warmed (one row scored, so the first request pays nothing)."""
+    model = registry.load(info.version)
+    model.predict_proba(pd.DataFrame([[0.0] * len(MODEL_INPUTS)], columns=list(MODEL_INPUTS)))
+    return Loaded(info.version, model, float(info.tags.get("threshold", 0.5)), dict(info.tags))
+
+
+class Champion:
+    """The current champion; `refresh` follows the registry's alias."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self.current: Loaded | None = None
+        self.last_error: str | None = None
+
+    def refresh(self) -> bool:
+        """Loads the alias's version when it moved; True when it swapped. A registry that cannot
+        be read, or a version that fails its checks, leaves the current model answering."""
+        try:
+            info = self.registry.alias(CHAMPION)
+            if info is None:
+                self.last_error = "the registry has no champion yet"
+                return False
+            if self.current is not None and info.version == self.current.version:
+                self.last_error = None
+                return False
+            loaded = load(self.registry, info)
+        except Exception as error:  # noqa: BLE001 - whatever failed, the current model keeps serving
+            self.last_error = f"{type(error).__name__}: {error}"
+            log.warning("champion not refreshed: %s", self.last_error)
+            return False
+        previous = self.current.version if self.current else "none"
+        self.current = loaded
+        self.last_error = None
+        log.info("champion: version %s (was %s)", loaded.version, previous)
+        return True
