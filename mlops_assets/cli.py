@@ -388,12 +388,32 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def start_service(settings: Settings, port: int, output=None) -> subprocess.Popen:
+    """`bentoml serve` of `serving/` on 127.0.0.1:`port`, on this state (SIGINT reset as for dagster)."""
+    bentoml = Path(sys.executable).with_name("bentoml")
+    command = [str(bentoml), "serve", "serving.service:FraudDetector", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, **settings.export()},
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.lib.registry import CHAMPION
 
-    if _registry(settings).alias(CHAMPION) is None:
+    champion = _registry(settings).alias(CHAMPION)
+    if champion is None:
         raise CommandError(f"no champion model in {settings.mlflow_tracking_uri}: run `mlops demo` or `mlops retrain`")
-    raise CommandError("serving is not part of this build yet: `mlops status` shows the champion it would serve")
+    print(f"serving the champion (now version {champion.version}) on http://127.0.0.1:{args.port}; Ctrl-C stops it")
+    process = start_service(settings, args.port)
+    # Ctrl-C or a SIGTERM to this command stops the server too (it shuts down cleanly on SIGTERM).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: process.terminate())
+    return process.wait()
 
 
 COMMANDS = {

@@ -1,16 +1,16 @@
-"""The BentoML service through a real `bentoml serve` process on a loopback port: a trained
-champion in a real MLflow registry, online features in the real Feast store, a real HTTP client."""
+"""The BentoML service through a real server (`mlops serve`, which runs `bentoml serve`) on a
+loopback port: a trained champion in a real MLflow registry, online features in the real Feast
+store, a real HTTP client."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -26,10 +26,10 @@ from mlops_assets.lib import generator
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.resources import build_local_resources
-from mlops_assets.settings import REPO_ROOT, Settings
+from mlops_assets.settings import Settings
 from mlops_assets.training.jobs import retrain
 from tests.conftest import use_home
-from tests.ingestion.test_daemon import free_port
+from tests.ingestion.test_daemon import MLOPS, free_port
 
 pytestmark = pytest.mark.slow
 DAYS = 10
@@ -37,7 +37,6 @@ CONFIG = {
     "training_set": {"config": {"days": DAYS, "holdout_days": 4}},
     "bayesian_network": {"config": {"structure_rows": 8000}},
 }
-BENTOML = str(Path(sys.executable).with_name("bentoml"))
 START_SECONDS = 120
 
 
@@ -53,12 +52,11 @@ class Served:
         return Registry(self.settings.mlflow_tracking_uri, MODEL_NAME)
 
 
-def start_service(settings: Settings, port: int, log) -> subprocess.Popen:
-    """`bentoml serve` of the service on 127.0.0.1:`port`, SIGINT reset so that SIGTERM stops it."""
+def start_service(port: int, log) -> subprocess.Popen:
+    """`mlops serve` (which runs `bentoml serve`) on 127.0.0.1:`port`, on the patched state."""
     return subprocess.Popen(
-        [BENTOML, "serve", "serving.service:FraudDetector", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env={**os.environ, **settings.export(), "MLOPS_SERVING_POLL": "0.5"},
+        [MLOPS, "serve", "--port", str(port)],
+        env={**os.environ, "MLOPS_SERVING_POLL": "0.5"},
         stdout=log,
         stderr=subprocess.STDOUT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -92,7 +90,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
             assert retrain(defs, instance, None, CONFIG).success
         port = free_port()
         with open(home / "bentoml.log", "w") as log:
-            process = start_service(settings, port, log)
+            process = start_service(port, log)
             try:
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                     wait_ready(client, process, START_SECONDS)
@@ -138,3 +136,90 @@ def test_model_says_which_champion_answers(served: Served) -> None:
     assert info["threshold"] == pytest.approx(float(champion.tags["threshold"]))
     assert info["metrics"]["pr_auc"] == pytest.approx(float(champion.tags["pr_auc"]))
     assert info["training_window"] == champion.tags["training_window"]
+
+
+def one(served: Served, **changes) -> dict:
+    transaction = new_transactions(served, 1)[0]
+    return {**transaction, **changes}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (lambda t: {"transactions": [{k: v for k, v in t.items() if k != "customer_id"}]}, "customer_id"),
+        (lambda t: {"transactions": [{**t, "amount": "twelve"}]}, "amount"),
+        (lambda t: {"transactions": [{**t, "amount": -5}]}, "amount"),
+        (lambda t: {"transactions": [{**t, "event_timestamp": "yesterday"}]}, "event_timestamp"),
+        (lambda t: {"transactions": []}, "transactions"),
+        (lambda t: {"transactions": [t] * 10_001}, "transactions"),
+        (lambda t: {"transaction": [t]}, "transactions"),
+    ],
+    ids=["missing", "wrong-type", "negative-amount", "bad-timestamp", "empty", "oversized", "misnamed"],
+)
+def test_bad_input_gets_a_400_that_names_the_field(served: Served, body, field: str) -> None:
+    answer = served.client.post("/predict", json=body(new_transactions(served, 1)[0]))
+    assert answer.status_code == 400, answer.text
+    assert field in {str(part) for error in answer.json()["detail"] for part in error["loc"]}, answer.text
+
+
+@pytest.mark.parametrize("amount", [b"NaN", b"Infinity", b"1e999"])
+def test_non_finite_amounts_are_refused(served: Served, amount: bytes) -> None:
+    transaction = new_transactions(served, 1)[0]
+    text = httpx.Request("POST", "/", json={"transactions": [{**transaction, "amount": 1.5}]}).content
+    answer = served.client.post(
+        "/predict", content=text.replace(b"1.5", amount), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400 and answer.json()["detail"][0]["loc"][-1] == "amount", answer.text
+
+
+def test_malformed_json_is_a_400(served: Served) -> None:
+    answer = served.client.post("/predict", content=b'{"transactions": [', headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_unknown_categories_and_customers_are_scored_with_defaults(served: Served) -> None:
+    transaction = one(served, channel="carrier pigeon", merchant_category="moon rocks", country="XX")
+    stranger = one(served, transaction_id="stranger", customer_id=987_654_321, merchant_id=123_456_789)
+    answer = served.client.post("/predict", json={"transactions": [transaction, stranger]})
+    assert answer.status_code == 200, answer.text
+    scores = [p["fraud_probability"] for p in answer.json()["predictions"]]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_a_new_champion_is_picked_up_without_a_failed_request(served: Served) -> None:
+    registry = served.registry
+    old = registry.alias("champion").version
+    new = next(v.version for v in registry.versions() if v.version != old)
+    transactions = new_transactions(served, 20)
+    streams: list[list[tuple[int, str]]] = [[] for _ in range(4)]
+    stop = threading.Event()
+
+    def stream(seen: list[tuple[int, str]]) -> None:
+        with httpx.Client(base_url=served.url, timeout=30) as client:
+            for _ in range(2000):  # bounded; stopped once the new version has answered a while
+                if stop.is_set():
+                    return
+                answer = client.post("/predict", json={"transactions": transactions})
+                seen.append((answer.status_code, answer.json().get("model_version", answer.text)))
+
+    workers = [threading.Thread(target=stream, args=(seen,)) for seen in streams]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(2)
+        registry.promote(new)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum(v == new for seen in streams for _, v in seen) < 40:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=60)
+        registry.promote(old)
+    answers = [answer for seen in streams for answer in seen]
+    assert {status for status, _ in answers} == {200}, [a for a in answers if a[0] != 200][:5]
+    for seen in streams:
+        versions = [version for _, version in seen]
+        assert versions[0] == old and versions[-1] == new, versions
+        # In one client's stream, once the new version answered the old one never did again.
+        assert old not in versions[versions.index(new) :]
