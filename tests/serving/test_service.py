@@ -223,3 +223,10 @@ def test_a_new_champion_is_picked_up_without_a_failed_request(served: Served) ->
         assert versions[0] == old and versions[-1] == new, versions
         # In one client's stream, once the new version answered the old one never did again.
         assert old not in versions[versions.index(new) :]
+
+
+def test_health_metrics_and_docs_answer(served: Served) -> None:
+    assert [served.client.get(f"/{route}").status_code for route in ("healthz", "livez", "readyz")] == [200] * 3
+    assert "bentoml_service_request_total" in served.client.get("/metrics").text
+    assert {"/predict", "/model"} <= set(served.client.get("/docs.json").json()["paths"])
+    assert served.client.get("/docs").headers["content-type"].startswith("text/html")
