@@ -12,7 +12,6 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from mlops_assets.definitions import build_definitions
 from mlops_assets.evaluation.assets import champion_model, model_evaluation
 from mlops_assets.features.jobs import build_features
 from mlops_assets.ingestion.runner import ingest_pending
@@ -30,13 +29,9 @@ from mlops_assets.settings import Settings
 from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
 from mlops_assets.training.jobs import retrain
 from tests.conftest import use_home
+from tests.history import CONFIG, first_champion
 
 pytestmark = pytest.mark.slow
-DAYS = 10
-CONFIG = {
-    "training_set": {"config": {"days": DAYS, "holdout_days": 4}},
-    "bayesian_network": {"config": {"structure_rows": 8000}},
-}
 
 
 @dataclass
@@ -62,12 +57,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(home)  # anything MLflow wrote to ./mlruns would show up here
         settings = use_home(patch, home)
-        generator.generate(date(2025, 3, 1), DAYS, 1500, settings.landing_dir, seed=8)
-        defs = build_definitions(build_local_resources(settings))
         with dg.DagsterInstance.get() as instance:
-            assert not ingest_pending(defs, instance).failed_days
-            assert not build_features(defs, instance, Lake(str(settings.lake_dir)).partitions("validated_transactions"))
-            first = retrain(defs, instance, None, CONFIG)
+            defs, first = first_champion(settings, instance)
             assert first.success
             yield Trained(settings, defs, instance, first)
 

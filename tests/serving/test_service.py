@@ -18,25 +18,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.definitions import build_definitions
 from mlops_assets.features.assets import point_in_time_inputs
-from mlops_assets.features.jobs import build_features
-from mlops_assets.ingestion.runner import ingest_pending
 from mlops_assets.lib import generator
-from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import MODEL_NAME, Registry
-from mlops_assets.resources import build_local_resources
 from mlops_assets.settings import Settings
-from mlops_assets.training.jobs import retrain
 from tests.conftest import use_home
+from tests.history import first_champion
 from tests.ingestion.test_daemon import MLOPS, free_port
 
 pytestmark = pytest.mark.slow
-DAYS = 10
-CONFIG = {
-    "training_set": {"config": {"days": DAYS, "holdout_days": 4}},
-    "bayesian_network": {"config": {"structure_rows": 8000}},
-}
 START_SECONDS = 120
 
 
@@ -82,12 +72,9 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("serving")
     with pytest.MonkeyPatch.context() as patch:
         settings = use_home(patch, home)
-        generator.generate(date(2025, 3, 1), DAYS, 1500, settings.landing_dir, seed=8)
-        defs = build_definitions(build_local_resources(settings))
         with dg.DagsterInstance.get() as instance:
-            assert not ingest_pending(defs, instance).failed_days
-            assert not build_features(defs, instance, Lake(str(settings.lake_dir)).partitions("validated_transactions"))
-            assert retrain(defs, instance, None, CONFIG).success
+            defs, first = first_champion(settings, instance)
+            assert first.success
         port = free_port()
         with open(home / "bentoml.log", "w") as log:
             process = start_service(port, log)

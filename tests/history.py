@@ -1,0 +1,35 @@
+"""A home with history and a first champion, as the module fixtures of several tests build it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.features.jobs import build_features
+from mlops_assets.ingestion.runner import ingest_pending
+from mlops_assets.lib import generator
+from mlops_assets.lib.lake import Lake
+from mlops_assets.resources import build_local_resources
+from mlops_assets.settings import Settings
+from mlops_assets.training.jobs import retrain
+
+DAYS = 10
+# Ten days of 1,500 rows, the last four held out: small enough for a module fixture.
+CONFIG = {
+    "training_set": {"config": {"days": DAYS, "holdout_days": 4}},
+    "bayesian_network": {"config": {"structure_rows": 8000}},
+}
+
+
+def first_champion(
+    settings: Settings, instance: dg.DagsterInstance
+) -> tuple[dg.Definitions, dg.ExecuteInProcessResult]:
+    """Ten baseline days from 2025-03-01 (seed 8) ingested with their features, then the first
+    `retrain_job`; the definitions and the run's result."""
+    generator.generate(date(2025, 3, 1), DAYS, 1500, settings.landing_dir, seed=8)
+    defs = build_definitions(build_local_resources(settings))
+    assert not ingest_pending(defs, instance).failed_days
+    assert not build_features(defs, instance, Lake(str(settings.lake_dir)).partitions("validated_transactions"))
+    return defs, retrain(defs, instance, None, CONFIG)
