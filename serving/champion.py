@@ -22,7 +22,16 @@ from mlops_assets.lib.models import FraudModel
 from mlops_assets.lib.registry import CHAMPION, Registry, VersionInfo
 
 log = logging.getLogger(__name__)
-METRIC_TAGS = ("pr_auc", "roc_auc", "recall_at_fpr", "cost_per_1k")
+# The evaluation's metrics (`lib.metrics.evaluate`), kept as version tags on the holdout days.
+METRIC_TAGS = (
+    "pr_auc",
+    "roc_auc",
+    "recall_at_fpr",
+    "card_precision_at_k",
+    "brier",
+    "calibration_error",
+    "expected_cost_per_1000",
+)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ def test_model_says_which_champion_answers(served: Served) -> None:
     info = served.client.get("/model").json()
     assert info["name"] == MODEL_NAME and info["version"] == champion.version
     assert info["threshold"] == pytest.approx(float(champion.tags["threshold"]))
+    assert {"pr_auc", "recall_at_fpr", "calibration_error", "expected_cost_per_1000"} <= set(info["metrics"])
     assert info["metrics"]["pr_auc"] == pytest.approx(float(champion.tags["pr_auc"]))
     assert info["training_window"] == champion.tags["training_window"]
 
