@@ -170,10 +170,10 @@ def drift_report(
             recall_at_fpr=round(recall, 4),
             pr_auc_drop=round(pr_auc_drop, 4),
         )
-    if pre_drift is not None:
-        metadata["pre_drift_pr_auc"] = round(pre_drift, 4)
     else:
         metadata["labels"] = f"fewer than {config.min_labelled_frauds} labelled frauds: no label-based verdict"
+    if pre_drift is not None:
+        metadata["pre_drift_pr_auc"] = round(pre_drift, 4)
     if network_table is not None:
         metadata["fraud_divergence"] = round(fraud_divergence, 4)
         metadata["network"] = dg.MetadataValue.md(network_table.round(4).to_markdown())

@@ -192,6 +192,8 @@ def test_a_concept_drift_window_is_flagged_with_its_reasons_and_report(drifted: 
     assert record["pr_auc_drop"] > 0.2 and record["labelled_rows"] == 3000
     assert Path(record["report"]).read_text()[:1000].lower().count("html") > 0
     assert metadata["verdict"].value == "drift" and "wasserstein" in metadata["inputs"].value
+    # A labelled window reports its PR AUC, and no "too few labels" note beside it.
+    assert metadata["pr_auc"].value == pytest.approx(record["pr_auc"], abs=1e-4) and "labels" not in metadata
     assert metadata["report"].value == record["report"]
 
 
