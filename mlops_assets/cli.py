@@ -243,13 +243,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return demo.run(args, settings)
 
 
-def start_dagster(settings: Settings, port: int, output=None) -> subprocess.Popen:
-    """`dagster dev` on 127.0.0.1 with the local instance: the UI, the daemon, its sensors."""
-    settings.ensure_dirs()
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")]
-    # A child started from a non-interactive shell inherits SIGINT as ignored, and dagster maps
-    # SIGTERM onto SIGINT: reset it, or the server could not be stopped.
+def start_server(command: list[str], output=None) -> subprocess.Popen:
+    """A server process (`dagster dev`, `bentoml serve`) from the repository root, on this state
+    (`main` exported it). A child started from a non-interactive shell inherits SIGINT as
+    ignored, and dagster maps SIGTERM onto SIGINT: it is reset, or the server could not be stopped."""
     return subprocess.Popen(
         command,
         cwd=REPO_ROOT,
@@ -259,13 +256,24 @@ def start_dagster(settings: Settings, port: int, output=None) -> subprocess.Pope
     )
 
 
-def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (instance {settings.dagster_home}); Ctrl-C stops it")
-    process = start_dagster(settings, args.port)
-    # Ctrl-C or a SIGTERM to this command stops dagster too (it shuts down cleanly on SIGTERM).
+def _until_stopped(process: subprocess.Popen) -> int:
+    """Waits for `process`; Ctrl-C or a SIGTERM to this command stops it too (cleanly, on SIGTERM)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: process.terminate())
     return process.wait()
+
+
+def start_dagster(settings: Settings, port: int, output=None) -> subprocess.Popen:
+    """`dagster dev` on 127.0.0.1 with the local instance: the UI, the daemon, its sensors."""
+    settings.ensure_dirs()
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")]
+    return start_server(command, output)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (instance {settings.dagster_home}); Ctrl-C stops it")
+    return _until_stopped(start_dagster(settings, args.port))
 
 
 def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
@@ -388,20 +396,6 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def start_service(settings: Settings, port: int, output=None) -> subprocess.Popen:
-    """`bentoml serve` of `serving/` on 127.0.0.1:`port`, on this state (SIGINT reset as for dagster)."""
-    bentoml = Path(sys.executable).with_name("bentoml")
-    command = [str(bentoml), "serve", "serving.service:FraudDetector", "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env={**os.environ, **settings.export()},
-        stdout=output,
-        stderr=subprocess.STDOUT if output else None,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.lib.registry import CHAMPION
 
@@ -409,11 +403,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if champion is None:
         raise CommandError(f"no champion model in {settings.mlflow_tracking_uri}: run `mlops demo` or `mlops retrain`")
     print(f"serving the champion (now version {champion.version}) on http://127.0.0.1:{args.port}; Ctrl-C stops it")
-    process = start_service(settings, args.port)
-    # Ctrl-C or a SIGTERM to this command stops the server too (it shuts down cleanly on SIGTERM).
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: process.terminate())
-    return process.wait()
+    bentoml = Path(sys.executable).with_name("bentoml")
+    command = [str(bentoml), "serve", "serving.service:FraudDetector", "--host", "127.0.0.1", "--port", str(args.port)]
+    return _until_stopped(start_server(command))
 
 
 COMMANDS = {

@@ -1,10 +1,8 @@
 """End to end: `mlops up` runs the real Dagster daemon, whose `landing_sensor` ingests new files
 once; SIGTERM stops everything it started."""
 
-import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -13,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from mlops_assets.cli import start_server
 from mlops_assets.ingestion.sensors import LANDING_FILES_TAG
 from mlops_assets.lib.lake import Lake
 from mlops_assets.settings import Settings
@@ -55,14 +54,8 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
     port = free_port()
     log_path = settings.home / "up.log"
     with open(log_path, "w") as log:
-        # Started as a user would start it; SIGINT restored, since pytest may run with it ignored.
-        server = subprocess.Popen(
-            [MLOPS, "up", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
+        # Started as a user would start it (SIGINT restored: pytest may run with it ignored).
+        server = start_server([MLOPS, "up", "--port", str(port)], log)
         try:
             wait_until(lambda: answers(port), 120, "the Dagster UI")
             land(settings, days=2, rows=300)

@@ -4,8 +4,6 @@ store, a real HTTP client."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -18,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_assets.cli import start_server
 from mlops_assets.features.assets import point_in_time_inputs
 from mlops_assets.lib import generator
 from mlops_assets.lib.registry import MODEL_NAME, Registry
@@ -42,17 +41,6 @@ class Served:
         return Registry(self.settings.mlflow_tracking_uri, MODEL_NAME)
 
 
-def start_service(port: int, log) -> subprocess.Popen:
-    """`mlops serve` (which runs `bentoml serve`) on 127.0.0.1:`port`, on the patched state."""
-    return subprocess.Popen(
-        [MLOPS, "serve", "--port", str(port)],
-        env={**os.environ, "MLOPS_SERVING_POLL": "0.5"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
 def wait_ready(client: httpx.Client, process: subprocess.Popen, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -72,12 +60,13 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("serving")
     with pytest.MonkeyPatch.context() as patch:
         settings = use_home(patch, home)
+        patch.setenv("MLOPS_SERVING_POLL", "0.5")
         with dg.DagsterInstance.get() as instance:
             defs, first = first_champion(settings, instance)
             assert first.success
         port = free_port()
         with open(home / "bentoml.log", "w") as log:
-            process = start_service(port, log)
+            process = start_server([MLOPS, "serve", "--port", str(port)], log)
             try:
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                     wait_ready(client, process, START_SECONDS)
