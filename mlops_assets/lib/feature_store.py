@@ -18,19 +18,26 @@ DEFINITION_MODULES = ("entities", "sources", "feature_views", "feature_services"
 FEATURE_SERVICE = "fraud_detection_v1"
 
 
+def _import_feast():
+    """Feast, imported here, not at module import (it takes seconds), and without its side effect
+    on warnings: its modules call `simplefilter("once", DeprecationWarning)` at import, which would
+    print every library's deprecations in every terminal."""
+    with warnings.catch_warnings():
+        import feast
+    # ibis (Feast's offline engine) warns of its own deprecated DuckDB call on every query.
+    warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
+    return feast
+
+
 def open_store(feast_dir: Path):
     """A `feast.FeatureStore` on the repository's definitions, its registry and online store in
-    `feast_dir` (Feast is imported here, not at module import: it takes seconds)."""
-    from feast import FeatureStore, RepoConfig
-
-    # ibis (Feast's offline engine) warns of its own deprecated DuckDB call on every query. Set
-    # after Feast's import, whose own warning filters would otherwise come first.
-    warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
+    `feast_dir`."""
+    feast = _import_feast()
     raw = yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
-    config = RepoConfig(**_fill(raw, {"MLOPS_FEAST_DIR": str(feast_dir)}))
+    config = feast.RepoConfig(**_fill(raw, {"MLOPS_FEAST_DIR": str(feast_dir)}))
     config.repo_path = FEATURE_REPO
     Path(feast_dir).mkdir(parents=True, exist_ok=True)
-    return FeatureStore(repo_path=str(FEATURE_REPO), config=config)
+    return feast.FeatureStore(repo_path=str(FEATURE_REPO), config=config)
 
 
 def _fill(value, variables: dict[str, str]):
@@ -45,14 +52,13 @@ def _fill(value, variables: dict[str, str]):
 def definitions() -> list:
     """The repository's entities, sources, feature views and services, imported afresh so that
     their paths follow the current environment (as `feast apply` would import them)."""
-    from feast import Entity, FeatureService, FeatureView, FileSource
-
+    feast = _import_feast()
     if str(FEATURE_REPO) not in sys.path:
         sys.path.insert(0, str(FEATURE_REPO))
     for name in DEFINITION_MODULES:
         sys.modules.pop(name, None)
     modules = [importlib.import_module(name) for name in DEFINITION_MODULES]
-    kinds = (Entity, FileSource, FeatureView, FeatureService)
+    kinds = (feast.Entity, feast.FileSource, feast.FeatureView, feast.FeatureService)
     found = {id(value): value for module in modules for value in vars(module).values() if isinstance(value, kinds)}
     return list(found.values())
 
