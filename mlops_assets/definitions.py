@@ -9,7 +9,7 @@ from mlops_assets.features.assets import entity_features, online_features, train
 from mlops_assets.features.jobs import features_job, training_set_job
 from mlops_assets.features.sensors import features_sensor
 from mlops_assets.ingestion.assets import raw_transactions
-from mlops_assets.ingestion.sensors import ingest_job, landing_sensor
+from mlops_assets.ingestion.sensors import ingest_job, label_sensor, landing_sensor
 from mlops_assets.monitoring.assets import drift_report
 from mlops_assets.monitoring.decisions import retrain_decisions
 from mlops_assets.monitoring.jobs import monitoring_job
@@ -49,7 +49,7 @@ def build_definitions(resources: dict[str, object], retrain_cron: str = "0 4 * *
         ],
         asset_checks=gate_checks,
         jobs=[ingest_job, features_job, training_set_job, retrain_job, monitoring_job],
-        sensors=[landing_sensor, features_sensor, drift_report_sensor, drift_retrain_sensor],
+        sensors=[landing_sensor, label_sensor, features_sensor, drift_report_sensor, drift_retrain_sensor],
         schedules=[retrain_schedule(retrain_cron)],
         resources=resources,
         executor=EXECUTOR,

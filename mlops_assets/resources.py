@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import Field
 
 from mlops_assets.lib.feature_store import open_store
+from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.landing import LandingIndex
 from mlops_assets.lib.registry import MODEL_NAME, Registry, ensure_experiment
@@ -33,6 +34,9 @@ class LandingResource(dg.ConfigurableResource):
 
     def index(self) -> LandingIndex:
         return LandingIndex(self.landing_dir, self.partitions_start)
+
+    def labels(self) -> LabelFolder:
+        return LabelFolder.of_landing(Path(self.landing_dir))
 
 
 class LakeResource(dg.ConfigurableResource):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mlops_assets.lib.features import MODEL_INPUTS
-from mlops_assets.lib.models import FraudModel
+from mlops_assets.lib.models import BayesianNetworkModel, FraudModel
 from mlops_assets.lib.registry import CHAMPION, Registry, VersionInfo
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,15 @@ METRIC_TAGS = (
 
 @dataclass(frozen=True)
 class Loaded:
-    """One loaded champion version with what the API says of it."""
+    """One loaded champion version with what the API says of it, and the Bayesian network that
+    explains its scores (the champion itself when it is one)."""
 
     version: str
     model: FraudModel
     threshold: float
     tags: dict[str, str]
+    network: BayesianNetworkModel | None = None
+    network_version: str | None = None
 
     @property
     def kind(self) -> str:
@@ -52,10 +55,33 @@ class Loaded:
 
 
 def load(registry: Registry, info: VersionInfo) -> Loaded:
-    """The version loaded, checked and warmed (one row scored, so the first request pays nothing)."""
+    """The version and its explaining network loaded, checked and warmed (one row scored and
+    explained, so the first request pays nothing)."""
+    row = pd.DataFrame([[0.0] * len(MODEL_INPUTS)], columns=list(MODEL_INPUTS))
     model = registry.load(info.version)
-    model.predict_proba(pd.DataFrame([[0.0] * len(MODEL_INPUTS)], columns=list(MODEL_INPUTS)))
-    return Loaded(info.version, model, float(info.tags.get("threshold", 0.5)), dict(info.tags))
+    model.predict_proba(row)
+    network_info = explaining_network(registry, info)
+    network = None
+    if network_info is not None:
+        network = model if network_info.version == info.version else registry.load(network_info.version)
+        network.explain(row)
+    return Loaded(
+        info.version,
+        model,
+        float(info.tags.get("threshold", 0.5)),
+        dict(info.tags),
+        network,
+        network_info.version if network_info else None,
+    )
+
+
+def explaining_network(registry: Registry, info: VersionInfo) -> VersionInfo | None:
+    """The network trained with the champion, else the newest network in the registry."""
+    companion = registry.companion_network(info)
+    if companion is not None:
+        return companion
+    networks = [v for v in registry.versions() if v.tags.get("kind") == "bayesian_network"]
+    return networks[-1] if networks else None
 
 
 class Champion:

@@ -9,7 +9,7 @@ defaults, never refused.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,3 +58,39 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     training_window: str
     reason: str
+
+
+class Factor(BaseModel):
+    """One piece of the Bayesian network's evidence: how much it moves the log-odds of fraud."""
+
+    evidence: str = Field(description="An input and the state it fell in, e.g. `amount=(250.0, 1000.0]`.")
+    log_odds: float = Field(description="Contribution to logit P(fraud); the factors add up to it.")
+    direction: Literal["for fraud", "against fraud"]
+
+
+class Explanation(BaseModel):
+    model_version: str = Field(description="The champion that gave `fraud_probability`.")
+    fraud_probability: float
+    is_fraud: bool
+    network_version: str = Field(description="The Bayesian network that gave the factors.")
+    network_probability: float = Field(description="The network's own P(fraud): logistic(sum of log_odds).")
+    factors: list[Factor] = Field(description="Strongest first.")
+
+
+class Label(BaseModel):
+    """The outcome of a transaction seen before: 1 fraud, 0 legitimate."""
+
+    transaction_id: Annotated[str, Field(min_length=1, max_length=200)]
+    is_fraud: Literal[0, 1]
+
+
+Labels = Annotated[list[Label], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class FeedbackRequest(BaseModel):
+    labels: Labels
+
+
+class FeedbackResponse(BaseModel):
+    accepted: int
+    file: str = Field(description="The label file written, under the landing folder's `labels/`.")

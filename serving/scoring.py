@@ -10,7 +10,7 @@ import pandas as pd
 from mlops_assets.lib.feature_store import online_features
 from mlops_assets.lib.features import model_input
 from serving.champion import Loaded
-from serving.schemas import Transaction
+from serving.schemas import Factor, Transaction
 
 
 def transactions_frame(transactions: list[Transaction]) -> pd.DataFrame:
@@ -20,7 +20,24 @@ def transactions_frame(transactions: list[Transaction]) -> pd.DataFrame:
     return frame
 
 
+def model_inputs(store, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model inputs of each row of `frame`, with the entities' online features."""
+    return model_input(frame, online_features(store, frame))
+
+
 def score(loaded: Loaded, store, frame: pd.DataFrame) -> np.ndarray:
-    """P(fraud) of each row of `frame`, with the entities' online features."""
-    inputs = model_input(frame, online_features(store, frame))
-    return loaded.model.predict_proba(inputs)
+    """P(fraud) of each row of `frame`."""
+    return loaded.model.predict_proba(model_inputs(store, frame))
+
+
+def explain(loaded: Loaded, inputs: pd.DataFrame) -> tuple[float, float, list[Factor]]:
+    """For one row of model inputs: the champion's P(fraud), the network's P(fraud) and the
+    network's factors, strongest first."""
+    network = loaded.network
+    probability = float(loaded.model.predict_proba(inputs)[0])
+    network_probability = float(network.predict_proba(inputs)[0])
+    factors = [
+        Factor(evidence=name, log_odds=value, direction="for fraud" if value > 0 else "against fraud")
+        for name, value in network.explain(inputs)
+    ]
+    return probability, network_probability, factors

@@ -1,13 +1,19 @@
 """The BentoML service that serves the champion: `bentoml serve serving.service:FraudDetector`
 (or `mlops serve`), on 127.0.0.1:3001.
 
-- `POST /predict` is a BentoML API, so BentoML's traffic limits, metrics and request validation
-  (a 400 that names each bad field) cover it;
-- the routes that are not model calls (`GET /model`) are a FastAPI app mounted on the service;
-- `/healthz`, `/livez`, `/readyz` (ready once a champion is loaded) and `/metrics` are BentoML's.
+- `POST /predict` and `POST /explain` are BentoML APIs, so BentoML's traffic limits, metrics and
+  request validation (a 400 that names each bad field) cover them;
+- the routes that are not model calls (`POST /feedback`, `GET /model`) are a FastAPI app mounted
+  on the service;
+- `/healthz`, `/livez`, `/readyz` (ready once a champion is loaded) and `/metrics` are BentoML's;
+- `serving.guard.RequestGuard` is in front of all of them: body-size limit, optional API key,
+  the mounted routes' concurrency limit, and the `X-Model-Version` header.
 
 The champion follows the registry's alias: a background task looks every `MLOPS_SERVING_POLL`
 seconds (default 2) and swaps in a new version once it is loaded and warmed.
+
+Settings, from the environment: `MLOPS_SERVING_POLL`, `MLOPS_SERVING_MAX_BODY_BYTES` (default
+8 MiB), `MLOPS_SERVING_MOUNTED_CONCURRENCY` (default 16) and `MLOPS_API_KEY` (unset: no key).
 """
 
 from __future__ import annotations
@@ -16,20 +22,71 @@ import asyncio
 import os
 
 import bentoml
-from fastapi import FastAPI, HTTPException
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from mlops_assets.lib.feature_store import open_store
+from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.settings import Settings
 from serving.champion import Champion, Loaded
-from serving.schemas import ModelInfo, Prediction, PredictResponse, Transactions
-from serving.scoring import score, transactions_frame
+from serving.guard import RequestGuard
+from serving.schemas import (
+    Explanation,
+    FeedbackRequest,
+    FeedbackResponse,
+    ModelInfo,
+    Prediction,
+    PredictResponse,
+    Transaction,
+    Transactions,
+)
+from serving.scoring import explain, model_inputs, score, transactions_frame
 
 routes = FastAPI(title="fraud-detector: model routes")
 
 
+@routes.exception_handler(RequestValidationError)
+async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    """400, as BentoML answers for its APIs, so every route reports bad input the same way."""
+    return JSONResponse(status_code=400, content={"detail": jsonable_encoder(error.errors())})
+
+
+SCORING_ROUTES = frozenset({"/predict", "/explain", "/feedback"})
+MOUNTED_ROUTES = frozenset({"/feedback", "/model"})
+
+PREDICTIONS = bentoml.metrics.Counter(
+    name="fraud_detector_predictions",
+    documentation="Transactions scored, by the version that scored them and the class it gave.",
+    labelnames=["model_version", "is_fraud"],
+)
+MODEL_VERSION = bentoml.metrics.Gauge(
+    name="fraud_detector_model_version",
+    documentation="The champion version the service answers with.",
+    multiprocess_mode="livemostrecent",
+)
+FEEDBACK_LABELS = bentoml.metrics.Counter(
+    name="fraud_detector_feedback_labels",
+    documentation="Labels accepted by POST /feedback, by class.",
+    labelnames=["is_fraud"],
+)
+
+
 def _poll_seconds() -> float:
     return float(os.environ.get("MLOPS_SERVING_POLL", "2"))
+
+
+def _current_version() -> str | None:
+    """The loaded champion's version, for the header of responses that did not set one."""
+    try:
+        loaded = bentoml.get_current_service().champion.current
+    except bentoml.exceptions.BentoMLException:  # before the service is built
+        return None
+    return loaded.version if loaded is not None else None
 
 
 @bentoml.service(
@@ -43,7 +100,9 @@ class FraudDetector:
         settings = Settings.from_env()
         self.champion = Champion(Registry(settings.mlflow_tracking_uri, MODEL_NAME))
         self.champion.refresh()
+        self._publish_version()
         self.store = open_store(settings.feast_dir)
+        self.labels = LabelFolder.of_landing(settings.landing_dir)
         self._watcher: asyncio.Task | None = None
 
     @bentoml.on_startup
@@ -53,7 +112,12 @@ class FraudDetector:
     async def _follow_champion(self) -> None:
         while True:
             await asyncio.sleep(_poll_seconds())
-            await asyncio.to_thread(self.champion.refresh)
+            if await asyncio.to_thread(self.champion.refresh):
+                self._publish_version()
+
+    def _publish_version(self) -> None:
+        if self.champion.current is not None:
+            MODEL_VERSION.set(int(self.champion.current.version))
 
     @bentoml.on_shutdown
     async def stop_watching(self) -> None:
@@ -70,16 +134,71 @@ class FraudDetector:
         return loaded
 
     @bentoml.api(route="/predict")
-    async def predict(self, transactions: Transactions) -> PredictResponse:
+    async def predict(self, transactions: Transactions, ctx: bentoml.Context) -> PredictResponse:
         """P(fraud) of each transaction (1 to 10,000), in request order, by the champion."""
         loaded = self._loaded()
+        ctx.response.headers["X-Model-Version"] = loaded.version
         frame = transactions_frame(transactions)
         probabilities = await asyncio.to_thread(score, loaded, self.store, frame)
+        flagged = probabilities >= loaded.threshold
+        _count_predictions(loaded.version, flagged)
         predictions = [
-            Prediction(transaction_id=t, fraud_probability=float(p), is_fraud=bool(p >= loaded.threshold))
-            for t, p in zip(frame["transaction_id"], probabilities, strict=True)
+            Prediction(transaction_id=t, fraud_probability=float(p), is_fraud=bool(f))
+            for t, p, f in zip(frame["transaction_id"], probabilities, flagged, strict=True)
         ]
         return PredictResponse(model_version=loaded.version, predictions=predictions)
+
+    @bentoml.api(route="/explain")
+    async def explain(self, transaction: Transaction, ctx: bentoml.Context) -> Explanation:
+        """Why the transaction scores as it does: the Bayesian network's evidence for and against
+        fraud, strongest first, beside the champion's P(fraud). The factors' log-odds add up to
+        the network's own logit P(fraud)."""
+        loaded = self._loaded()
+        ctx.response.headers["X-Model-Version"] = loaded.version
+        if loaded.network is None:
+            raise bentoml.exceptions.ServiceUnavailable("the registry has no Bayesian network to explain with")
+        inputs = await asyncio.to_thread(model_inputs, self.store, transactions_frame([transaction]))
+        probability, network_probability, factors = explain(loaded, inputs)
+        return Explanation(
+            model_version=loaded.version,
+            fraud_probability=probability,
+            is_fraud=probability >= loaded.threshold,
+            network_version=loaded.network_version,
+            network_probability=network_probability,
+            factors=factors,
+        )
+
+
+def _count_predictions(version: str, flagged: np.ndarray) -> None:
+    frauds = int(flagged.sum())
+    if frauds:
+        PREDICTIONS.labels(model_version=version, is_fraud="1").inc(frauds)
+    if len(flagged) - frauds:
+        PREDICTIONS.labels(model_version=version, is_fraud="0").inc(len(flagged) - frauds)
+
+
+FraudDetector.add_asgi_middleware(
+    RequestGuard,
+    max_body_bytes=int(os.environ.get("MLOPS_SERVING_MAX_BODY_BYTES", str(8 * 1024 * 1024))),
+    api_key=os.environ.get("MLOPS_API_KEY") or None,
+    protected_paths=SCORING_ROUTES,
+    mounted_paths=MOUNTED_ROUTES,
+    mounted_concurrency=int(os.environ.get("MLOPS_SERVING_MOUNTED_CONCURRENCY", "16")),
+    current_version=_current_version,
+)
+
+
+@routes.post("/feedback", response_model=FeedbackResponse)
+def feedback(request: FeedbackRequest) -> FeedbackResponse:
+    """Labels of transactions seen before (1 fraud, 0 legitimate), 1 to 10,000 per request. They
+    are written as one file under the landing folder's `labels/`, which `label_sensor` and
+    validation read: the transactions' days are validated again with them."""
+    service = bentoml.get_current_service()
+    frame = pd.DataFrame([label.model_dump() for label in request.labels])
+    path = service.labels.write(frame, source="feedback")
+    for value, count in frame["is_fraud"].value_counts().items():
+        FEEDBACK_LABELS.labels(is_fraud=str(value)).inc(int(count))
+    return FeedbackResponse(accepted=len(frame), file=path.name)
 
 
 @routes.get("/model", response_model=ModelInfo)

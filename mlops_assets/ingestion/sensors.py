@@ -1,4 +1,7 @@
-"""`landing_sensor` and `ingest_job`: new landing files become runs of their daily partitions."""
+"""`landing_sensor` and `ingest_job`: new landing files become runs of their daily partitions;
+`label_sensor`: late labels re-validate the days of their transactions."""
+
+import time
 
 import dagster as dg
 
@@ -8,6 +11,7 @@ from mlops_assets.resources import LakeResource, LandingResource
 from mlops_assets.validation.assets import validate_transactions
 
 LANDING_FILES_TAG = "mlops/landing_files"
+LABEL_FILES_TAG = "mlops/label_file"
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -45,3 +49,34 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource
     if not requests:
         return dg.SensorResult(skip_reason="no pending landing files", asset_events=observations)
     return dg.SensorResult(run_requests=requests, asset_events=observations)
+
+
+# A label file older than this is complete: writers rename within milliseconds, so a newer name
+# can no longer appear before it.
+LABEL_SETTLE_SECONDS = 5
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
+def label_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource):
+    """Re-validates the days whose transactions got late labels (`POST /feedback`, label files),
+    so the labels reach `validated_transactions` and, through it, features, training and drift.
+
+    Labels of transactions that have not landed yet wait in their file: validation applies them
+    when the transaction's day is validated. The cursor is the newest label file handled."""
+    folder = landing.labels()
+    settled = time.time() - LABEL_SETTLE_SECONDS
+    new = [p for p in folder.files() if p.name > (context.cursor or "") and p.stat().st_mtime < settled]
+    if not new:
+        return dg.SkipReason("no new label files")
+    labels = folder.read(new)
+    days = landing.index().days_of(labels["transaction_id"])
+    waiting = len(labels) - int(labels["transaction_id"].isin(days.index).sum())
+    if waiting:
+        context.log.info(f"{waiting} label(s) wait for their transactions to land (kept in {folder.folder})")
+    validated = lake.lake()
+    requests = [
+        dg.RunRequest(run_key=f"labels:{day}:{new[-1].name}", partition_key=day, tags={LABEL_FILES_TAG: new[-1].name})
+        for day in sorted(set(days))
+        if validated.exists("validated_transactions", day)
+    ]
+    return dg.SensorResult(run_requests=requests, cursor=new[-1].name)

@@ -210,6 +210,18 @@ class LandingIndex:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def days_of(self, ids: pd.Series) -> pd.Series:
+        """The day partition of each transaction id that has landed (absent ids are not in it)."""
+        tables = [
+            pd.read_parquet(path, columns=["transaction_id", "day", "is_duplicate"])
+            for path in self.index_dir.glob("*.rows.parquet")
+        ]
+        if not tables:
+            return pd.Series(dtype="string")
+        rows = pd.concat(tables, ignore_index=True)
+        rows = rows[~rows["is_duplicate"] & rows["transaction_id"].isin(ids)]
+        return rows.set_index("transaction_id")["day"]
+
     def _seen_ids(self) -> pd.Index:
         ids = [
             pd.read_parquet(path, columns=["transaction_id", "is_duplicate"])

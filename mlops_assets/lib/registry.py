@@ -131,6 +131,19 @@ class Registry:
         self._set_history(history[: position + 1])
         return current.version, to_version
 
+    def companion_network(self, version: VersionInfo) -> VersionInfo | None:
+        """The Bayesian network trained in the same run as `version` (the version itself when it
+        is one), or None: explanations and the drift report's CPT view come from it."""
+        if version.tags.get("kind") == "bayesian_network":
+            return version
+        run = version.tags.get("dagster_run_id")
+        found = [
+            v
+            for v in self.versions()
+            if v.tags.get("kind") == "bayesian_network" and v.tags.get("dagster_run_id") == run
+        ]
+        return found[-1] if found else None
+
     def champion_history(self) -> list[str]:
         """Versions that were champion, oldest first, the current one last."""
         model = self._registered_model()

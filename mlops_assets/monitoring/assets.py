@@ -58,20 +58,6 @@ class DriftConfig(dg.Config):
         return DriftPolicy(**self.model_dump(exclude={"window_days", "max_fpr"}))
 
 
-def _companion_network(registry, champion):
-    """The Bayesian network trained in the same run as the champion (the champion itself when it
-    is one), or None."""
-    if champion.tags.get("kind") == "bayesian_network":
-        return champion
-    run = champion.tags.get("dagster_run_id")
-    found = [
-        v
-        for v in registry.versions()
-        if v.tags.get("kind") == "bayesian_network" and v.tags.get("dagster_run_id") == run
-    ]
-    return found[-1] if found else None
-
-
 @dg.asset(
     partitions_def=DAILY,
     deps=["validated_transactions", "customer_features", "merchant_features"],
@@ -124,7 +110,7 @@ def drift_report(
         # What the window shows for sure: the fall from the baseline to the interval's upper end.
         pr_auc_drop = (baseline - pr_auc_upper) / baseline
         recovery = None if pre_drift is None else (pr_auc, pre_drift)
-        companion = _companion_network(registry, champion)
+        companion = registry.companion_network(champion)
         if companion is not None:
             network = registry.load(companion.version)
             states = network.discretizer.transform(inputs[labelled].reset_index(drop=True), labels)

@@ -5,6 +5,7 @@ import pandas as pd
 from pydantic import Field
 
 from mlops_assets.lib.contract import SOURCE_FILE
+from mlops_assets.lib.labels import apply_labels
 from mlops_assets.lib.validation import validate_day
 from mlops_assets.partitions import DAILY
 from mlops_assets.resources import LakeResource, LandingResource
@@ -42,21 +43,24 @@ def validate_transactions(
     landing: LandingResource,
     lake: LakeResource,
 ):
-    """Splits the day's raw rows into validated and quarantined, then checks the result."""
+    """Splits the day's raw rows into validated and quarantined, applies the late labels that
+    have arrived for them (`POST /feedback`, label files), then checks the result."""
     day = context.partition_key
     files = sorted(raw_transactions[SOURCE_FILE].unique()) if len(raw_transactions) else []
     result = validate_day(raw_transactions, day, landing.index().duplicate_rows(files))
+    valid, late_labels = apply_labels(result.valid, landing.labels().read())
     share = len(result.quarantined) / len(raw_transactions) if len(raw_transactions) else 0.0
 
     yield dg.Output(
-        result.valid,
+        valid,
         output_name="validated_transactions",
         metadata={
-            "dagster/row_count": len(result.valid),
+            "dagster/row_count": len(valid),
             "rows_quarantined": len(result.quarantined),
             "quarantine_share": round(share, 6),
-            "fraud_labels": int(result.valid["is_fraud"].sum()),
-            "unlabelled_rows": int(result.valid["is_fraud"].isna().sum()),
+            "fraud_labels": int(valid["is_fraud"].sum()),
+            "unlabelled_rows": int(valid["is_fraud"].isna().sum()),
+            "late_labels_applied": late_labels,
         },
     )
     yield dg.Output(
@@ -67,7 +71,7 @@ def validate_transactions(
             "reasons": dg.MetadataValue.md(checks.reason_counts(result.quarantined).to_markdown()),
         },
     )
-    yield checks.schema_holds(result.valid)
-    yield checks.rows_reconcile(raw_transactions, result.valid, result.quarantined)
+    yield checks.schema_holds(valid)
+    yield checks.rows_reconcile(raw_transactions, valid, result.quarantined)
     yield checks.quarantine_share(len(raw_transactions), result.quarantined, config.max_quarantine_share)
-    yield checks.ids_unique_across_partitions(result.valid, lake.lake(), day)
+    yield checks.ids_unique_across_partitions(valid, lake.lake(), day)

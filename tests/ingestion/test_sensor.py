@@ -1,9 +1,16 @@
-"""`landing_sensor`: new files become partition run requests, once, across restarts."""
+"""`landing_sensor`: new files become partition run requests, once, across restarts;
+`label_sensor`: late labels ask for their days to be validated again."""
+
+import os
+import time
 
 import dagster as dg
+import pandas as pd
 
 from mlops_assets.ingestion.runner import ingest_pending
-from mlops_assets.ingestion.sensors import LANDING_FILES_TAG, landing_sensor
+from mlops_assets.ingestion.sensors import LABEL_SETTLE_SECONDS, LANDING_FILES_TAG, label_sensor, landing_sensor
+from mlops_assets.lib.labels import LabelFolder
+from mlops_assets.lib.lake import Lake
 from mlops_assets.settings import Settings
 from tests.conftest import DAY, land
 
@@ -56,3 +63,28 @@ def test_pending_work_keeps_its_run_key_until_done_then_nothing_is_requested_aga
     new = evaluate(resources, instance)
     assert [request.partition_key for request in new.run_requests] == ["2025-03-01"]
     assert new.run_requests[0].run_key not in {request.run_key for request in first.run_requests}
+
+
+def test_late_labels_revalidate_the_days_of_their_transactions(
+    settings: Settings, resources: dict, defs: dg.Definitions, instance
+) -> None:
+    land(settings, days=2, rows=300)
+    ingest_pending(defs, instance)
+    lake = Lake(str(settings.lake_dir))
+    second_day = lake.read("validated_transactions", "2025-03-02")["transaction_id"].head(2).tolist()
+    folder = LabelFolder.of_landing(settings.landing_dir)
+    late = pd.DataFrame({"transaction_id": [*second_day, "not-landed"], "is_fraud": [1, 1, 0]})
+    path = folder.write(late, "feedback")
+
+    def tick(cursor: str | None):
+        used = {key: resources[key] for key in ("landing", "lake")}
+        return label_sensor(dg.build_sensor_context(instance=instance, resources=used, cursor=cursor))
+
+    assert isinstance(tick(None), dg.SkipReason)  # still settling: a writer may not be done with it
+    settled = time.time() - LABEL_SETTLE_SECONDS - 1
+    os.utime(path, (settled, settled))
+    result = tick(None)
+    requested = [(r.partition_key, r.run_key) for r in result.run_requests]
+    assert requested == [("2025-03-02", f"labels:2025-03-02:{path.name}")]  # the day with landed ids
+    assert result.cursor == path.name
+    assert isinstance(tick(result.cursor), dg.SkipReason)  # handled once

@@ -4,10 +4,9 @@ store, a real HTTP client."""
 
 from __future__ import annotations
 
-import subprocess
+import math
 import threading
 import time
-from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
@@ -16,64 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.cli import start_server
 from mlops_assets.features.assets import point_in_time_inputs
+from mlops_assets.ingestion.sensors import ingest_job
 from mlops_assets.lib import generator
-from mlops_assets.lib.registry import MODEL_NAME, Registry
-from mlops_assets.settings import Settings
-from tests.conftest import use_home
-from tests.history import first_champion
-from tests.ingestion.test_daemon import MLOPS, free_port
+from mlops_assets.lib.labels import LabelFolder
+from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.registry import MODEL_NAME
+from tests.serving.conftest import Served
 
 pytestmark = pytest.mark.slow
-START_SECONDS = 120
-
-
-@dataclass
-class Served:
-    settings: Settings
-    defs: dg.Definitions
-    url: str
-    client: httpx.Client
-
-    @property
-    def registry(self) -> Registry:
-        return Registry(self.settings.mlflow_tracking_uri, MODEL_NAME)
-
-
-def wait_ready(client: httpx.Client, process: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"bentoml serve exited with {process.returncode}"
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"the service was not ready within {seconds} s")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
-    """Ten baseline days with features, one `retrain_job` (a champion), then the service."""
-    home = tmp_path_factory.mktemp("serving")
-    with pytest.MonkeyPatch.context() as patch:
-        settings = use_home(patch, home)
-        patch.setenv("MLOPS_SERVING_POLL", "0.5")
-        with dg.DagsterInstance.get() as instance:
-            defs, first = first_champion(settings, instance)
-            assert first.success
-        port = free_port()
-        with open(home / "bentoml.log", "w") as log:
-            process = start_server([MLOPS, "serve", "--port", str(port)], log)
-            try:
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                    wait_ready(client, process, START_SECONDS)
-                    yield Served(settings, defs, f"http://127.0.0.1:{port}", client)
-            finally:
-                process.terminate()
-                process.wait(timeout=60)
 
 
 def new_transactions(served: Served, count: int) -> list[dict]:
@@ -163,6 +113,13 @@ def test_unknown_categories_and_customers_are_scored_with_defaults(served: Serve
     assert all(0.0 <= s <= 1.0 for s in scores)
 
 
+def wait_for_version(served: Served, version: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while served.client.get("/model").json()["version"] != version:
+        assert time.monotonic() < deadline, f"the service did not move to version {version}"
+        time.sleep(0.2)
+
+
 def test_a_new_champion_is_picked_up_without_a_failed_request(served: Served) -> None:
     registry = served.registry
     old = registry.alias("champion").version
@@ -193,6 +150,7 @@ def test_a_new_champion_is_picked_up_without_a_failed_request(served: Served) ->
         for worker in workers:
             worker.join(timeout=60)
         registry.promote(old)
+        wait_for_version(served, old)
     answers = [answer for seen in streams for answer in seen]
     assert {status for status, _ in answers} == {200}, [a for a in answers if a[0] != 200][:5]
     for seen in streams:
@@ -207,3 +165,106 @@ def test_health_metrics_and_docs_answer(served: Served) -> None:
     assert "bentoml_service_request_total" in served.client.get("/metrics").text
     assert {"/predict", "/model"} <= set(served.client.get("/docs.json").json()["paths"])
     assert served.client.get("/docs").headers["content-type"].startswith("text/html")
+
+
+def test_explain_gives_the_networks_evidence_strongest_first(served: Served) -> None:
+    # The most suspicious of 200 transactions: evidence for fraud against the low prior.
+    transactions = new_transactions(served, 200)
+    scored = served.client.post("/predict", json={"transactions": transactions}).json()["predictions"]
+    transaction = transactions[int(np.argmax([p["fraud_probability"] for p in scored]))]
+    answer = served.client.post("/explain", json={"transaction": transaction})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    champion = served.registry.alias("champion")
+    network = {v.version: v for v in served.registry.versions()}[body["network_version"]]
+    assert body["model_version"] == champion.version and network.tags["kind"] == "bayesian_network"
+    assert network.tags["dagster_run_id"] == champion.tags["dagster_run_id"]  # trained with the champion
+    predicted = served.client.post("/predict", json={"transactions": [transaction]}).json()["predictions"][0]
+    assert body["fraud_probability"] == pytest.approx(predicted["fraud_probability"], abs=1e-9)
+    factors = body["factors"]
+    strengths = [abs(f["log_odds"]) for f in factors]
+    assert len(factors) >= 2 and strengths == sorted(strengths, reverse=True)
+    assert {f["direction"] for f in factors} == {"for fraud", "against fraud"}
+    assert all((f["log_odds"] > 0) == (f["direction"] == "for fraud") for f in factors)
+    # The factors add up to the network's own log-odds of fraud.
+    p = body["network_probability"]
+    assert sum(f["log_odds"] for f in factors) == pytest.approx(math.log(p / (1 - p)), abs=1e-6)
+
+
+def test_explain_names_a_bad_field(served: Served) -> None:
+    transaction = {k: v for k, v in new_transactions(served, 1)[0].items() if k != "amount"}
+    answer = served.client.post("/explain", json={"transaction": transaction})
+    assert answer.status_code == 400 and answer.json()["detail"][0]["loc"][-1] == "amount", answer.text
+
+
+def test_feedback_labels_reach_the_validated_table(served: Served) -> None:
+    """Labels posted for a day in the lake are written as a label file; validating the day again
+    (what `label_sensor` asks for) puts them into `validated_transactions`."""
+    day = "2025-03-05"
+    lake = Lake(str(served.settings.lake_dir))
+    before = lake.read("validated_transactions", day)[["transaction_id", "is_fraud"]].head(3)
+    flipped = [{"transaction_id": t, "is_fraud": 1 - int(f)} for t, f in before.itertuples(index=False)]
+    answer = served.client.post("/feedback", json={"labels": flipped})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 3
+    written = LabelFolder.of_landing(served.settings.landing_dir).folder / answer.json()["file"]
+    assert pd.read_parquet(written)[["transaction_id", "is_fraud"]].to_dict("records") == flipped
+
+    with dg.DagsterInstance.get() as instance:
+        job = served.defs.get_job_def(ingest_job.name)
+        result = job.execute_in_process(instance=instance, partition_key=day)
+    assert result.success
+    after = lake.read("validated_transactions", day).set_index("transaction_id")["is_fraud"]
+    assert [int(after[label["transaction_id"]]) for label in flipped] == [label["is_fraud"] for label in flipped]
+    materialized = {
+        event.materialization.asset_key.to_user_string(): event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+    assert materialized["validated_transactions"]["late_labels_applied"].value == 3
+
+
+@pytest.mark.parametrize(
+    ("labels", "field"),
+    [([{"transaction_id": "t1", "is_fraud": 2}], "is_fraud"), ([{"is_fraud": 1}], "transaction_id"), ([], "labels")],
+    ids=["not-a-label", "missing-id", "empty"],
+)
+def test_bad_feedback_gets_a_400_that_names_the_field(served: Served, labels, field: str) -> None:
+    answer = served.client.post("/feedback", json={"labels": labels})
+    assert answer.status_code == 400, answer.text
+    assert field in {str(part) for error in answer.json()["detail"] for part in error["loc"]}, answer.text
+
+
+def test_every_response_says_which_version_answered(served: Served) -> None:
+    version = served.registry.alias("champion").version
+    transaction = new_transactions(served, 1)[0]
+    answers = [
+        served.client.post("/predict", json={"transactions": [transaction]}),
+        served.client.post("/predict", json={"transactions": []}),
+        served.client.post("/explain", json={"transaction": transaction}),
+        served.client.post("/feedback", json={"labels": [{"transaction_id": "unseen-1", "is_fraud": 0}]}),
+        served.client.get("/model"),
+        served.client.get("/readyz"),
+    ]
+    assert [a.headers.get("x-model-version") for a in answers] == [version] * len(answers)
+
+
+def test_metrics_count_predictions_by_class_and_give_the_version(served: Served) -> None:
+    version = served.registry.alias("champion").version
+
+    def counts() -> dict[str, float]:
+        found = {"0": 0.0, "1": 0.0}
+        for line in served.client.get("/metrics").text.splitlines():
+            if line.startswith("fraud_detector_predictions_total{") and f'model_version="{version}"' in line:
+                found[line.split('is_fraud="')[1][0]] = float(line.rsplit(" ", 1)[1])
+        return found
+
+    before = counts()
+    answer = served.client.post("/predict", json={"transactions": new_transactions(served, 300)}).json()
+    flagged = sum(p["is_fraud"] for p in answer["predictions"])
+    after = counts()
+    assert (after["1"] - before["1"], after["0"] - before["0"]) == (flagged, 300 - flagged), [
+        line for line in served.client.get("/metrics").text.splitlines() if line.startswith("fraud_detector")
+    ]
+    metrics = served.client.get("/metrics").text.splitlines()
+    gauge = [line for line in metrics if line.startswith("fraud_detector_model_version ")]
+    assert gauge and float(gauge[0].split()[1]) == float(version)
