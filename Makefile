@@ -7,6 +7,8 @@ SYSTEM_UV := $(shell command -v uv 2>/dev/null)
 UV := $(if $(SYSTEM_UV),$(SYSTEM_UV),$(TOOLS)/bin/uv)
 # Use the machine's Python 3.11; never download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
+# Debian packages are installed as root, through sudo when not root.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: install lint test demo up bench clean
 
@@ -31,9 +33,11 @@ up: install
 	$(UV) run mlops up
 
 bench: install
+	command -v wrk >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk)
 	$(UV) run python bench/generator.py
 	$(UV) run python bench/features.py
 	$(UV) run python bench/models.py
+	$(UV) run python bench/serving.py
 
 # Deletes local state (MLOPS_HOME default) and the environment; the repository itself stays.
 clean:

@@ -259,17 +259,20 @@ def model_input(transactions: pd.DataFrame, features: pd.DataFrame, defaults: De
 def normalize_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Feature columns with canonical types, whichever store returned them (an offline join gives
     timestamps as text, an online lookup objects): numbers float64, `last_txn_at` UTC timestamps."""
-    normalized = pd.DataFrame(index=frame.index)
-    for name in feature_columns():
-        if name == "last_txn_at":
-            normalized[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype(MICROS)
-        else:
-            normalized[name] = _numbers(frame[name])
-    return normalized
+    columns = {
+        name: pd.to_datetime(frame[name], utc=True, format="ISO8601").astype(MICROS)
+        if name == "last_txn_at"
+        else _numbers(frame[name])
+        for name in feature_columns()
+    }
+    # One frame from all columns at once: inserting them one by one costs more than the work.
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def _numbers(values: pd.Series) -> pd.Series:
     """float64 with NaN for missing, whatever the input's dtype (online lookups return objects)."""
+    if values.dtype == "float64":
+        return values
     return pd.to_numeric(values, errors="coerce").astype("float64")
 
 

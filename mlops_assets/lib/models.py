@@ -77,9 +77,9 @@ class XGBoostModel:
         return cls(xgb.train(params, matrix, num_boost_round=rounds))
 
     def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray:
-        import xgboost as xgb
-
-        return self.booster.predict(xgb.DMatrix(inputs[list(MODEL_INPUTS)])).astype(np.float64)
+        # In place on the numpy array: no DMatrix is built (a third of the cost of small batches).
+        values = inputs[list(MODEL_INPUTS)].to_numpy(np.float64)
+        return self.booster.inplace_predict(values).astype(np.float64)
 
     def save(self, folder: Path) -> None:
         self.booster.save_model(folder / "model.json")

@@ -1,0 +1,143 @@
+"""Online features at serving speed: `OnlineMirror` keeps the feature service's views from Feast's
+SQLite online store in memory and looks up a whole batch with one vectorized join.
+
+Feast's `get_online_features` costs about 13 ms for one row and 100 ms for 1,000 here (protobuf
+values built and converted per row and per feature), more than the model itself. The mirror reads
+the same rows once, as Feast wrote them (its table names, entity-key encoding and value protos),
+and reloads them whenever the store's file changes; the service checks that on every poll of the
+registry (`MLOPS_SERVING_POLL`), so a materialization is served within seconds, as a new champion
+is. A lookup returns what `feature_store.online_features` returns for the same rows: the tests
+hold the two equal. Online stores other than SQLite are read through Feast per batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlops_assets.lib.feature_store import FEATURE_SERVICE, online_features
+from mlops_assets.lib.features import HISTORY, MICROS, feature_columns
+
+WRITTEN_AT = "__written_at"
+
+
+@dataclass(frozen=True)
+class View:
+    """One feature view in memory as arrays, a row per entity (a last row of missing values is
+    what unknown entities get)."""
+
+    join_key: str
+    ids: pd.Index
+    columns: dict[str, np.ndarray]  # feature -> values (float64, or datetime64[us, UTC])
+    written_at: np.ndarray  # int64 ns since the epoch
+
+    @classmethod
+    def of(cls, join_key: str, table: pd.DataFrame) -> View:
+        missing = pd.DataFrame([[None] * len(table.columns)], columns=table.columns).astype(table.dtypes)
+        padded = pd.concat([table.reset_index(drop=True), missing], ignore_index=True)
+        written = padded.pop(WRITTEN_AT)
+        columns = {name: padded[name].to_numpy() for name in padded.columns}
+        return cls(join_key, pd.Index(table.index), columns, written.to_numpy("datetime64[ns]").view("int64"))
+
+
+class OnlineMirror:
+    def __init__(self, store, max_age: pd.Timedelta = HISTORY):
+        self.store = store
+        self.max_age = max_age
+        config = store.config.online_store
+        self.path = Path(config.path) if getattr(config, "type", "") == "sqlite" else None
+        self.views: list[View] | None = None
+        self._stamp: tuple | None = None
+
+    @property
+    def mirrors(self) -> bool:
+        """False for online stores that are read through Feast on every batch."""
+        return self.path is not None
+
+    def refresh(self) -> bool:
+        """Reloads the views when the store's files changed since the last load; True if it did."""
+        if self.path is None:
+            return False
+        stamp = tuple(_modified(self.path.with_name(self.path.name + suffix)) for suffix in ("", "-wal"))
+        if stamp == self._stamp:
+            return False
+        views = self._read_views()
+        self.views, self._stamp = views, stamp
+        return True
+
+    def lookup(self, transactions: pd.DataFrame) -> pd.DataFrame:
+        """Each transaction's customer and merchant features, aligned with `transactions`: missing
+        where the entity is unknown or its values are older than `max_age` at the transaction."""
+        if self.path is None:
+            return online_features(self.store, transactions, self.max_age)
+        if self.views is None:
+            self.refresh()
+        now = pd.to_datetime(transactions["event_timestamp"], utc=True).to_numpy("datetime64[ns]").view("int64")
+        found: dict[str, np.ndarray] = {}
+        for view in self.views:
+            rows = view.ids.get_indexer(transactions[view.join_key].to_numpy("int64"))
+            rows[rows < 0] = len(view.ids)  # the padding row: all missing
+            stale = (now - view.written_at[rows]) > self.max_age.value
+            rows[stale] = len(view.ids)
+            found.update({name: values[rows] for name, values in view.columns.items()})
+        return pd.DataFrame({name: found[name] for name in feature_columns()})
+
+    def _read_views(self) -> list[View]:
+        from feast.infra.key_encoding_utils import deserialize_entity_key
+        from feast.infra.online_stores.helpers import compute_table_id
+
+        version = self.store.config.entity_key_serialization_version
+        versioning = self.store.config.registry.enable_online_feature_view_versioning
+        service = self.store.get_feature_service(FEATURE_SERVICE)
+        views = []
+        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as connection:
+            for projection in service.feature_view_projections:
+                view = self.store.get_feature_view(projection.name)
+                [join_key] = view.join_keys
+                table = compute_table_id(self.store.config.project, view, versioning)
+                rows = connection.execute(
+                    f'SELECT entity_key, feature_name, value, event_ts FROM "{table}"'  # noqa: S608 - Feast's own table name
+                ).fetchall()
+                features = [feature.name for feature in projection.features]
+                wide = _wide(rows, features, lambda key: deserialize_entity_key(key, version))
+                views.append(View.of(join_key, wide))
+        return views
+
+
+def _wide(rows: list[tuple], features: list[str], decode_key) -> pd.DataFrame:
+    """Feast's long rows (entity key, feature, value proto, written at) as one row per entity."""
+    from feast.protos.feast.types.Value_pb2 import Value
+    from feast.type_map import feast_value_type_to_python_type
+
+    ids: dict[bytes, int] = {}
+    records = []
+    for key, name, blob, written in rows:
+        if name not in features:
+            continue
+        if key not in ids:
+            ids[key] = decode_key(key).entity_values[0].int64_val
+        value = Value()
+        value.ParseFromString(blob)
+        records.append((ids[key], name, feast_value_type_to_python_type(value), written))
+    long = pd.DataFrame(records, columns=["entity", "feature", "value", "written"])
+    wide = long.pivot(index="entity", columns="feature", values="value").reindex(columns=features)
+    for name in features:
+        if name == "last_txn_at":
+            wide[name] = pd.to_datetime(wide[name], utc=True).astype(MICROS)
+        else:
+            wide[name] = pd.to_numeric(wide[name], errors="coerce").astype("float64")
+    written = long.groupby("entity")["written"].max()
+    unit = {"unit": "s"} if pd.api.types.is_numeric_dtype(written) else {}
+    wide[WRITTEN_AT] = pd.to_datetime(written, utc=True, **unit).reindex(wide.index)
+    return wide
+
+
+def _modified(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None

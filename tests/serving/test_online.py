@@ -1,0 +1,32 @@
+"""`OnlineMirror` answers what Feast's online read answers, for the same rows (in process, on the
+serving home's real Feast store)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mlops_assets.lib.feature_store import online_features, open_store
+from mlops_assets.lib.features import normalize_features
+from mlops_assets.lib.lake import Lake
+from serving.online import OnlineMirror
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_mirror_matches_feasts_online_read(home) -> None:
+    settings, _ = home
+    store = open_store(settings.feast_dir)
+    lake = Lake(str(settings.lake_dir))
+    transactions = lake.read("validated_transactions", lake.partitions("validated_transactions")[-1]).head(300)
+    transactions = transactions.reset_index(drop=True)
+    transactions.loc[0, "customer_id"] = 987_654_321  # unknown customer
+    transactions.loc[1, "merchant_id"] = 123_456_789  # unknown merchant
+    transactions.loc[2, "event_timestamp"] = pd.Timestamp("2030-01-01", tz="UTC")  # values too old by then
+    mirror = OnlineMirror(store)
+    assert mirror.mirrors and mirror.refresh() and not mirror.refresh()  # loads once until the store changes
+    expected = normalize_features(online_features(store, transactions))
+    found = normalize_features(mirror.lookup(transactions))
+    pd.testing.assert_frame_equal(found, expected)
+    assert found.loc[0, "txn_count_24h"] != found.loc[0, "txn_count_24h"]  # NaN: unknown customer
+    assert found.loc[2].isna().all() and found.loc[3].notna().any()
