@@ -16,6 +16,7 @@ from mlops_assets.monitoring.jobs import monitoring_job
 from mlops_assets.monitoring.review import champion_review
 from mlops_assets.monitoring.sensors import drift_report_sensor, drift_retrain_sensor, retrain_schedule
 from mlops_assets.resources import build_local_resources
+from mlops_assets.serving.assets import bento
 from mlops_assets.settings import Settings
 from mlops_assets.training.assets import MLFLOW_OP_TAGS, baseline_model, bayesian_network, xgboost_model
 from mlops_assets.training.jobs import retrain_job
@@ -43,6 +44,7 @@ def build_definitions(resources: dict[str, object], retrain_cron: str = "0 4 * *
             bayesian_network,
             model_evaluation,
             champion_model,
+            bento,
             drift_report,
             champion_review,
             retrain_decisions,

@@ -167,17 +167,17 @@ class Registry:
 
     def load(self, version: str) -> FraudModel:
         """The model of a version, its files checked against its `model_sha256` tag."""
-        with self._files(version) as folder:
+        with self.checked_files(version) as folder:
             return load_model(folder)
 
     def load_with_reference(self, version: str) -> tuple[FraudModel, pd.DataFrame]:
         """The model of a version and the sample of training rows it keeps as its drift reference,
         from one download."""
-        with self._files(version) as folder:
+        with self.checked_files(version) as folder:
             return load_model(folder), read_reference(folder)
 
     @contextlib.contextmanager
-    def _files(self, version: str) -> Iterator[Path]:
+    def checked_files(self, version: str) -> Iterator[Path]:
         """The version's model folder, downloaded to a temporary folder and checked."""
         import mlflow
 

@@ -5,14 +5,18 @@ import dagster as dg
 from mlops_assets.evaluation.assets import champion_model, model_evaluation
 from mlops_assets.features.assets import training_set
 from mlops_assets.runs import QUIET
+from mlops_assets.serving.assets import bento
 from mlops_assets.training.assets import REASON_TAG, baseline_model, bayesian_network, xgboost_model
 
 retrain_job = dg.define_asset_job(
     "retrain_job",
     selection=dg.AssetSelection.assets(
-        training_set, xgboost_model, baseline_model, bayesian_network, model_evaluation, champion_model
+        training_set, xgboost_model, baseline_model, bayesian_network, model_evaluation, champion_model, bento
     ),
-    description="Retrains every candidate on the latest window, evaluates them, and promotes one if it passes.",
+    description=(
+        "Retrains every candidate on the latest window, evaluates them, promotes one if it passes "
+        "and packages the champion as a Bento."
+    ),
     # One process: the steps share one MLflow run and one sqlite store, and the models are trained
     # one after another on two cores anyway.
     executor_def=dg.in_process_executor,

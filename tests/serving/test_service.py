@@ -114,10 +114,14 @@ def test_unknown_categories_and_customers_are_scored_with_defaults(served: Serve
 
 
 def wait_for_version(served: Served, version: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while served.client.get("/model").json()["version"] != version:
+    """Until every worker answers with `version`: each worker follows the registry on its own, so
+    ten answers in a row on fresh connections (which land on either worker) must agree."""
+    deadline, agreeing = time.monotonic() + seconds, 0
+    while agreeing < 10:
         assert time.monotonic() < deadline, f"the service did not move to version {version}"
-        time.sleep(0.2)
+        with httpx.Client(base_url=served.url, timeout=30) as fresh:
+            agreeing = agreeing + 1 if fresh.get("/model").json()["version"] == version else 0
+        time.sleep(0.05)
 
 
 def test_a_new_champion_is_picked_up_without_a_failed_request(served: Served) -> None:

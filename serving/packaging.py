@@ -1,0 +1,66 @@
+"""Packages a registry version for BentoML: `python -m serving.packaging VERSION` stores the
+version's checked files as the BentoML model `fraud-detector:v<VERSION>` (metadata: version, kind,
+sha256, threshold) and builds the Bento of `bentofile.yaml` with that model in it. It prints the
+two tags as JSON.
+
+It runs as its own process (the `bento` asset starts it) so that BentoML reads the
+`BENTOML_HOME` of the state it is given, whatever the calling process imported before. A model
+that is already in the store is reused; a Bento is built each time (its tag names the build).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BENTOFILE = ROOT / "bentofile.yaml"
+
+
+def store_model(registry: Registry, version: str) -> str:
+    """The BentoML model of `version` (created from the registry's checked files if missing)."""
+    import bentoml
+
+    tag = f"{MODEL_NAME}:v{version}"
+    try:
+        return str(bentoml.models.get(tag).tag)
+    except bentoml.exceptions.NotFound:
+        pass
+    info = {v.version: v for v in registry.versions()}[version]
+    metadata = {key: info.tags.get(key, "") for key in ("kind", "model_sha256", "threshold", "training_window")}
+    with (
+        registry.checked_files(version) as folder,
+        bentoml.models.create(
+            tag, labels={"registry_version": version}, metadata={"registry_version": version, **metadata}
+        ) as model,
+    ):
+        for path in Path(folder).iterdir():
+            target = Path(model.path) / path.name
+            shutil.copytree(path, target) if path.is_dir() else shutil.copy2(path, target)
+    return tag
+
+
+def build_bento(model_tag: str) -> str:
+    """The Bento of `bentofile.yaml` with `model_tag` in it; returns its tag."""
+    import bentoml
+
+    options = yaml.safe_load(BENTOFILE.read_text())
+    options["models"] = [model_tag]
+    return str(bentoml.bentos.build(**options, build_ctx=str(ROOT)).tag)
+
+
+def main(version: str) -> None:
+    settings = Settings.from_env()
+    model_tag = store_model(Registry(settings.mlflow_tracking_uri, MODEL_NAME), version)
+    print(json.dumps({"model": model_tag, "bento": build_bento(model_tag)}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
