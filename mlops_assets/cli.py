@@ -88,7 +88,7 @@ def build_parser() -> OneLineParser:
     demo = commands.add_parser(
         "demo",
         help="the main job: history, a champion, then drifted days through the Dagster daemon until a "
-        "retraining promotes",
+        "retraining promotes, then the new champion served and scored over HTTP",
     )
     demo.add_argument("--history-days", type=_positive_int, default=35, help="days of baseline history (default 35)")
     demo.add_argument("--rows-per-day", type=_positive_int, default=3_000, help="rows per day (default 3000)")
@@ -102,9 +102,15 @@ def build_parser() -> OneLineParser:
     demo.add_argument("--scenario", default="concept_drift", help="the drifted days' scenario (default concept_drift)")
     demo.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
     demo.add_argument("--port", type=_positive_int, default=3000, help="Dagster UI port while it runs (default 3000)")
+    demo.add_argument(
+        "--serve-port", type=_positive_int, default=3001, help="serving API port for the last step (default 3001)"
+    )
 
-    up = commands.add_parser("up", help="start the Dagster UI with its sensors running, until Ctrl-C")
+    up = commands.add_parser(
+        "up", help="start the Dagster UI with its sensors running and the serving API, until Ctrl-C"
+    )
     up.add_argument("--port", type=_positive_int, default=3000, help="Dagster UI port (default 3000)")
+    up.add_argument("--serve-port", type=_positive_int, default=3001, help="serving API port (default 3001)")
 
     serve = commands.add_parser("serve", help="serve the champion model over HTTP")
     serve.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
@@ -256,11 +262,24 @@ def start_server(command: list[str], output=None) -> subprocess.Popen:
     )
 
 
-def _until_stopped(process: subprocess.Popen) -> int:
-    """Waits for `process`; Ctrl-C or a SIGTERM to this command stops it too (cleanly, on SIGTERM)."""
+def _until_stopped(*processes: subprocess.Popen) -> int:
+    """Waits for `processes` until one exits, then stops the others; Ctrl-C or a SIGTERM to this
+    command stops them all (cleanly, on SIGTERM). The exit code is the first one's to exit."""
+
+    def stop(*_) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: process.terminate())
-    return process.wait()
+        signal.signal(signum, stop)
+    while all(process.poll() is None for process in processes):
+        time.sleep(0.2)
+    code = next(process.returncode for process in processes if process.returncode is not None)
+    stop()
+    for process in processes:
+        process.wait()
+    return code
 
 
 def start_dagster(settings: Settings, port: int, output=None) -> subprocess.Popen:
@@ -272,8 +291,14 @@ def start_dagster(settings: Settings, port: int, output=None) -> subprocess.Pope
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (instance {settings.dagster_home}); Ctrl-C stops it")
-    return _until_stopped(start_dagster(settings, args.port))
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (instance {settings.dagster_home})")
+    print(
+        f"serving API on http://127.0.0.1:{args.serve_port} (ready once a champion exists: /readyz, /docs); "
+        "Ctrl-C stops both"
+    )
+    dagster = start_dagster(settings, args.port)
+    service = start_server(_serve_command(args.serve_port))
+    return _until_stopped(dagster, service)
 
 
 def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
@@ -403,9 +428,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if champion is None:
         raise CommandError(f"no champion model in {settings.mlflow_tracking_uri}: run `mlops demo` or `mlops retrain`")
     print(f"serving the champion (now version {champion.version}) on http://127.0.0.1:{args.port}; Ctrl-C stops it")
+    return _until_stopped(start_server(_serve_command(args.port)))
+
+
+def _serve_command(port: int) -> list[str]:
+    """`bentoml serve` of the service on 127.0.0.1:`port`."""
     bentoml = Path(sys.executable).with_name("bentoml")
-    command = [str(bentoml), "serve", "serving.service:FraudDetector", "--host", "127.0.0.1", "--port", str(args.port)]
-    return _until_stopped(start_server(command))
+    return [str(bentoml), "serve", "serving.service:FraudDetector", "--host", "127.0.0.1", "--port", str(port)]
 
 
 COMMANDS = {

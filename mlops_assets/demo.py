@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from mlops_assets import demo_serving
 from mlops_assets.settings import Settings
 
 if TYPE_CHECKING:  # the heavy imports wait until a command needs them
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         dagster = None
         log_path = settings.home / "demo-dagster.log"
         with open(log_path, "w") as log:
-            print(f"3/4 starting the Dagster daemon and UI on http://127.0.0.1:{args.port} (log: {log_path})")
+            print(f"3/5 starting the Dagster daemon and UI on http://127.0.0.1:{args.port} (log: {log_path})")
             dagster = _start(settings, args.port, log)
             try:
                 days = [first + timedelta(days=args.history_days + offset) for offset in range(daemon_days)]
@@ -59,9 +60,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                         break  # the loop closed: no need for more days
             finally:
                 _stop(dagster)
-        print("4/4 summary")
+        with open(settings.home / "demo-serving.log", "w") as log:
+            print(f"4/5 serving the champion on http://127.0.0.1:{args.serve_port} (log: {log.name})")
+            demo_serving.serve_and_score(settings, args.serve_port, log)
+        print("5/5 summary")
         _summary(settings, champion)
-    except DemoError as error:
+    except (DemoError, demo_serving.ServingError) as error:
         raise CommandError(str(error)) from error
     print(f"done in {(time.monotonic() - started) / 60:.1f} min")
     return 0
@@ -79,7 +83,7 @@ def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
 
     settings.ensure_dirs()
     last = first + timedelta(days=args.history_days - 1)
-    print(f"1/4 {args.history_days} days of baseline history, {first}..{last}, {args.rows_per_day:,} rows a day")
+    print(f"1/5 {args.history_days} days of baseline history, {first}..{last}, {args.rows_per_day:,} rows a day")
     generator.generate(first, args.history_days - 1, args.rows_per_day, settings.landing_dir, seed=args.seed)
     dirty = generator.generate(last, 1, args.rows_per_day, settings.landing_dir, scenario="dirty", seed=args.seed)
     print(f"    the last day is `dirty`: {sum(dirty.faults.values())} faulty rows and two unreadable files")
@@ -92,7 +96,7 @@ def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
         failed = build_features(build_definitions(build_local_resources(settings)), instance, days)
     if failed:
         raise DemoError(f"features failed: {failed}")
-    print("2/4 the first champion: XGBoost, a logistic regression and a Bayesian network, evaluated and gated")
+    print("2/5 the first champion: XGBoost, a logistic regression and a Bayesian network, evaluated and gated")
     if not _retrain(settings, None):
         raise DemoError("no candidate passed the quality gates on the history")
     for line in _status_lines(settings)[:2]:
@@ -244,6 +248,7 @@ def _summary(settings: Settings, first_champion: str) -> None:
         print(f"    {line}")
     print("Where to look:")
     print("    Dagster UI (assets, drift_report with its HTML link, retrain_decisions, sensor ticks, runs): `make up`,")
+    print("      which also serves the champion: http://127.0.0.1:3001/docs (POST /predict, /explain, /feedback)")
     print("      then http://127.0.0.1:3000 (the retrain run carries the tags mlops/reason and mlops/drift_report)")
     print(f"    drift reports (HTML): {settings.reports_dir / 'drift'}")
     print(f"    lake (Parquet, one file per day): {settings.lake_dir}")

@@ -63,7 +63,7 @@ class OnlineMirror:
         if self.path is None:
             return False
         stamp = tuple(_modified(self.path.with_name(self.path.name + suffix)) for suffix in ("", "-wal"))
-        if stamp == self._stamp:
+        if stamp == self._stamp or stamp[0] is None:  # unchanged, or nothing materialized yet
             return False
         views = self._read_views()
         self.views, self._stamp = views, stamp
@@ -74,8 +74,8 @@ class OnlineMirror:
         where the entity is unknown or its values are older than `max_age` at the transaction."""
         if self.path is None:
             return online_features(self.store, transactions, self.max_age)
-        if self.views is None:
-            self.refresh()
+        if self.views is None and not self.refresh():  # nothing materialized: every entity unknown
+            return pd.DataFrame({name: _missing(name, len(transactions)) for name in feature_columns()})
         now = pd.to_datetime(transactions["event_timestamp"], utc=True).to_numpy("datetime64[ns]").view("int64")
         found: dict[str, np.ndarray] = {}
         for view in self.views:
@@ -134,6 +134,12 @@ def _wide(rows: list[tuple], features: list[str], decode_key) -> pd.DataFrame:
     unit = {"unit": "s"} if pd.api.types.is_numeric_dtype(written) else {}
     wide[WRITTEN_AT] = pd.to_datetime(written, utc=True, **unit).reindex(wide.index)
     return wide
+
+
+def _missing(name: str, rows: int) -> np.ndarray:
+    if name == "last_txn_at":
+        return np.full(rows, np.datetime64("NaT"), dtype="datetime64[us]")
+    return np.full(rows, np.nan)
 
 
 def _modified(path: Path) -> int | None:

@@ -113,7 +113,7 @@ class FraudDetector:
         self.champion.refresh()
         self._publish_version()
         self.features = OnlineMirror(open_store(settings.feast_dir))
-        self.features.refresh()
+        self._refresh_features()
         self.batcher = MicroBatcher(self._score_rows)
         self.labels = LabelFolder.of_landing(settings.landing_dir)
         self._watcher: asyncio.Task | None = None

@@ -5,6 +5,7 @@ import signal
 import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -43,6 +44,17 @@ def answers(port: int) -> bool:
         return False
 
 
+def status(port: int, path: str) -> int | None:
+    """The HTTP status of GET `path` on a loopback port; None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
 def sensor_runs(instance: dg.DagsterInstance, sensor: str = "landing_sensor") -> list[dg.DagsterRun]:
     return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": sensor}))
 
@@ -51,13 +63,16 @@ def sensor_runs(instance: dg.DagsterInstance, sensor: str = "landing_sensor") ->
 def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_sigterm(
     settings: Settings, instance
 ) -> None:
-    port = free_port()
+    port, serve_port = free_port(), free_port()
     log_path = settings.home / "up.log"
     with open(log_path, "w") as log:
         # Started as a user would start it (SIGINT restored: pytest may run with it ignored).
-        server = start_server([MLOPS, "up", "--port", str(port)], log)
+        server = start_server([MLOPS, "up", "--port", str(port), "--serve-port", str(serve_port)], log)
         try:
             wait_until(lambda: answers(port), 120, "the Dagster UI")
+            # The serving API runs beside it: alive, not ready before there is a champion.
+            wait_until(lambda: status(serve_port, "/livez") == 200, 120, "the serving API")
+            assert status(serve_port, "/readyz") == 503
             land(settings, days=2, rows=300)
             succeeded = [dg.DagsterRunStatus.SUCCESS] * 2
             wait_until(lambda: [r.status for r in sensor_runs(instance)] == succeeded, 180, "two sensor runs")
@@ -78,4 +93,4 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
             server.send_signal(signal.SIGTERM)
             exit_code = server.wait(timeout=90)
     assert exit_code == 0, log_path.read_text()[-3000:]
-    assert not answers(port)
+    assert not answers(port) and status(serve_port, "/livez") is None

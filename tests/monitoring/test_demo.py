@@ -9,19 +9,31 @@ import dagster as dg
 import pytest
 
 from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
 from mlops_assets.lib.retraining import DecisionLog, outcome_key, retrain_run_key
 from mlops_assets.settings import Settings
 from mlops_assets.training.assets import DRIFT_EVENT_TAG, REASON_TAG
-from tests.ingestion.test_daemon import MLOPS, answers, free_port
+from tests.ingestion.test_daemon import MLOPS, answers, free_port, status
 
 # Small enough for `make test`, large enough for the drift to show; 6 drifted days leave room for
 # one rejected retraining and its retry after the 2-day cooldown.
 DEMO_ARGS = ["--history-days", "14", "--rows-per-day", "2000", "--ordinary-days", "0", "--drift-days", "6"]
 
 
-def demo(port: int) -> subprocess.CompletedProcess:
+def demo(port: int, serve_port: int | None = None) -> subprocess.CompletedProcess:
+    serve_port = serve_port or free_port()
     return subprocess.run(
-        [MLOPS, "demo", *DEMO_ARGS, "--scenario", "covariate_shift", "--port", str(port)],
+        [
+            MLOPS,
+            "demo",
+            *DEMO_ARGS,
+            "--scenario",
+            "covariate_shift",
+            "--port",
+            str(port),
+            "--serve-port",
+            str(serve_port),
+        ],
         capture_output=True,
         text=True,
         env=os.environ.copy(),
@@ -34,8 +46,8 @@ def demo(port: int) -> subprocess.CompletedProcess:
 def test_the_demo_retrains_through_the_daemon_until_a_promotion_and_stops_what_it_started(
     settings: Settings, instance
 ) -> None:
-    port = free_port()
-    finished = demo(port)
+    port, serve_port = free_port(), free_port()
+    finished = demo(port, serve_port)
     assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-4000:]
     out = finished.stdout
     # The first drifted day has no labels of the drift to learn from; the second retrains.
@@ -54,8 +66,11 @@ def test_the_demo_retrains_through_the_daemon_until_a_promotion_and_stops_what_i
     assert outcomes == ["reject"] * (len(runs) - 1) + ["promote"], outcomes
     assert runs[-1].status == dg.DagsterRunStatus.SUCCESS
     assert f"(run key {retrain_run_key(event, len(runs))}); waiting for it: promote: " in out, out
-    assert "4/4 summary" in out and "champion now:    v" in out, out
-    assert not answers(port)  # the UI and daemon are gone
+    # The new champion served by the real service and scored over HTTP.
+    champion = Registry(settings.mlflow_tracking_uri, MODEL_NAME).alias(CHAMPION).version
+    assert f"scored by version {champion} in" in out and "POST /explain of the most suspicious" in out, out
+    assert "5/5 summary" in out and "champion now:    v" in out, out
+    assert not answers(port) and status(serve_port, "/livez") is None  # the UI, daemon and service are gone
 
     again = demo(free_port())
     assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1, again.stderr
