@@ -1,6 +1,6 @@
 """`MicroBatcher`: requests that arrive while a batch is being scored are scored together next.
 
-Scoring has a large fixed cost per call (building the model input is pandas work of about 10 ms
+Scoring has a large fixed cost per call (building the model input is pandas work of about 5 ms
 whatever the number of rows) and a small cost per row, so one call for 64 one-row requests costs
 little more than one call for one. There is no timer: a batch is whatever queued while the last
 one ran, so an idle service answers a lone request at once, and a busy one batches more.

@@ -56,6 +56,7 @@ from serving.scoring import explain, model_inputs, predictions_json, score, tran
 # a fifth of the throughput here. Set OTEL_SDK_DISABLED=false to trace (with BentoML's exporter).
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
+log = logging.getLogger(__name__)
 routes = FastAPI(title="fraud-detector: model routes")
 
 
@@ -136,9 +137,9 @@ class FraudDetector:
     def _refresh_features(self) -> None:
         try:
             if self.features.refresh():
-                logging.getLogger(__name__).info("online features reloaded")
+                log.info("online features reloaded")
         except Exception:  # noqa: BLE001 - the last copy keeps serving; the next poll retries
-            logging.getLogger(__name__).exception("online features not reloaded")
+            log.exception("online features not reloaded")
 
     def _publish_version(self) -> None:
         if self.champion.current is not None:
