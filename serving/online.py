@@ -12,6 +12,7 @@ hold the two equal. Online stores other than SQLite are read through Feast per b
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,8 @@ class OnlineMirror:
         versioning = self.store.config.registry.enable_online_feature_view_versioning
         service = self.store.get_feature_service(FEATURE_SERVICE)
         views = []
-        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as connection:
+        # `closing`: sqlite3's own context manager ends a transaction, it does not close.
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as connection:
             for projection in service.feature_view_projections:
                 view = self.store.get_feature_view(projection.name)
                 [join_key] = view.join_keys
