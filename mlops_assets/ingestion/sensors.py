@@ -62,10 +62,14 @@ def label_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, 
     so the labels reach `validated_transactions` and, through it, features, training and drift.
 
     Labels of transactions that have not landed yet wait in their file: validation applies them
-    when the transaction's day is validated. The cursor is the newest label file handled."""
+    when the transaction's day is validated. The cursor is the arrival (modification time, then
+    name) of the newest label file handled, so files of any name are seen in the order they came."""
     folder = landing.labels()
-    settled = time.time() - LABEL_SETTLE_SECONDS
-    new = [p for p in folder.files() if p.name > (context.cursor or "") and p.stat().st_mtime < settled]
+    settled = time.time_ns() - LABEL_SETTLE_SECONDS * 1_000_000_000
+    handled = _arrival_of(context.cursor)
+    arrivals = sorted((p.stat().st_mtime_ns, p.name, p) for p in folder.files())
+    new_arrivals = [(ns, name, p) for ns, name, p in arrivals if (ns, name) > handled and ns < settled]
+    new = [p for _, _, p in new_arrivals]
     if not new:
         return dg.SkipReason("no new label files")
     labels = folder.read(new)
@@ -79,4 +83,13 @@ def label_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, 
         for day in sorted(set(days))
         if validated.exists("validated_transactions", day)
     ]
-    return dg.SensorResult(run_requests=requests, cursor=new[-1].name)
+    newest_ns, newest_name, _ = new_arrivals[-1]
+    return dg.SensorResult(run_requests=requests, cursor=f"{newest_ns}:{newest_name}")
+
+
+def _arrival_of(cursor: str | None) -> tuple[int, str]:
+    """The (modification time, name) a label_sensor cursor names; before everything when None."""
+    if not cursor:
+        return (-1, "")
+    nanoseconds, name = cursor.split(":", 1)
+    return int(nanoseconds), name

@@ -86,5 +86,11 @@ def test_late_labels_revalidate_the_days_of_their_transactions(
     result = tick(None)
     requested = [(r.partition_key, r.run_key) for r in result.run_requests]
     assert requested == [("2025-03-02", f"labels:2025-03-02:{path.name}")]  # the day with landed ids
-    assert result.cursor == path.name
+    assert result.cursor == f"{path.stat().st_mtime_ns}:{path.name}"
     assert isinstance(tick(result.cursor), dg.SkipReason)  # handled once
+    # A file dropped later under any name (here one that sorts first) is seen by its arrival.
+    dropped = folder.folder / "a-bank-chargebacks.parquet"
+    late.head(1).to_parquet(dropped)
+    os.utime(dropped, (settled + 0.5, settled + 0.5))
+    later = tick(result.cursor)
+    assert [r.partition_key for r in later.run_requests] == ["2025-03-02"] and dropped.name in later.cursor
