@@ -14,13 +14,16 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import httpx
+import pandas as pd
 import pytest
 
 from mlops_assets.cli import start_server
+from mlops_assets.lib import generator
 from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.settings import Settings
 from tests.conftest import use_home
@@ -42,6 +45,15 @@ class Served:
     @property
     def registry(self) -> Registry:
         return Registry(self.settings.mlflow_tracking_uri, MODEL_NAME)
+
+
+def new_transactions(served: Served, count: int) -> list[dict]:
+    """Transactions of the day after the history (in no feature yet), as a client sends them."""
+    folder = served.settings.home / "outside"
+    [path] = generator.generate(date(2025, 3, 11), 1, 1500, folder, seed=8).files
+    rows = pd.read_parquet(path).drop(columns=["is_fraud"]).head(count)
+    rows["event_timestamp"] = rows["event_timestamp"].map(lambda t: t.isoformat())
+    return rows.to_dict(orient="records")
 
 
 def wait_ready(client: httpx.Client, process: subprocess.Popen, seconds: float) -> None:

@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.serving.conftest import API_KEY, GUARDED_BODY_BYTES, Served
-from tests.serving.test_service import new_transactions
+from tests.serving.conftest import API_KEY, GUARDED_BODY_BYTES, Served, new_transactions
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from datetime import date
 
 import dagster as dg
 import httpx
@@ -17,22 +16,12 @@ import pytest
 
 from mlops_assets.features.assets import point_in_time_inputs
 from mlops_assets.ingestion.sensors import ingest_job
-from mlops_assets.lib import generator
 from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import MODEL_NAME
-from tests.serving.conftest import Served
+from tests.serving.conftest import Served, new_transactions
 
 pytestmark = pytest.mark.slow
-
-
-def new_transactions(served: Served, count: int) -> list[dict]:
-    """Transactions of the day after the history (in no feature yet), as a client sends them."""
-    folder = served.settings.home / "outside"
-    [path] = generator.generate(date(2025, 3, 11), 1, 1500, folder, seed=8).files
-    rows = pd.read_parquet(path).drop(columns=["is_fraud"]).head(count)
-    rows["event_timestamp"] = rows["event_timestamp"].map(lambda t: t.isoformat())
-    return rows.to_dict(orient="records")
 
 
 def test_predict_scores_like_the_training_path_in_request_order(served: Served) -> None:
