@@ -60,6 +60,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                         break  # the loop closed: no need for more days
             finally:
                 _stop(dagster)
+        if not _free(args.serve_port):
+            raise DemoError(f"port {args.serve_port} is taken: stop what uses it, or pass --serve-port")
         with open(settings.home / "demo-serving.log", "w") as log:
             print(f"4/5 serving the champion on http://127.0.0.1:{args.serve_port} (log: {log.name})")
             demo_serving.serve_and_score(settings, args.serve_port, log)

@@ -5,7 +5,6 @@ suspicious transaction."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -23,13 +22,11 @@ class ServingError(Exception):
 
 
 def serve_and_score(settings: Settings, port: int, log) -> None:
-    """Starts the service on `port`, scores the newest day's first transactions over HTTP, explains
-    the most suspicious one, checks the answering version is the registry's champion, and stops."""
+    """Starts the service on `port` (the caller checked it is free), scores the newest day's first
+    transactions over HTTP, explains the most suspicious one, checks the answering version is the
+    registry's champion, and stops."""
     from mlops_assets.cli import _serve_command, start_server
 
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise ServingError(f"port {port} is taken: stop what uses it, or pass --serve-port")
     process = start_server(_serve_command(port), log)
     url = f"http://127.0.0.1:{port}"
     try:

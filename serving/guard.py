@@ -53,8 +53,9 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         send = self._with_version(send)
-        refusal = self._refusal(scope)
-        if refusal is None and "content-length" not in _headers(scope) and scope["method"] in ("POST", "PUT"):
+        headers = _headers(scope)
+        refusal = self._refusal(scope["path"], headers)
+        if refusal is None and "content-length" not in headers and scope["method"] in ("POST", "PUT"):
             receive, refusal = await self._buffered(receive)
         if refusal is not None:
             await _answer(send, *refusal)
@@ -68,9 +69,8 @@ class RequestGuard:
         async with self.mounted_slots:
             await self.app(scope, receive, send)
 
-    def _refusal(self, scope) -> tuple[int, bytes] | None:
-        headers = _headers(scope)
-        if self.api_key is not None and scope["path"] in self.protected_paths and not self._authorized(headers):
+    def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, bytes] | None:
+        if self.api_key is not None and path in self.protected_paths and not self._authorized(headers):
             return error_body(401, ["header", "x-api-key"], "missing or wrong API key", "unauthorized")
         length = headers.get("content-length")
         if length is not None:
