@@ -12,9 +12,10 @@ from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.sensors import ingest_job, label_sensor, landing_sensor
 from mlops_assets.monitoring.assets import drift_report
 from mlops_assets.monitoring.decisions import retrain_decisions
-from mlops_assets.monitoring.jobs import monitoring_job
+from mlops_assets.monitoring.jobs import monitoring_job, shadow_job
 from mlops_assets.monitoring.review import champion_review
-from mlops_assets.monitoring.sensors import drift_report_sensor, drift_retrain_sensor, retrain_schedule
+from mlops_assets.monitoring.sensors import drift_report_sensor, drift_retrain_sensor, retrain_schedule, shadow_sensor
+from mlops_assets.monitoring.shadow import shadow_scores
 from mlops_assets.resources import build_local_resources
 from mlops_assets.serving.assets import bento
 from mlops_assets.settings import Settings
@@ -48,10 +49,18 @@ def build_definitions(resources: dict[str, object], retrain_cron: str = "0 4 * *
             drift_report,
             champion_review,
             retrain_decisions,
+            shadow_scores,
         ],
         asset_checks=gate_checks,
-        jobs=[ingest_job, features_job, training_set_job, retrain_job, monitoring_job],
-        sensors=[landing_sensor, label_sensor, features_sensor, drift_report_sensor, drift_retrain_sensor],
+        jobs=[ingest_job, features_job, training_set_job, retrain_job, monitoring_job, shadow_job],
+        sensors=[
+            landing_sensor,
+            label_sensor,
+            features_sensor,
+            drift_report_sensor,
+            drift_retrain_sensor,
+            shadow_sensor,
+        ],
         schedules=[retrain_schedule(retrain_cron)],
         resources=resources,
         executor=EXECUTOR,

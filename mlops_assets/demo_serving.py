@@ -54,9 +54,17 @@ def _score(settings: Settings, url: str) -> None:
     if answer["model_version"] != champion:
         raise ServingError(f"the service answered with version {answer['model_version']}, the champion is {champion}")
     flagged = sum(p["is_fraud"] for p in answer["predictions"])
+    model = _get(f"{url}/model")
     print(
         f"    POST /predict: {len(transactions)} transactions of {day} scored by version {champion} in "
-        f"{elapsed * 1000:.0f} ms; {flagged} flagged (threshold {_get(f'{url}/model')['threshold']:.4f})"
+        f"{elapsed * 1000:.0f} ms; {flagged} flagged (threshold {model['threshold']:.4f})"
+    )
+    shadow = model.get("shadow")
+    print(
+        f"    shadow: challenger v{shadow['version']} also scores {shadow['share']:.0%} of requests "
+        "(landing/shadow/, asset shadow_scores)"
+        if shadow
+        else "    shadow: none (the challenger is the champion)"
     )
     top = max(range(len(transactions)), key=lambda i: answer["predictions"][i]["fraud_probability"])
     explained = _post(f"{url}/explain", {"transaction": transactions[top]})

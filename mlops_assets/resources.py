@@ -24,6 +24,7 @@ from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.landing import LandingIndex
 from mlops_assets.lib.registry import MODEL_NAME, Registry, ensure_experiment
 from mlops_assets.lib.retraining import RetrainPolicy
+from mlops_assets.lib.shadow import ShadowLog
 from mlops_assets.settings import REPO_ROOT, Settings
 
 # The MLflow experiment that holds every training run.
@@ -41,6 +42,9 @@ class LandingResource(dg.ConfigurableResource):
 
     def labels(self) -> LabelFolder:
         return LabelFolder.of_landing(Path(self.landing_dir))
+
+    def shadow(self) -> ShadowLog:
+        return ShadowLog.of_landing(Path(self.landing_dir))
 
 
 class LakeResource(dg.ConfigurableResource):

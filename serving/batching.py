@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -28,11 +29,16 @@ class Overloaded(Exception):
 
 @dataclass
 class Scored:
-    """The answer to one request: the version that scored it, its threshold and P(fraud) per row."""
+    """The answer to one request (or, from the scorer, to a whole batch): the version that scored
+    it, its threshold and P(fraud) per row. `inputs` is whatever the scorer built for the whole
+    batch (the model inputs), kept so the same rows can be scored again off the response path
+    (`serving.shadow`); `rows` are this request's rows of it."""
 
     version: str
     threshold: float
     probabilities: np.ndarray
+    inputs: Any = None
+    rows: slice = field(default_factory=lambda: slice(None))
 
 
 @dataclass
@@ -44,14 +50,14 @@ class _Waiting:
 class MicroBatcher:
     def __init__(
         self,
-        score: Callable[[list], tuple[str, float, np.ndarray]],
+        score: Callable[[list], Scored],
         *,
         max_batch_rows: int = 4096,
         max_queued_rows: int = 50_000,
     ):
-        """`score(rows)` scores the rows of a batch (in a worker thread) and returns (version,
-        threshold, probabilities); a batch takes whole requests up to `max_batch_rows` rows (a
-        larger request is scored alone)."""
+        """`score(rows)` scores the rows of a batch (in a worker thread) and returns its `Scored`;
+        a batch takes whole requests up to `max_batch_rows` rows (a larger request is scored
+        alone)."""
         self.score = score
         self.max_batch_rows = max_batch_rows
         self.max_queued_rows = max_queued_rows
@@ -76,7 +82,7 @@ class MicroBatcher:
             batch = self._take()
             try:
                 rows = batch[0].rows if len(batch) == 1 else [row for waiting in batch for row in waiting.rows]
-                version, threshold, probabilities = await asyncio.to_thread(self.score, rows)
+                scored = await asyncio.to_thread(self.score, rows)
             except Exception as error:  # noqa: BLE001 - each waiting request gets the error
                 for waiting in batch:
                     if not waiting.answer.done():
@@ -86,7 +92,8 @@ class MicroBatcher:
             for waiting in batch:
                 end = start + len(waiting.rows)
                 if not waiting.answer.done():  # a cancelled request (client gone) is skipped
-                    waiting.answer.set_result(Scored(version, threshold, probabilities[start:end]))
+                    own = slice(start, end)
+                    waiting.answer.set_result(replace(scored, probabilities=scored.probabilities[own], rows=own))
                 start = end
 
     def _take(self) -> list[_Waiting]:

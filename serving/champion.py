@@ -1,5 +1,6 @@
 """The model that answers: the registry's `champion`, loaded without executing code, and swapped
-for a new one without dropping a request.
+for a new one without dropping a request; beside it the `challenger`, which `serving.shadow`
+scores live traffic with.
 
 `Registry.load` downloads the version's files, checks them against the `model_sha256` tag written
 at training and reads them with each library's own non-executable format (XGBoost JSON, skops
@@ -19,7 +20,7 @@ import pandas as pd
 
 from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.models import BayesianNetworkModel, FraudModel
-from mlops_assets.lib.registry import CHAMPION, Registry, VersionInfo
+from mlops_assets.lib.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 
 log = logging.getLogger(__name__)
 # The evaluation's metrics (`lib.metrics.evaluate`), kept as version tags on the holdout days.
@@ -54,13 +55,13 @@ class Loaded:
         return {name: float(self.tags[name]) for name in METRIC_TAGS if name in self.tags}
 
 
-def load(registry: Registry, info: VersionInfo) -> Loaded:
-    """The version and its explaining network loaded, checked and warmed (one row scored and
-    explained, so the first request pays nothing)."""
+def load(registry: Registry, info: VersionInfo, explained: bool = True) -> Loaded:
+    """The version (and, when `explained`, its explaining network) loaded, checked and warmed
+    (one row scored and explained, so the first request pays nothing)."""
     row = pd.DataFrame([[0.0] * len(MODEL_INPUTS)], columns=list(MODEL_INPUTS))
     model = registry.load(info.version)
     model.predict_proba(row)
-    network_info = explaining_network(registry, info)
+    network_info = explaining_network(registry, info) if explained else None
     network = None
     if network_info is not None:
         network = model if network_info.version == info.version else registry.load(network_info.version)
@@ -84,23 +85,30 @@ def explaining_network(registry: Registry, info: VersionInfo) -> VersionInfo | N
     return networks[-1] if networks else None
 
 
-class Champion:
-    """The current champion; `refresh` follows the registry's alias."""
+class ServedModels:
+    """The loaded `champion` and `challenger`; `refresh` follows the registry's aliases."""
 
     def __init__(self, registry: Registry):
         self.registry = registry
-        self.current: Loaded | None = None
+        self.champion: Loaded | None = None
+        self.challenger: Loaded | None = None
         self.last_error: str | None = None
 
     def refresh(self) -> bool:
-        """Loads the alias's version when it moved; True when it swapped. A registry that cannot
-        be read, or a version that fails its checks, leaves the current model answering."""
+        """Loads the aliases' versions when they moved; True when the champion swapped."""
+        swapped = self._refresh_champion()
+        self._refresh_challenger()
+        return swapped
+
+    def _refresh_champion(self) -> bool:
+        """A registry that cannot be read, or a version that fails its checks, leaves the
+        current model answering."""
         try:
             info = self.registry.alias(CHAMPION)
             if info is None:
                 self.last_error = "the registry has no champion yet"
                 return False
-            if self.current is not None and info.version == self.current.version:
+            if self.champion is not None and info.version == self.champion.version:
                 self.last_error = None
                 return False
             loaded = load(self.registry, info)
@@ -108,8 +116,24 @@ class Champion:
             self.last_error = f"{type(error).__name__}: {error}"
             log.warning("champion not refreshed: %s", self.last_error)
             return False
-        previous = self.current.version if self.current else "none"
-        self.current = loaded
+        previous = self.champion.version if self.champion else "none"
+        self.champion = loaded
         self.last_error = None
         log.info("champion: version %s (was %s)", loaded.version, previous)
         return True
+
+    def _refresh_challenger(self) -> None:
+        """None while the alias names no version or the champion itself (nothing to compare);
+        a version that cannot be loaded leaves the previous challenger in the shadow."""
+        try:
+            info = self.registry.alias(CHALLENGER)
+            if info is None or (self.champion is not None and info.version == self.champion.version):
+                self.challenger = None
+                return
+            if self.challenger is not None and self.challenger.version == info.version:
+                return
+            self.challenger = load(self.registry, info, explained=False)
+        except Exception as error:  # noqa: BLE001 - shadow scoring must never stop the service
+            log.warning("challenger not refreshed: %s: %s", type(error).__name__, error)
+            return
+        log.info("challenger: version %s", self.challenger.version)

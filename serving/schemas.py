@@ -48,6 +48,15 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class Shadow(BaseModel):
+    """The challenger that scores a share of the traffic beside the champion, off the response path."""
+
+    version: str
+    kind: str
+    threshold: float
+    share: float = Field(description="The share of `/predict` requests it also scores (`MLOPS_SHADOW_SHARE`).")
+
+
 class ModelInfo(BaseModel):
     """The champion that answers: what it is and how it was measured."""
 
@@ -58,6 +67,9 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     training_window: str
     reason: str
+    shadow: Shadow | None = Field(
+        default=None, description="The challenger in the shadow; none while there is none, or it is the champion."
+    )
 
 
 class Factor(BaseModel):

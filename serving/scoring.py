@@ -38,11 +38,6 @@ def model_inputs(features: OnlineMirror, frame: pd.DataFrame) -> pd.DataFrame:
     return model_input(frame, features.lookup(frame))
 
 
-def score(loaded: Loaded, features: OnlineMirror, frame: pd.DataFrame) -> np.ndarray:
-    """P(fraud) of each row of `frame`."""
-    return loaded.model.predict_proba(model_inputs(features, frame))
-
-
 def predictions_json(version: str, ids: list[str], probabilities: np.ndarray, threshold: float) -> bytes:
     """The `/predict` answer (`PredictResponse`) written directly: for 10,000 rows, building a
     pydantic object per prediction costs more than the scoring."""

@@ -10,11 +10,15 @@
   the mounted routes' concurrency limit, and the `X-Model-Version` header.
 
 The champion follows the registry's alias: a background task looks every `MLOPS_SERVING_POLL`
-seconds (default 2) and swaps in a new version once it is loaded and warmed.
+seconds (default 2) and swaps in a new version once it is loaded and warmed. It follows the
+`challenger` alias too: while it names another version, `MLOPS_SHADOW_SHARE` of `/predict`
+requests (default 0.1) are scored by it as well, off the response path (`serving.shadow`).
 
 Settings, from the environment: `MLOPS_SERVING_WORKERS` (processes, default 2; each follows the
 registry and batches on its own), `MLOPS_SERVING_POLL`, `MLOPS_SERVING_MAX_BODY_BYTES` (default
-8 MiB), `MLOPS_SERVING_MOUNTED_CONCURRENCY` (default 16) and `MLOPS_API_KEY` (unset: no key).
+8 MiB), `MLOPS_SERVING_MOUNTED_CONCURRENCY` (default 16), `MLOPS_API_KEY` (unset: no key),
+`MLOPS_SHADOW_SHARE` and `MLOPS_SHADOW_FLUSH_SECONDS` (how often shadow scores are written,
+default 10).
 Over 256 requests in flight BentoML answers 429; so does the batcher past 50,000 waiting rows.
 """
 
@@ -36,9 +40,10 @@ from fastapi.responses import JSONResponse, Response
 from mlops_assets.lib.feature_store import open_store
 from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.lib.shadow import ShadowLog
 from mlops_assets.settings import Settings
-from serving.batching import MicroBatcher, Overloaded
-from serving.champion import Champion, Loaded
+from serving.batching import MicroBatcher, Overloaded, Scored
+from serving.champion import Loaded, ServedModels
 from serving.guard import RequestGuard, error_body
 from serving.online import OnlineMirror
 from serving.schemas import (
@@ -47,10 +52,12 @@ from serving.schemas import (
     FeedbackResponse,
     ModelInfo,
     PredictResponse,
+    Shadow,
     Transaction,
     Transactions,
 )
-from serving.scoring import explain, model_inputs, predictions_json, score, transactions_frame
+from serving.scoring import explain, model_inputs, predictions_json, transactions_frame
+from serving.shadow import ShadowScorer
 
 # BentoML records an OpenTelemetry span per request even with no exporter configured; that cost
 # a fifth of the throughput here. Set OTEL_SDK_DISABLED=false to trace (with BentoML's exporter).
@@ -79,6 +86,15 @@ MODEL_VERSION = bentoml.metrics.Gauge(
     documentation="The champion version the service answers with.",
     multiprocess_mode="livemostrecent",
 )
+SHADOW_SCORED = bentoml.metrics.Counter(
+    name="fraud_detector_shadow_scored_rows",
+    documentation="Transactions also scored by the challenger (shadow scoring), by its version.",
+    labelnames=["challenger_version"],
+)
+SHADOW_SKIPPED = bentoml.metrics.Counter(
+    name="fraud_detector_shadow_skipped_rows",
+    documentation="Sampled transactions not shadowed: the shadow queue was full, or scoring or writing failed.",
+)
 FEEDBACK_LABELS = bentoml.metrics.Counter(
     name="fraud_detector_feedback_labels",
     documentation="Labels accepted by POST /feedback, by class.",
@@ -93,7 +109,7 @@ def _poll_seconds() -> float:
 def _current_version() -> str | None:
     """The loaded champion's version, for the header of responses that did not set one."""
     try:
-        loaded = bentoml.get_current_service().champion.current
+        loaded = bentoml.get_current_service().models.champion
     except bentoml.exceptions.BentoMLException:  # before the service is built
         return None
     return loaded.version if loaded is not None else None
@@ -110,14 +126,21 @@ def _current_version() -> str | None:
 class FraudDetector:
     def __init__(self) -> None:
         settings = Settings.from_env()
-        self.champion = Champion(Registry(settings.mlflow_tracking_uri, MODEL_NAME))
-        self.champion.refresh()
+        self.models = ServedModels(Registry(settings.mlflow_tracking_uri, MODEL_NAME))
+        self.models.refresh()
         self._publish_version()
         self.features = OnlineMirror(open_store(settings.feast_dir))
         self._refresh_features()
         self.batcher = MicroBatcher(self._score_rows)
         self.labels = LabelFolder.of_landing(settings.landing_dir)
-        self._watcher: asyncio.Task | None = None
+        self.shadow = ShadowScorer(
+            ShadowLog.of_landing(settings.landing_dir),
+            float(os.environ.get("MLOPS_SHADOW_SHARE", "0.1")),
+            flush_seconds=float(os.environ.get("MLOPS_SHADOW_FLUSH_SECONDS", "10")),
+            on_scored=lambda version, rows: SHADOW_SCORED.labels(challenger_version=version).inc(rows),
+            on_skipped=SHADOW_SKIPPED.inc,
+        )
+        self._tasks: list[asyncio.Task] = []
         # Everything loaded so far (libraries, model, features) lives as long as the process:
         # frozen, the collector stops walking it, which otherwise paused requests for 100+ ms.
         gc.collect()
@@ -125,12 +148,15 @@ class FraudDetector:
 
     @bentoml.on_startup
     async def watch_registry(self) -> None:
-        self._watcher = asyncio.create_task(self._follow_champion())
+        self._tasks = [
+            asyncio.create_task(self._follow_champion()),
+            asyncio.create_task(self.shadow.run(lambda: self.models.challenger)),
+        ]
 
     async def _follow_champion(self) -> None:
         while True:
             await asyncio.sleep(_poll_seconds())
-            if await asyncio.to_thread(self.champion.refresh):
+            if await asyncio.to_thread(self.models.refresh):
                 self._publish_version()
             await asyncio.to_thread(self._refresh_features)
 
@@ -142,27 +168,29 @@ class FraudDetector:
             log.exception("online features not reloaded")
 
     def _publish_version(self) -> None:
-        if self.champion.current is not None:
-            MODEL_VERSION.set(int(self.champion.current.version))
+        if self.models.champion is not None:
+            MODEL_VERSION.set(int(self.models.champion.version))
 
     @bentoml.on_shutdown
     async def stop_watching(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await self.shadow.close(self.models.challenger)
 
     def __is_ready__(self) -> bool:
-        return self.champion.current is not None
+        return self.models.champion is not None
 
     def _loaded(self) -> Loaded:
-        loaded = self.champion.current
+        loaded = self.models.champion
         if loaded is None:
-            raise bentoml.exceptions.ServiceUnavailable(f"no model to serve: {self.champion.last_error}")
+            raise bentoml.exceptions.ServiceUnavailable(f"no model to serve: {self.models.last_error}")
         return loaded
 
-    def _score_rows(self, transactions: list[Transaction]) -> tuple[str, float, np.ndarray]:
+    def _score_rows(self, transactions: list[Transaction]) -> Scored:
         """One micro-batch, in a worker thread, by the champion loaded when it starts."""
         loaded = self._loaded()
-        return loaded.version, loaded.threshold, score(loaded, self.features, transactions_frame(transactions))
+        inputs = model_inputs(self.features, transactions_frame(transactions))
+        return Scored(loaded.version, loaded.threshold, loaded.model.predict_proba(inputs), inputs)
 
     @bentoml.api(route="/predict")
     async def predict(self, transactions: Transactions) -> PredictResponse:
@@ -174,6 +202,8 @@ class FraudDetector:
             status, body = error_body(429, ["body", "transactions"], str(error), "busy")
             return Response(body, status_code=status, media_type="application/json", headers={"Retry-After": "1"})
         _count_predictions(scored.version, scored.probabilities >= scored.threshold)
+        if self.models.challenger is not None:
+            self.shadow.offer(transactions, scored)
         ids = [t.transaction_id for t in transactions]
         body = predictions_json(scored.version, ids, scored.probabilities, scored.threshold)
         return Response(body, media_type="application/json", headers={"X-Model-Version": scored.version})
@@ -235,7 +265,7 @@ def feedback(request: FeedbackRequest) -> FeedbackResponse:
 def model_info() -> ModelInfo:
     """The champion that answers: version, kind, metrics, threshold and training window."""
     service = bentoml.get_current_service()
-    loaded = service.champion.current if service is not None else None
+    loaded = service.models.champion if service is not None else None
     if loaded is None:
         raise HTTPException(status_code=503, detail="no champion loaded yet")
     return ModelInfo(
@@ -246,4 +276,11 @@ def model_info() -> ModelInfo:
         metrics=loaded.metrics(),
         training_window=loaded.tags.get("training_window", ""),
         reason=loaded.tags.get("reason", ""),
+        shadow=_shadow_info(service.models.challenger, service.shadow.share),
     )
+
+
+def _shadow_info(challenger: Loaded | None, share: float) -> Shadow | None:
+    if challenger is None or share == 0.0:
+        return None
+    return Shadow(version=challenger.version, kind=challenger.kind, threshold=challenger.threshold, share=share)

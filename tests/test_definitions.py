@@ -16,10 +16,11 @@ def test_contract_names(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert {"raw_transactions", "validated_transactions", "quarantined_transactions"} <= keys
-    for sensor in ("landing_sensor", "features_sensor"):
+    for sensor in ("landing_sensor", "features_sensor", "label_sensor", "shadow_sensor"):
         assert defs.resolve_sensor_def(sensor).default_status == dg.DefaultSensorStatus.RUNNING
     assert {"customer_features", "merchant_features", "online_features", "training_set"} <= keys
     assert {"xgboost_model", "baseline_model", "bayesian_network", "model_evaluation", "champion_model"} <= keys
+    assert {"drift_report", "bento", "shadow_scores"} <= keys
     assert defs.resolve_job_def("retrain_job") is not None
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == {

@@ -1,5 +1,7 @@
 """Every candidate and the current champion scored on the same time-based holdout, the quality
-gates applied, and the `champion` alias moved to the best candidate that passes them all."""
+gates applied, and the `champion` alias moved to the best candidate that passes them all.
+Beside the holdout, the evaluation shows how the outgoing challenger did against the champion on
+live traffic (the service's shadow scores), for whoever decides on a promotion."""
 
 import base64
 from typing import Any
@@ -13,8 +15,9 @@ from mlops_assets.lib.gates import GateThresholds, gate_failures
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.metrics import Costs, evaluate
 from mlops_assets.lib.plots import evaluation_png
-from mlops_assets.lib.registry import CHAMPION
+from mlops_assets.lib.registry import CHALLENGER, CHAMPION
 from mlops_assets.lib.retraining import Decision, outcome_key
+from mlops_assets.lib.shadow import live_comparison, recent_scores
 from mlops_assets.monitoring.decisions import record_outcome
 from mlops_assets.resources import LakeResource, ModelRegistryResource, ReportsResource, mlflow_run_for_step
 from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, MLFLOW_OP_TAGS, REASON_TAG
@@ -37,6 +40,9 @@ class EvaluationConfig(dg.Config):
     min_score_std: float = Field(default=1e-4, description="Gate: scores must vary at least this much.")
     max_calibration_error: float = Field(
         default=0.02, description="Gate: highest expected calibration error (deciles of score)."
+    )
+    live_days: int = Field(
+        default=7, description="Days of shadow scores over which the challenger is compared with the champion."
     )
 
     def thresholds(self) -> GateThresholds:
@@ -79,6 +85,16 @@ def _table(rows: dict[str, dict[str, float]]) -> str:
     return frame.round(4).to_markdown()
 
 
+def _live_text(live: dict | None, days: int) -> str:
+    if live is None:
+        return f"No shadow scores of a challenger beside the champion in the last {days} days."
+    title = (
+        f"Challenger v{live['challenger_version']} beside champion v{live['champion_version']} "
+        f"on live traffic (shadow scores, last {days} days):\n\n"
+    )
+    return title + pd.Series(live).drop(["champion_version", "challenger_version"]).to_frame("value").to_markdown()
+
+
 @dg.asset(
     group_name="evaluation",
     kinds={"mlflow", "matplotlib"},
@@ -111,7 +127,10 @@ def model_evaluation(
         frame = holdout[["event_timestamp", "customer_id"]].assign(label=holdout["is_fraud"], score=scores)
         return evaluate(frame, max_fpr=config.max_fpr, top_k=config.top_k, costs=costs)
 
-    champion = registry.alias(CHAMPION)
+    champion, challenger = registry.alias(CHAMPION), registry.alias(CHALLENGER)
+    live = None
+    if champion is not None and challenger is not None and challenger.version != champion.version:
+        live = live_comparison(recent_scores(lake.lake(), config.live_days), champion.version, challenger.version)
     champion_metrics = score(f"champion v{champion.version}", champion.version) if champion else None
     candidates = {}
     for record in (xgboost_model, baseline_model, bayesian_network):
@@ -148,6 +167,7 @@ def model_evaluation(
         "ranked_by": RANK_BY,
         "best_passing": passing[0] if passing else None,
         "champion": None if champion is None else {"version": champion.version, "metrics": champion_metrics},
+        "live_traffic": live,
         "plot": str(plot_path),
     }
     with mlflow_run_for_step(mlflow):
@@ -181,6 +201,7 @@ def model_evaluation(
             "best_passing": record["best_passing"] or "none: the champion stays",
             "metrics": dg.MetadataValue.md(_table(metrics_table)),
             "gates": dg.MetadataValue.json(verdicts),
+            "live_traffic": dg.MetadataValue.md(_live_text(live, config.live_days)),
             "plots": dg.MetadataValue.md(f"![evaluation](data:image/png;base64,{base64.b64encode(png).decode()})"),
             "plot_path": dg.MetadataValue.path(str(plot_path)),
         },

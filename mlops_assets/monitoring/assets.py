@@ -1,6 +1,7 @@
 """`drift_report`: each day (or a trailing window) against the champion's reference, four ways:
 the inputs (Evidently), the champion's scores, the Bayesian network's conditionals, and
-performance where labels exist; a verdict from `lib.drift.DriftPolicy`."""
+performance where labels exist; a verdict from `lib.drift.DriftPolicy`. Beside them, not in the
+verdict: how a challenger scored the window's live traffic in the shadow (`shadow_scores`)."""
 
 import dagster as dg
 import pandas as pd
@@ -11,6 +12,7 @@ from mlops_assets.lib.drift import DriftPolicy, input_drift, network_drift, psi,
 from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.metrics import pr_auc_upper_bound, recall_at_fpr
 from mlops_assets.lib.registry import CHAMPION
+from mlops_assets.lib.shadow import compare, scores_between
 from mlops_assets.partitions import DAILY
 from mlops_assets.resources import FeastResource, LakeResource, ModelRegistryResource, ReportsResource
 
@@ -116,6 +118,7 @@ def drift_report(
             states = network.discretizer.transform(inputs[labelled].reset_index(drop=True), labels)
             network_table = network_drift(network.network, states)
             fraud_divergence = float(network_table["fraud_js"].dropna().mean())
+    shadow = [p for p in compare(scores_between(table, first, day)) if p["champion_version"] == champion.version]
     verdict, reasons = policy.verdict(inputs_table, prediction_psi, fraud_divergence, pr_auc_drop, recovery)
     context.log.info(f"drift {day}: {verdict}" + (f" ({'; '.join(reasons)})" if reasons else ""))
     record = {
@@ -135,6 +138,7 @@ def drift_report(
         "recall_at_fpr": recall,
         "pr_auc_drop": pr_auc_drop,
         "pre_drift_pr_auc": pre_drift,
+        "shadow": shadow,
         "report": str(html),
     }
     metadata = {
@@ -163,4 +167,8 @@ def drift_report(
     if network_table is not None:
         metadata["fraud_divergence"] = round(fraud_divergence, 4)
         metadata["network"] = dg.MetadataValue.md(network_table.round(4).to_markdown())
+    if shadow:
+        metadata["shadow"] = dg.MetadataValue.md(
+            pd.DataFrame(shadow).set_index("challenger_version").round(4).T.to_markdown()
+        )
     return dg.Output(record, metadata=metadata)

@@ -6,7 +6,11 @@
   (`lib.retraining.decide`); a `retrain` decision requests `retrain_job` with the run key
   `drift:<event id>` (`#<attempt>` after a rejected one), so each decided retraining runs once,
   however often the sensor looks.
+- `shadow_sensor`: a day's `shadow_scores` is gathered again when the service wrote new shadow
+  fragments for it, or its validated transactions (their labels) changed.
 """
+
+import time
 
 import dagster as dg
 
@@ -22,13 +26,18 @@ from mlops_assets.lib.retraining import (
     retrain_run_key,
 )
 from mlops_assets.monitoring.decisions import decisions_materialization
-from mlops_assets.monitoring.jobs import monitoring_job
-from mlops_assets.resources import LakeResource, ModelRegistryResource, RetrainPolicyResource
+from mlops_assets.monitoring.jobs import monitoring_job, shadow_job
+from mlops_assets.partitions import DAILY
+from mlops_assets.resources import LakeResource, LandingResource, ModelRegistryResource, RetrainPolicyResource
 from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, REASON_TAG
 from mlops_assets.training.jobs import retrain_job
 
 # Reports looked at per tick: a backlog is worked through over the following ticks, in order.
 REPORTS_PER_TICK = 50
+# Each serving worker writes a shadow fragment every few seconds: gathering the day again at most
+# every ten minutes keeps the runs few; a fragment must be this old, so a burst is seen whole.
+SHADOW_INTERVAL_SECONDS = 600
+SHADOW_SETTLE_SECONDS = 5
 
 
 def _running(instance: dg.DagsterInstance, job_names: list[str]) -> bool:
@@ -111,6 +120,30 @@ def drift_retrain_sensor(
         cursor=str(found.records[-1].storage_id),
         asset_events=[decisions_materialization(log, new)] if new else [],
     )
+
+
+@dg.sensor(
+    job=shadow_job, minimum_interval_seconds=SHADOW_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING
+)
+def shadow_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource):
+    """Requests `shadow_scores` for each day with shadow fragments, once per state of its inputs
+    (its newest fragment, its validated transactions)."""
+    log, validated = landing.shadow(), lake.lake().modified_ns("validated_transactions")
+    settled = time.time_ns() - SHADOW_SETTLE_SECONDS * 1_000_000_000
+    requests = []
+    for day in log.days():
+        fragments = log.newest_ns(day)
+        if fragments >= settled:
+            continue  # a worker may still be writing the day's fragments: the next tick sees them
+        if not DAILY.has_partition_key(day):
+            context.log.warning(f"shadow fragments of {day} are outside the daily partitions; left in {log.folder}")
+            continue
+        # The key names the inputs' state, and Dagster runs a key once: a day is gathered again
+        # only when they change. (Comparing with the table's write time would miss a fragment
+        # written while the day was being gathered.)
+        newest = max(fragments, validated.get(day, -1))
+        requests.append(dg.RunRequest(run_key=f"shadow:{day}:{newest}", partition_key=day))
+    return requests or dg.SkipReason("no shadow fragments yet")
 
 
 def retrain_schedule(cron: str) -> dg.ScheduleDefinition:

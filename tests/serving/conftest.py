@@ -2,7 +2,7 @@
 ports, over one home with a trained champion in a real MLflow registry and online features in the
 real Feast store.
 
-- `served`: the default settings (no API key);
+- `served`: the default settings (no API key), but every request shadowed;
 - `guarded`: a second server on the same home with an API key, a 1 MiB body limit and one slot
   for the mounted routes, for the guard's tests.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -54,6 +54,17 @@ def new_transactions(served: Served, count: int) -> list[dict]:
     rows = pd.read_parquet(path).drop(columns=["is_fraud"]).head(count)
     rows["event_timestamp"] = rows["event_timestamp"].map(lambda t: t.isoformat())
     return rows.to_dict(orient="records")
+
+
+def wait_for_model(served: Served, agrees: Callable[[dict], bool], what: str, seconds: float = 30) -> None:
+    """Until every worker's `GET /model` agrees: each worker follows the registry on its own, so
+    ten answers in a row on fresh connections (which land on either worker) must agree."""
+    deadline, agreeing = time.monotonic() + seconds, 0
+    while agreeing < 10:
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        with httpx.Client(base_url=served.url, timeout=30) as fresh:
+            agreeing = agreeing + 1 if agrees(fresh.get("/model").json()) else 0
+        time.sleep(0.05)
 
 
 def wait_ready(client: httpx.Client, process: subprocess.Popen, seconds: float) -> None:
@@ -102,8 +113,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, d
 
 @pytest.fixture(scope="package")
 def served(home) -> Iterator[Served]:
+    """Shadow scoring takes every request (while a challenger differs from the champion) and is
+    written out every half second, for `test_shadow`."""
     settings, defs = home
-    with serving(settings.home / "bentoml.log", {}) as (url, client):
+    environment = {"MLOPS_SHADOW_SHARE": "1", "MLOPS_SHADOW_FLUSH_SECONDS": "0.5"}
+    with serving(settings.home / "bentoml.log", environment) as (url, client):
         yield Served(settings, defs, url, client)
 
 

@@ -9,18 +9,18 @@ import threading
 import numpy as np
 import pytest
 
-from serving.batching import MicroBatcher, Overloaded
+from serving.batching import MicroBatcher, Overloaded, Scored
 
 
 def scorer(calls: list[list]):
     gate = threading.Event()
 
-    def score(rows: list) -> tuple[str, float, np.ndarray]:
+    def score(rows: list) -> Scored:
         calls.append(list(rows))
         gate.wait(timeout=5)  # the first batch runs until released, so the others queue up
         if "bad" in rows:
             raise ValueError("cannot score 'bad'")
-        return "7", 0.5, np.array([float(r) / 100 for r in rows])
+        return Scored("7", 0.5, np.array([float(r) / 100 for r in rows]), inputs=list(rows))
 
     return score, gate
 
@@ -42,6 +42,8 @@ def test_requests_queued_during_a_batch_are_scored_together_in_order() -> None:
     assert calls == [[1], [10, 11, 20, 21, 30, 31, 40, 41]] and sizes == [1, 4]
     assert first.version == "7" and first.probabilities.tolist() == [0.01]
     assert [o.probabilities.tolist() for o in others] == [[(10 * i) / 100, (10 * i + 1) / 100] for i in range(1, 5)]
+    # each request can find its own rows in what the scorer built for the batch
+    assert [o.inputs[o.rows] for o in others] == [[10 * i, 10 * i + 1] for i in range(1, 5)]
 
 
 def test_a_batch_takes_whole_requests_up_to_its_row_limit() -> None:

@@ -19,7 +19,7 @@ from mlops_assets.ingestion.sensors import ingest_job
 from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import MODEL_NAME
-from tests.serving.conftest import Served, new_transactions
+from tests.serving.conftest import Served, new_transactions, wait_for_model
 
 pytestmark = pytest.mark.slow
 
@@ -102,15 +102,8 @@ def test_unknown_categories_and_customers_are_scored_with_defaults(served: Serve
     assert all(0.0 <= s <= 1.0 for s in scores)
 
 
-def wait_for_version(served: Served, version: str, seconds: float = 30) -> None:
-    """Until every worker answers with `version`: each worker follows the registry on its own, so
-    ten answers in a row on fresh connections (which land on either worker) must agree."""
-    deadline, agreeing = time.monotonic() + seconds, 0
-    while agreeing < 10:
-        assert time.monotonic() < deadline, f"the service did not move to version {version}"
-        with httpx.Client(base_url=served.url, timeout=30) as fresh:
-            agreeing = agreeing + 1 if fresh.get("/model").json()["version"] == version else 0
-        time.sleep(0.05)
+def wait_for_version(served: Served, version: str) -> None:
+    wait_for_model(served, lambda model: model["version"] == version, f"the service moves to version {version}")
 
 
 def test_a_new_champion_is_picked_up_without_a_failed_request(served: Served) -> None:
