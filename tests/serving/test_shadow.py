@@ -50,12 +50,16 @@ def predict(served: Served, transactions: list[dict]) -> dict[str, tuple[str, fl
     return answered
 
 
-def shadowed(log: ShadowLog, days: list[str], ids: set[str], seconds: float = 30) -> pd.DataFrame:
-    """The shadow rows of `ids`, once every worker has written them."""
+def shadowed(
+    log: ShadowLog, days: list[str], ids: set[str], pair: tuple[str, str], seconds: float = 30
+) -> pd.DataFrame:
+    """The shadow rows of `ids` by a (champion, challenger) `pair`, once every worker wrote them.
+    (Earlier tests may have shadowed the same transactions with other pairs.)"""
     deadline = time.monotonic() + seconds
     while True:
         rows = pd.concat([log.read(day) for day in days], ignore_index=True)
-        rows = rows[rows["transaction_id"].isin(ids)]
+        rows = rows[rows["transaction_id"].isin(ids) & (rows["champion_version"] == pair[0])]
+        rows = rows[rows["challenger_version"] == pair[1]]
         if set(rows["transaction_id"]) == ids:
             return rows.set_index("transaction_id")
         assert time.monotonic() < deadline, f"{len(ids) - rows['transaction_id'].nunique()} rows not shadowed"
@@ -86,7 +90,8 @@ def test_a_challenger_scores_live_traffic_in_the_shadow(served: Served, monkeypa
         fresh, landed = new_transactions(served, 200), landed_transactions(served, LANDED_DAY)
         answered = predict(served, fresh + landed)
         log = ShadowLog.of_landing(served.settings.landing_dir)
-        rows = shadowed(log, [NEW_DAY, LANDED_DAY], set(answered))
+        assert {version for version, _, _ in answered.values()} == {champion.version}
+        rows = shadowed(log, [NEW_DAY, LANDED_DAY], set(answered), (champion.version, challenger.version))
 
         # The champion's side is exactly what the client was answered.
         ids = list(answered)
@@ -101,7 +106,6 @@ def test_a_challenger_scores_live_traffic_in_the_shadow(served: Served, monkeypa
         inputs = point_in_time_inputs(context, served.defs.resources["feast"], frame)
         expected = registry.load(challenger.version).predict_proba(inputs)
         new_ids = frame["transaction_id"].tolist()
-        assert set(rows.loc[ids, "challenger_version"]) == {challenger.version}
         np.testing.assert_allclose(rows.loc[new_ids, "challenger_probability"], expected, atol=1e-6)
         threshold = float(challenger.tags["threshold"])
         assert rows.loc[new_ids, "challenger_is_fraud"].tolist() == [bool(s >= threshold) for s in expected]
@@ -130,9 +134,15 @@ def test_a_challenger_scores_live_traffic_in_the_shadow(served: Served, monkeypa
             assert materialization.metadata["rows"].value == len(landed)
             assert materialization.metadata["labelled_rows"].value == int(truth.loc[landed_ids].notna().sum())
 
-            # The evaluation compares the challenger with the champion on that live traffic.
+            # The drift report and the evaluation compare the challenger with the champion on it.
+            reported = served.defs.resolve_job_def("monitoring_job").execute_in_process(
+                instance=instance, partition_key=LANDED_DAY, asset_selection=[dg.AssetKey("drift_report")]
+            )
+            assert reported.success
             evaluated = retrain(served.defs, instance, None, {}, selection=[model_evaluation])
             assert evaluated.success
+        [beside] = Lake(str(served.settings.lake_dir)).read_record(f"drift_report/{LANDED_DAY}")["shadow"]
+        assert (beside["challenger_version"], beside["rows"]) == (challenger.version, len(landed))
         live = Lake(str(served.settings.lake_dir)).read_record("model_evaluation")["live_traffic"]
         assert (live["champion_version"], live["challenger_version"]) == (champion.version, challenger.version)
         assert live["rows"] == len(landed) and live["labelled_frauds"] == int(truth.loc[landed_ids].sum())
