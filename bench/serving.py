@@ -4,7 +4,8 @@ lean FastAPI endpoint (`bench/serving_baselines.py`), side by side with `wrk` on
 Run with `uv run python bench/serving.py` (about 6 minutes; `make bench` runs it too; needs Debian's
 `wrk`). It builds a state of its own in a temporary folder (ten generated days, their features and
 a first `retrain_job`), makes the run's XGBoost model the champion, then starts each service in
-turn on a free port and measures, `--seconds` each:
+turn on a free port and measures, `--seconds` each (ours twice: without a challenger, and with the
+run's baseline model as challenger shadow-scoring every request):
 - one transaction per request at 16 and 64 connections: requests/s, p50 and p99, failed requests;
 - 1,000 transactions per request at 4 connections: rows/s.
 Each request picks one of 500 transactions (different customers and merchants) at random.
@@ -28,7 +29,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from mlops_assets.lib.registry import MODEL_NAME, Registry  # noqa: E402
+from mlops_assets.lib.registry import CHALLENGER, MODEL_NAME, Registry  # noqa: E402
 from mlops_assets.settings import Settings  # noqa: E402
 from tests.ingestion.test_daemon import free_port  # noqa: E402
 
@@ -42,16 +43,18 @@ def uvicorn(app: str):
     ]  # fmt: skip
 
 
+def ours(port: int) -> list[str]:
+    return [str(BIN / "mlops"), "serve", "--port", str(port)]
+
+
+OURS = "ours: BentoML, online features, micro-batching, 2 workers"
+SHADOWED = "ours, and a challenger shadow-scoring every request"
 SERVICES = {
     "tutorial pattern: FastAPI, one-row DataFrame, predict_proba (model only)": uvicorn("tutorial"),
     "lean FastAPI: numpy, inplace_predict (model only)": uvicorn("lean"),
     "lean FastAPI + online features + model_input (no batching)": uvicorn("lean_features"),
-    "ours: BentoML, online features, micro-batching, 2 workers": lambda port: [
-        str(BIN / "mlops"),
-        "serve",
-        "--port",
-        str(port),
-    ],  # fmt: skip
+    OURS: ours,
+    SHADOWED: ours,
 }
 RUNS = (("one", 16), ("one", 64), ("batch", 4))
 
@@ -72,6 +75,18 @@ def build_state(home: Path) -> Settings:
     registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
     registry.promote([v for v in registry.versions() if v.tags.get("kind") == "xgboost"][-1].version)
     return settings
+
+
+def set_challenger(settings: Settings, shadowed: bool) -> dict[str, str]:
+    """The run's baseline model as challenger, and the environment that shadows every request;
+    or no challenger (nothing is shadowed)."""
+    registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+    if shadowed:
+        registry.set_challenger([v for v in registry.versions() if v.tags.get("kind") == "baseline"][-1].version)
+        return {**os.environ, "MLOPS_SHADOW_SHARE": "1"}
+    if registry.alias(CHALLENGER) is not None:
+        registry.client.delete_registered_model_alias(MODEL_NAME, CHALLENGER)
+    return dict(os.environ)
 
 
 def write_scripts(settings: Settings, folder: Path) -> dict[str, Path]:
@@ -112,11 +127,13 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, flo
     return {"rps": rps, "p50": latency("50"), "p99": latency("99"), "failed": failed}
 
 
-def measure(name: str, command: list[str], scripts: dict[str, Path], seconds: int, log: Path) -> dict:
+def measure(
+    name: str, command: list[str], environment: dict[str, str], scripts: dict[str, Path], seconds: int, log: Path
+) -> dict:
     port = int(command[command.index("--port") + 1])
     url = f"http://127.0.0.1:{port}"
     with open(log, "a") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -128,10 +145,24 @@ def measure(name: str, command: list[str], scripts: dict[str, Path], seconds: in
                 pass
             time.sleep(0.5)
         wrk(f"{url}/predict", scripts["one"], 16, 3)  # warm-up
-        return {(kind, c): wrk(f"{url}/predict", scripts[kind], c, seconds) for kind, c in RUNS}
+        runs = {(kind, c): wrk(f"{url}/predict", scripts[kind], c, seconds) for kind, c in RUNS}
+        time.sleep(1)  # the last shadow scores are written
+        return {**runs, "shadow": shadow_counts(httpx.get(f"{url}/metrics", timeout=10).text)}
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def shadow_counts(metrics: str) -> dict[str, float]:
+    """Rows the challenger scored and rows it skipped, from our service's Prometheus text."""
+
+    def total(name: str) -> float:
+        return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name))
+
+    return {
+        "scored": total("fraud_detector_shadow_scored_rows_total"),
+        "skipped": total("fraud_detector_shadow_skipped_rows_total"),
+    }
 
 
 def report(results: dict[str, dict]) -> None:
@@ -139,16 +170,19 @@ def report(results: dict[str, dict]) -> None:
           "| 1,000 txns, c=4: rows/s |\n|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
     for name, runs in results.items():
         c16, c64, batch = runs[("one", 16)], runs[("one", 64)], runs[("batch", 4)]
-        failed = sum(run["failed"] for run in runs.values())
+        failed = sum(run["failed"] for kind, run in runs.items() if kind != "shadow")
         print(
             f"| {name} | {c16['rps']:,.0f} | {c16['p50']:.0f} / {c16['p99']:.0f} | {c64['rps']:,.0f} "
             f"| {c64['p50']:.0f} / {c64['p99']:.0f} | {failed} | {batch['rps'] * 1000:,.0f} |"
         )
-    tutorial, lean, _, ours = (results[name] for name in SERVICES)
-    c64 = ("one", 64)
+    tutorial, lean, _, plain, shadowed = (results[name] for name in SERVICES)
+    c16, c64 = ("one", 16), ("one", 64)
     print(
-        f"\nours / tutorial at c=64: {ours[c64]['rps'] / tutorial[c64]['rps']:.1f}x; "
-        f"ours / lean at c=64: {ours[c64]['rps'] / lean[c64]['rps']:.0%}"
+        f"\nours / tutorial at c=64: {plain[c64]['rps'] / tutorial[c64]['rps']:.1f}x; "
+        f"ours / lean at c=64: {plain[c64]['rps'] / lean[c64]['rps']:.0%}; "
+        f"shadowed / ours at c=16: {shadowed[c16]['rps'] / plain[c16]['rps']:.0%}, "
+        f"at c=64: {shadowed[c64]['rps'] / plain[c64]['rps']:.0%}; "
+        f"the challenger scored {shadowed['shadow']['scored']:,.0f} rows, skipped {shadowed['shadow']['skipped']:,.0f}"
     )
 
 
@@ -163,9 +197,12 @@ def main() -> None:
         settings = build_state(home / "mlops")
         scripts = write_scripts(settings, home)
         results = {
-            name: measure(name, command(free_port()), scripts, args.seconds, home / "servers.log")
+            name: measure(
+                name, command(free_port()), set_challenger(settings, name == SHADOWED), scripts, args.seconds,
+                home / "servers.log",
+            )
             for name, command in SERVICES.items()
-        }
+        }  # fmt: skip
         report(results)
 
 
