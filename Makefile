@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Debian packages are installed as root, through sudo when not root.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install lint test demo up bench clean
+.PHONY: install install-runtime lint test demo up bench clean
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -18,6 +18,10 @@ $(TOOLS)/bin/uv:
 
 install: $(if $(SYSTEM_UV),,$(TOOLS)/bin/uv)
 	$(UV) sync --frozen
+
+# The environment without the development tools: what deploy/Dockerfile installs in the image.
+install-runtime: $(if $(SYSTEM_UV),,$(TOOLS)/bin/uv)
+	$(UV) sync --frozen --no-dev
 
 lint: install
 	$(UV) run ruff check .

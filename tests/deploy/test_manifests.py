@@ -1,0 +1,141 @@
+"""What `deploy/` would send to a cluster, checked here where no cluster runs: every Kubernetes
+manifest validates against the Kubernetes OpenAPI schemas (offline, `kubernetes-validate`), the
+pieces refer to each other correctly, no secret is written in them, the Dagster instance config
+passes dagster's own config schemas, and the image installs from the lockfile through the
+Makefile (no second list of dependencies)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from dagster._config import process_config
+
+from mlops_assets.settings import DAGSTER_INSTANCE_YAML, REPO_ROOT
+
+DEPLOY = REPO_ROOT / "deploy"
+KUBERNETES_VERSION = "1.31.0"  # the oldest minor release still supported upstream in 2026
+MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
+SECRET_NAMES = re.compile(r"KEY|SECRET|PASSWORD|TOKEN|CREDENTIAL", re.IGNORECASE)
+
+
+def documents(path: Path) -> list[dict]:
+    return [document for document in yaml.safe_load_all(path.read_text()) if document]
+
+
+def find(kind: str, name: str) -> dict:
+    found = [d for path in MANIFESTS for d in documents(path) if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
+    return found[0]
+
+
+def containers(document: dict) -> list[dict]:
+    return document["spec"]["template"]["spec"]["containers"]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda path: path.name)
+def test_every_manifest_validates_against_the_kubernetes_schemas(path: Path) -> None:
+    found = documents(path)
+    assert found
+    for document in found:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_a_broken_manifest_is_caught() -> None:
+    deployment = find("Deployment", "fraud-detector")
+    containers(deployment)[0]["ports"][0]["containerPort"] = "3001"  # a string, not a port number
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_serving_pieces_point_at_each_other() -> None:
+    deployment = find("Deployment", "fraud-detector")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    [container] = containers(deployment)
+    [port] = container["ports"]
+    assert port["containerPort"] == 3001 and "3001" in container["command"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": port["name"]}
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    service = find("Service", "fraud-detector")
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+    autoscaler = find("HorizontalPodAutoscaler", "fraud-detector")
+    assert autoscaler["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "fraud-detector",
+    }
+    assert autoscaler["spec"]["minReplicas"] >= 2
+    budget = find("PodDisruptionBudget", "fraud-detector")
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert budget["spec"]["minAvailable"] < autoscaler["spec"]["minReplicas"], "a drain must be able to proceed"
+    mlflow = find("Service", "mlflow")
+    tracking = {e["name"]: e.get("value") for e in container["env"]}["MLFLOW_TRACKING_URI"]
+    assert tracking == f"http://{mlflow['metadata']['name']}:{mlflow['spec']['ports'][0]['port']}"
+
+
+def test_no_secret_is_written_in_a_manifest() -> None:
+    """Variables that name a secret, and connection URIs not written out, come from Secrets."""
+    checked = 0
+    for path in MANIFESTS:
+        for document in documents(path):
+            if document["kind"] != "Deployment":
+                continue
+            for container in containers(document):
+                for variable in container.get("env", []):
+                    secret_name = SECRET_NAMES.search(variable["name"]) is not None
+                    hidden_uri = variable["name"].endswith("_URI") and "value" not in variable
+                    if secret_name or hidden_uri:
+                        assert "secretKeyRef" in variable.get("valueFrom", {}), f"{path.name}: {variable['name']}"
+                        checked += 1
+    assert checked >= 2  # the API key and MLflow's backend URI
+
+
+def test_the_dagster_instance_config_passes_dagsters_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_k8s import K8sRunLauncher
+    from dagster_postgres import DagsterPostgresStorage
+
+    for variable in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB", "MLOPS_IMAGE"):
+        monkeypatch.setenv(variable, f"value-of-{variable}")
+    instance = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    storage = process_config(DagsterPostgresStorage.config_type(), instance["storage"]["postgres"])
+    assert storage.success, storage.errors
+    assert instance["storage"]["postgres"]["postgres_db"]["password"] == {"env": "DAGSTER_PG_PASSWORD"}
+    launcher = process_config(K8sRunLauncher.config_type(), instance["run_launcher"]["config"])
+    assert launcher.success, launcher.errors
+    assert launcher.value["job_image"] == "value-of-MLOPS_IMAGE"
+    # The same run queue as the local instance: one writer of the Feast online store at a time.
+    local = yaml.safe_load(DAGSTER_INSTANCE_YAML)
+    assert instance["run_coordinator"] == local["run_coordinator"]
+
+
+def test_the_helm_values_run_this_project_with_postgres_and_kubernetes_runs() -> None:
+    values = yaml.safe_load((DEPLOY / "helm" / "dagster-values.yaml").read_text())
+    [code] = values["dagster-user-deployments"]["deployments"]
+    workspace = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
+    module = workspace["load_from"][0]["python_module"]["module_name"]
+    assert code["dagsterApiGrpcArgs"] == ["--module-name", module]
+    assert {"name": "MLOPS_ENV", "value": "production"} in code["env"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert values["postgresql"]["enabled"] and not values["generatePostgresqlPasswordSecret"]
+    assert values["dagsterDaemon"]["enabled"] and values["dagsterDaemon"]["runMonitoring"]["enabled"]
+    limits = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
+    assert limits == yaml.safe_load(DAGSTER_INSTANCE_YAML)["run_coordinator"]["config"]["tag_concurrency_limits"]
+    assert values["telemetry"] == {"enabled": False}
+
+
+def test_the_image_installs_the_lockfile_through_the_makefile() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    runs = [line for line in dockerfile.splitlines() if line.startswith("RUN ")]
+    installs = [line for line in runs if "install" in line and "apt-get" not in line and "useradd" not in line]
+    assert installs == ["RUN make install-runtime"]
+    assert not re.search(r"pip install|uv (pip|add)|requirements", dockerfile)
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    target = makefile.split("\ninstall-runtime:", 1)[1].split("\n\n", 1)[0]
+    assert "sync --frozen --no-dev" in target, "the image's packages are the lockfile's, without dev tools"
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".mlops", ".tools"} <= set(ignored), "local state and environments stay out of the image"
