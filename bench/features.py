@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mlops_assets.lib import features, generator  # noqa: E402
 from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions, open_store  # noqa: E402
 from mlops_assets.lib.lake import Lake  # noqa: E402
+from mlops_assets.settings import Settings  # noqa: E402
 from tests.lib.frames import point_in_time  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def main() -> None:
             lake.write("customer_features", customer[(days == day).to_numpy()], day)
             lake.write("merchant_features", merchant[(days == day).to_numpy()], day)
 
-        store = open_store(home / "feast")
+        store = open_store(Settings.from_env())
         store.apply(definitions())
         entities = history.sample(args.entities, random_state=0)[
             ["transaction_id", "customer_id", "merchant_id", "event_timestamp"]

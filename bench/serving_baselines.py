@@ -39,7 +39,7 @@ registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
 champion = registry.alias(CHAMPION)
 booster = registry.load(champion.version).booster
 threshold = float(champion.tags.get("threshold", 0.5))
-store = open_store(settings.feast_dir)
+store = open_store(settings)
 mirror = OnlineMirror(store)
 mirror.refresh()
 

@@ -210,9 +210,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(settings: Settings):
     from mlops_assets.definitions import build_definitions
     from mlops_assets.ingestion.runner import ingest_pending
-    from mlops_assets.resources import build_local_resources
+    from mlops_assets.resources import build_resources
 
-    defs = build_definitions(build_local_resources(settings))
+    defs = build_definitions(build_resources(settings))
     with _instance(settings) as instance:
         report = ingest_pending(defs, instance)
     for rejection in report.rejected:
@@ -311,12 +311,12 @@ def _retrain(settings: Settings, reason: str | None) -> bool:
     """Runs `retrain_job`, prints the evaluation; True when a candidate became champion."""
     from mlops_assets.definitions import build_definitions
     from mlops_assets.lib.lake import Lake
-    from mlops_assets.resources import build_local_resources
+    from mlops_assets.resources import build_resources
     from mlops_assets.runs import first_error
     from mlops_assets.training.jobs import retrain
 
     with _instance(settings) as instance:
-        result = retrain(build_definitions(build_local_resources(settings)), instance, reason)
+        result = retrain(build_definitions(build_resources(settings)), instance, reason)
     # Gates that no candidate passes fail the run on purpose (blocking checks); anything else is an error.
     if not result.asset_materializations_for_node("model_evaluation"):
         raise CommandError(f"retrain_job failed: {first_error(result)}")

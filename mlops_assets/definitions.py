@@ -16,7 +16,7 @@ from mlops_assets.monitoring.jobs import monitoring_job, shadow_job
 from mlops_assets.monitoring.review import champion_review
 from mlops_assets.monitoring.sensors import drift_report_sensor, drift_retrain_sensor, retrain_schedule, shadow_sensor
 from mlops_assets.monitoring.shadow import shadow_scores
-from mlops_assets.resources import build_local_resources
+from mlops_assets.resources import build_resources
 from mlops_assets.serving.assets import bento
 from mlops_assets.settings import Settings
 from mlops_assets.training.assets import MLFLOW_OP_TAGS, baseline_model, bayesian_network, xgboost_model
@@ -68,4 +68,4 @@ def build_definitions(resources: dict[str, object], retrain_cron: str = "0 4 * *
 
 
 _settings = Settings.from_env()
-defs = build_definitions(build_local_resources(_settings), _settings.retrain_cron)
+defs = build_definitions(build_resources(_settings), _settings.retrain_cron)

@@ -81,7 +81,7 @@ def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
     from mlops_assets.lib import generator
     from mlops_assets.lib.lake import Lake
     from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
-    from mlops_assets.resources import build_local_resources
+    from mlops_assets.resources import build_resources
 
     settings.ensure_dirs()
     last = first + timedelta(days=args.history_days - 1)
@@ -95,7 +95,7 @@ def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
         raise DemoError(f"ingestion failed for {', '.join(report.failed_days)}")
     days = Lake(str(settings.lake_dir)).partitions("validated_transactions")
     with _instance(settings) as instance:
-        failed = build_features(build_definitions(build_local_resources(settings)), instance, days)
+        failed = build_features(build_definitions(build_resources(settings)), instance, days)
     if failed:
         raise DemoError(f"features failed: {failed}")
     print("2/5 the first champion: XGBoost, a logistic regression and a Bayesian network, evaluated and gated")

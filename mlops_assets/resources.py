@@ -1,8 +1,11 @@
 """Outside systems as Dagster resources: the landing folder, the lake (tables, records and their IO
-managers), the Feast store, and MLflow (tracking through dagster-mlflow, and the model registry).
+managers), the reports, the Feast store, and MLflow (tracking through dagster-mlflow, and the
+model registry).
 
-Each takes plain locations, so the same asset code runs on a laptop folder and (later) on S3.
-`build_local_resources` is the one place that picks them for the embedded local environment.
+Each takes plain locations (a local path or `s3://...`, reached through dagster-aws's
+`S3Resource`), so the same asset code runs on a laptop folder and on S3. `build_resources` is the
+one place that picks them for an environment (`Settings.environment`); secrets reach resources
+only as `dg.EnvVar`s.
 """
 
 import contextlib
@@ -11,11 +14,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from mlops_assets.lib.feature_store import open_store
@@ -25,61 +28,76 @@ from mlops_assets.lib.landing import LandingIndex
 from mlops_assets.lib.registry import MODEL_NAME, Registry, ensure_experiment
 from mlops_assets.lib.retraining import RetrainPolicy
 from mlops_assets.lib.shadow import ShadowLog
+from mlops_assets.lib.storage import Folder, S3Access
 from mlops_assets.settings import REPO_ROOT, Settings
 
 # The MLflow experiment that holds every training run.
 EXPERIMENT = "fraud-detector"
 
 
+def s3_access(s3: S3Resource) -> S3Access:
+    """What pyarrow needs of dagster-aws's S3 settings."""
+    return S3Access(
+        endpoint_url=s3.endpoint_url,
+        region=s3.region_name,
+        access_key_id=s3.aws_access_key_id,
+        secret_access_key=s3.aws_secret_access_key,
+    )
+
+
 class LandingResource(dg.ConfigurableResource):
     """The landing folder where raw files arrive, and its index."""
 
-    landing_dir: str
+    landing_dir: str = Field(description="A local path or s3://bucket/prefix.")
     partitions_start: str
+    s3: S3Resource
 
     def index(self) -> LandingIndex:
-        return LandingIndex(self.landing_dir, self.partitions_start)
+        return LandingIndex(self.landing_dir, self.partitions_start, s3_access(self.s3))
 
     def labels(self) -> LabelFolder:
-        return LabelFolder.of_landing(Path(self.landing_dir))
+        return LabelFolder.of_landing(self.landing_dir, s3_access(self.s3))
 
     def shadow(self) -> ShadowLog:
-        return ShadowLog.of_landing(Path(self.landing_dir))
+        return ShadowLog.of_landing(self.landing_dir, s3_access(self.s3))
 
 
 class LakeResource(dg.ConfigurableResource):
     """Direct access to lake tables, for checks that look across partitions."""
 
-    root: str
+    root: str = Field(description="A local path or s3://bucket/prefix.")
+    s3: S3Resource
 
     def lake(self) -> Lake:
-        return Lake(self.root)
+        return Lake(self.root, s3_access(self.s3))
 
 
 class FeastResource(dg.ConfigurableResource):
-    """The Feast store of `feature_repo/`: registry and online store under `feast_dir`."""
+    """The Feast store of `feature_repo/`, where `Settings` of the code location put it (a local
+    folder; or S3 and Redis in production, with `redis_password`)."""
 
-    feast_dir: str
+    redis_password: str | None = None
 
     def store(self):
-        return open_store(Path(self.feast_dir))
+        return open_store(Settings.from_env(), self.redis_password)
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores each asset's DataFrame as Parquet in the lake, one file per daily partition."""
 
-    root: str
+    root: str = Field(description="A local path or s3://bucket/prefix.")
+    s3: S3Resource
 
     def _key(self, context: dg.OutputContext | dg.InputContext) -> str:
         return "/".join(context.asset_key.path)
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         partition = context.partition_key if context.has_partition_key else None
-        path = Lake(self.root).write(self._key(context), obj, partition)
+        path = Lake(self.root, s3_access(self.s3)).write(self._key(context), obj, partition)
         context.add_output_metadata({"path": dg.MetadataValue.path(path)})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        lake = Lake(self.root)
+        lake = Lake(self.root, s3_access(self.s3))
         key = self._key(context)
         if not context.has_asset_partitions:
             return lake.read(key)
@@ -92,35 +110,34 @@ class RecordIOManager(dg.ConfigurableIOManager):
     """Stores small JSON records (what a model asset registered, a day's drift verdict) in the
     lake: `<asset_key>.json`, or `<asset_key>/<YYYY-MM-DD>.json` for daily assets."""
 
-    root: str
+    root: str = Field(description="A local path or s3://bucket/prefix.")
+    s3: S3Resource
 
     def _key(self, context: dg.OutputContext | dg.InputContext) -> str:
         key = "/".join(context.asset_key.path)
         return f"{key}/{context.partition_key}" if context.has_partition_key else key
 
     def handle_output(self, context: dg.OutputContext, obj: dict) -> None:
-        path = Lake(self.root).write_record(self._key(context), obj)
+        path = Lake(self.root, s3_access(self.s3)).write_record(self._key(context), obj)
         context.add_output_metadata({"path": dg.MetadataValue.path(path)})
 
     def load_input(self, context: dg.InputContext) -> dict:
-        return Lake(self.root).read_record(self._key(context))
+        return Lake(self.root, s3_access(self.s3)).read_record(self._key(context))
 
 
 class ReportsResource(dg.ConfigurableResource):
     """The folder of reports (plots, HTML) that asset metadata links to."""
 
-    root: str
+    root: str = Field(description="A local path or s3://bucket/prefix.")
+    s3: S3Resource
 
-    def path(self, relative_path: str) -> Path:
-        """Where a report goes, its folder created."""
-        path = Path(self.root) / relative_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def write(self, relative_path: str, data: bytes) -> Path:
-        path = self.path(relative_path)
-        path.write_bytes(data)
-        return path
+    def write(self, relative_path: str, data: bytes) -> str:
+        """Writes a report (replacing it whole); returns where it is, as a user would name it."""
+        folder, name = f"/{relative_path}".rsplit("/", 1)
+        reports = Folder.at(self.root, s3_access(self.s3))
+        target = Folder(reports.filesystem, reports.path + folder)
+        target.write(name, data)
+        return f"{target.location}/{name}"
 
 
 class ModelRegistryResource(dg.ConfigurableResource):
@@ -223,15 +240,32 @@ class BentoResource(dg.ConfigurableResource):
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def build_local_resources(settings: Settings) -> dict[str, object]:
-    """The embedded local environment: everything under `MLOPS_HOME`, no credentials, no servers."""
+def build_resources(settings: Settings) -> dict[str, object]:
+    """The resources of `settings.environment`: `local` keeps everything under `MLOPS_HOME`, with no
+    credentials and no servers; `production` puts files on S3 (keys, when set, from
+    `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`), MLflow at its server and Feast's online store in
+    Redis (`MLOPS_REDIS_PASSWORD`, when set). The asset code is the same."""
+    s3 = S3Resource(endpoint_url=settings.s3_endpoint_url or None)
+    redis_password = None
+    if settings.production:
+        secrets = {name: dg.EnvVar(name) for name in _PRODUCTION_SECRETS if os.environ.get(name)}
+        s3 = S3Resource(
+            endpoint_url=settings.s3_endpoint_url or None,
+            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+            aws_access_key_id=secrets.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=secrets.get("AWS_SECRET_ACCESS_KEY"),
+        )
+        redis_password = secrets.get("MLOPS_REDIS_PASSWORD")
     return {
-        "landing": LandingResource(landing_dir=str(settings.landing_dir), partitions_start=settings.partitions_start),
-        "lake": LakeResource(root=str(settings.lake_dir)),
-        "lake_io_manager": LakeIOManager(root=str(settings.lake_dir)),
-        "feast": FeastResource(feast_dir=str(settings.feast_dir)),
-        "record_io_manager": RecordIOManager(root=str(settings.lake_dir)),
-        "reports": ReportsResource(root=str(settings.reports_dir)),
+        "s3": s3,
+        "landing": LandingResource(
+            landing_dir=settings.landing_location, partitions_start=settings.partitions_start, s3=s3
+        ),
+        "lake": LakeResource(root=settings.lake_location, s3=s3),
+        "lake_io_manager": LakeIOManager(root=settings.lake_location, s3=s3),
+        "feast": FeastResource(redis_password=redis_password),
+        "record_io_manager": RecordIOManager(root=settings.lake_location, s3=s3),
+        "reports": ReportsResource(root=settings.reports_location, s3=s3),
         "retrain_policy": RetrainPolicyResource(),
         "model_registry": ModelRegistryResource(
             tracking_uri=settings.mlflow_tracking_uri,
@@ -242,7 +276,11 @@ def build_local_resources(settings: Settings) -> dict[str, object]:
             {
                 "experiment_name": EXPERIMENT,
                 "mlflow_tracking_uri": settings.mlflow_tracking_uri,
-                "artifact_location": settings.mlartifacts_dir.as_uri(),
+                "artifact_location": settings.mlartifacts_location,
             }
         ),
     }
+
+
+# Secrets a production deployment may set; each reaches a resource only as a `dg.EnvVar`.
+_PRODUCTION_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLOPS_REDIS_PASSWORD")

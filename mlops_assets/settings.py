@@ -1,8 +1,15 @@
-"""Where every piece of local state lives, resolved from the environment in one place.
+"""Where every piece of state lives, resolved from the environment in one place.
 
-`MLOPS_HOME` (default `.mlops/` in the repository root) holds everything; each path below can be
-moved on its own by the environment variable named beside it. Nothing here imports Dagster, so
-the CLI and tests can use it cheaply.
+`MLOPS_ENV` picks the environment:
+- `local` (the default): `MLOPS_HOME` (default `.mlops/` in the repository root) holds everything;
+  each path below can be moved on its own by the environment variable named beside it.
+- `production`: the landing folder, the lake, the reports, MLflow's artifacts and Feast's registry
+  are prefixes of `MLOPS_STORAGE_URI` (`s3://bucket/prefix`; `MLOPS_S3_ENDPOINT_URL` for an
+  S3-compatible server), MLflow is the server at `MLFLOW_TRACKING_URI`, and Feast's online store is
+  the Redis at `MLOPS_REDIS_URL` (`host:port`). Keys and passwords are never settings: they come
+  from the environment (see `resources.py`).
+
+Nothing here imports Dagster, so the CLI and tests can use it cheaply.
 """
 
 from __future__ import annotations
@@ -42,6 +49,11 @@ run_coordinator:
 """
 
 
+ENVIRONMENTS = ("local", "production")
+# Read in production, required there; exported to child processes in both environments.
+PRODUCTION_VARIABLES = ("MLOPS_STORAGE_URI", "MLOPS_S3_ENDPOINT_URL", "MLOPS_REDIS_URL")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved local paths and endpoints; build with `Settings.from_env()`."""
@@ -58,6 +70,39 @@ class Settings:
     partitions_start: str
     git_commit: str
     retrain_cron: str
+    environment: str = "local"
+    storage_uri: str = ""  # production: `s3://bucket/prefix` holding every location below
+    s3_endpoint_url: str = ""  # an S3-compatible server's URL; empty for AWS itself
+    redis_url: str = ""  # production: Feast's online store, `host:port`
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def _location(self, name: str, local: Path) -> str:
+        return f"{self.storage_uri}/{name}" if self.production else str(local)
+
+    @property
+    def landing_location(self) -> str:
+        """The landing folder: a local path, or `<MLOPS_STORAGE_URI>/landing` in production."""
+        return self._location("landing", self.landing_dir)
+
+    @property
+    def lake_location(self) -> str:
+        return self._location("lake", self.lake_dir)
+
+    @property
+    def reports_location(self) -> str:
+        return self._location("reports", self.reports_dir)
+
+    @property
+    def mlartifacts_location(self) -> str:
+        """Where MLflow keeps the artifacts of new experiments (a URI)."""
+        return self._location("mlartifacts", Path()) if self.production else self.mlartifacts_dir.as_uri()
+
+    @property
+    def feast_registry(self) -> str:
+        return self._location("feast/registry.db", self.feast_dir / "registry.db")
 
     @property
     def rejected_dir(self) -> Path:
@@ -72,6 +117,15 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        environment = env.get("MLOPS_ENV") or "local"
+        if environment not in ENVIRONMENTS:
+            raise ValueError(f"MLOPS_ENV is {environment!r}; it must be one of {', '.join(ENVIRONMENTS)}")
+        if environment == "production":
+            missing = [
+                name for name in ("MLOPS_STORAGE_URI", "MLFLOW_TRACKING_URI", "MLOPS_REDIS_URL") if not env.get(name)
+            ]
+            if missing:
+                raise ValueError(f"MLOPS_ENV=production needs {', '.join(missing)} (see the README's deploy section)")
         home = Path(env.get("MLOPS_HOME") or REPO_ROOT / ".mlops").expanduser().resolve()
 
         def path(variable: str) -> Path:
@@ -94,6 +148,10 @@ class Settings:
             git_commit=env.get("MLOPS_GIT_COMMIT") or _git_commit(),
             # When `retrain_schedule` retrains (once started in the UI): Mondays 04:00 UTC.
             retrain_cron=env.get("MLOPS_RETRAIN_CRON", "0 4 * * 1"),
+            environment=environment,
+            storage_uri=env.get("MLOPS_STORAGE_URI", "").rstrip("/"),
+            s3_endpoint_url=env.get("MLOPS_S3_ENDPOINT_URL", ""),
+            redis_url=env.get("MLOPS_REDIS_URL", ""),
         )
 
     def ensure_dirs(self) -> None:
@@ -119,6 +177,14 @@ class Settings:
             "MLOPS_PARTITIONS_START": self.partitions_start,
             "MLOPS_GIT_COMMIT": self.git_commit,
             "MLOPS_RETRAIN_CRON": self.retrain_cron,
+            "MLOPS_ENV": self.environment,
+            **{
+                name: value
+                for name, value in zip(
+                    PRODUCTION_VARIABLES, (self.storage_uri, self.s3_endpoint_url, self.redis_url), strict=True
+                )
+                if value
+            },
         }
 
 

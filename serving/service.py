@@ -129,12 +129,12 @@ class FraudDetector:
         self.models = ServedModels(Registry(settings.mlflow_tracking_uri, MODEL_NAME))
         self.models.refresh()
         self._publish_version()
-        self.features = OnlineMirror(open_store(settings.feast_dir))
+        self.features = OnlineMirror(open_store(settings))
         self._refresh_features()
         self.batcher = MicroBatcher(self._score_rows)
-        self.labels = LabelFolder.of_landing(settings.landing_dir)
+        self.labels = LabelFolder.of_landing(settings.landing_location)
         self.shadow = ShadowScorer(
-            ShadowLog.of_landing(settings.landing_dir),
+            ShadowLog.of_landing(settings.landing_location),
             float(os.environ.get("MLOPS_SHADOW_SHARE", "0.1")),
             flush_seconds=float(os.environ.get("MLOPS_SHADOW_FLUSH_SECONDS", "10")),
             on_scored=lambda version, rows: SHADOW_SCORED.labels(challenger_version=version).inc(rows),
@@ -258,7 +258,7 @@ def feedback(request: FeedbackRequest) -> FeedbackResponse:
     path = service.labels.write(frame, source="feedback")
     for value, count in frame["is_fraud"].value_counts().items():
         FEEDBACK_LABELS.labels(is_fraud=str(value)).inc(int(count))
-    return FeedbackResponse(accepted=len(frame), file=path.name)
+    return FeedbackResponse(accepted=len(frame), file=path.rsplit("/", 1)[-1])
 
 
 @routes.get("/model", response_model=ModelInfo)

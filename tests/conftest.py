@@ -8,8 +8,8 @@ import pytest
 
 from mlops_assets.definitions import build_definitions
 from mlops_assets.lib import generator
-from mlops_assets.resources import build_local_resources
-from mlops_assets.settings import PATH_VARIABLES, Settings
+from mlops_assets.resources import build_resources
+from mlops_assets.settings import PATH_VARIABLES, PRODUCTION_VARIABLES, Settings
 
 DAY = date(2025, 3, 1)
 
@@ -17,7 +17,13 @@ DAY = date(2025, 3, 1)
 def use_home(patch: pytest.MonkeyPatch, home: Path) -> Settings:
     """Points every state variable at `home` (the others cleared, so their defaults follow it) and
     creates its folders; returns its settings."""
-    for variable in [*PATH_VARIABLES, "MLFLOW_TRACKING_URI", "MLOPS_PARTITIONS_START"]:
+    for variable in [
+        *PATH_VARIABLES,
+        *PRODUCTION_VARIABLES,
+        "MLOPS_ENV",
+        "MLFLOW_TRACKING_URI",
+        "MLOPS_PARTITIONS_START",
+    ]:
         patch.delenv(variable, raising=False)
     patch.setenv("MLOPS_HOME", str(home))
     patch.setenv("DAGSTER_HOME", str(home / "dagster"))
@@ -34,7 +40,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 def resources(settings: Settings) -> dict[str, object]:
-    return build_local_resources(settings)
+    return build_resources(settings)
 
 
 @pytest.fixture

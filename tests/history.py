@@ -11,7 +11,7 @@ from mlops_assets.features.jobs import build_features
 from mlops_assets.ingestion.runner import ingest_pending
 from mlops_assets.lib import generator
 from mlops_assets.lib.lake import Lake
-from mlops_assets.resources import build_local_resources
+from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
 from mlops_assets.training.jobs import retrain
 
@@ -29,7 +29,7 @@ def first_champion(
     """Ten baseline days from 2025-03-01 (seed 8) ingested with their features, then the first
     `retrain_job`; the definitions and the run's result."""
     generator.generate(date(2025, 3, 1), DAYS, 1500, settings.landing_dir, seed=8)
-    defs = build_definitions(build_local_resources(settings))
+    defs = build_definitions(build_resources(settings))
     assert not ingest_pending(defs, instance).failed_days
     assert not build_features(defs, instance, Lake(str(settings.lake_dir)).partitions("validated_transactions"))
     return defs, retrain(defs, instance, None, CONFIG)

@@ -4,6 +4,8 @@ Beside the holdout, the evaluation shows how the outgoing challenger did against
 live traffic (the service's shadow scores), for whoever decides on a promotion."""
 
 import base64
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -171,7 +173,10 @@ def model_evaluation(
         "plot": str(plot_path),
     }
     with mlflow_run_for_step(mlflow):
-        mlflow.log_artifact(str(plot_path), artifact_path="evaluation")
+        with tempfile.TemporaryDirectory() as folder:  # MLflow logs local files
+            local_plot = Path(folder) / f"{context.run.run_id}.png"
+            local_plot.write_bytes(png)
+            mlflow.log_artifact(str(local_plot), artifact_path="evaluation")
         mlflow.log_dict(record, "evaluation/evaluation.json")
     if not passing:
         verdicts_text = "; ".join(f"{kind}: {', '.join(c['failures'])}" for kind, c in candidates.items())

@@ -67,23 +67,23 @@ def label_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, 
     folder = landing.labels()
     settled = time.time_ns() - LABEL_SETTLE_SECONDS * 1_000_000_000
     handled = _arrival_of(context.cursor)
-    arrivals = sorted((p.stat().st_mtime_ns, p.name, p) for p in folder.files())
-    new_arrivals = [(ns, name, p) for ns, name, p in arrivals if (ns, name) > handled and ns < settled]
-    new = [p for _, _, p in new_arrivals]
+    arrivals = sorted((info.mtime_ns, info.base_name) for info in folder.files())
+    new_arrivals = [(ns, name) for ns, name in arrivals if (ns, name) > handled and ns < settled]
+    new = [name for _, name in new_arrivals]
     if not new:
         return dg.SkipReason("no new label files")
     labels = folder.read(new)
     days = landing.index().days_of(labels["transaction_id"])
     waiting = len(labels) - int(labels["transaction_id"].isin(days.index).sum())
     if waiting:
-        context.log.info(f"{waiting} label(s) wait for their transactions to land (kept in {folder.folder})")
+        context.log.info(f"{waiting} label(s) wait for their transactions to land (kept in {folder.folder.location})")
     validated = lake.lake()
     requests = [
-        dg.RunRequest(run_key=f"labels:{day}:{new[-1].name}", partition_key=day, tags={LABEL_FILES_TAG: new[-1].name})
+        dg.RunRequest(run_key=f"labels:{day}:{new[-1]}", partition_key=day, tags={LABEL_FILES_TAG: new[-1]})
         for day in sorted(set(days))
         if validated.exists("validated_transactions", day)
     ]
-    newest_ns, newest_name, _ = new_arrivals[-1]
+    newest_ns, newest_name = new_arrivals[-1]
     return dg.SensorResult(run_requests=requests, cursor=f"{newest_ns}:{newest_name}")
 
 

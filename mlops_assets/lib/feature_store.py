@@ -1,21 +1,28 @@
 """The Feast store of `feature_repo/`, opened from code with the same `feature_store.yaml` as the
-`feast` CLI: its `${VARIABLES}` are filled from `Settings`, not from whatever the process has."""
+`feast` CLI: its `${VARIABLES}` are filled from `Settings`, not from whatever the process has.
+
+In production the registry is an object on S3 and the online store is Redis; the offline sources
+are the lake's feature tables on S3, which DuckDB reads through pyarrow (see `_register_lake`).
+"""
 
 import importlib
+import os
 import string
 import sys
 import warnings
-from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from mlops_assets.lib.features import HISTORY, feature_columns
-from mlops_assets.settings import REPO_ROOT
+from mlops_assets.lib.storage import S3_PREFIX, S3Access, open_location
+from mlops_assets.settings import REPO_ROOT, Settings
 
 FEATURE_REPO = REPO_ROOT / "feature_repo"
 DEFINITION_MODULES = ("entities", "sources", "feature_views", "feature_services")
 FEATURE_SERVICE = "fraud_detection_v1"
+# The protocol under which DuckDB reads the lake on S3 (through pyarrow, not its httpfs extension).
+LAKE_PROTOCOL = "mlops-lake"
 
 
 def _import_feast():
@@ -29,15 +36,56 @@ def _import_feast():
     return feast
 
 
-def open_store(feast_dir: Path):
-    """A `feast.FeatureStore` on the repository's definitions, its registry and online store in
-    `feast_dir`."""
+def open_store(settings: Settings, redis_password: str | None = None):
+    """A `feast.FeatureStore` on the repository's definitions: locally its registry and online store
+    in `settings.feast_dir`; in production the registry on S3 and the online store in Redis
+    (`redis_password`, by default `MLOPS_REDIS_PASSWORD` from the environment)."""
     feast = _import_feast()
     raw = yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
-    config = feast.RepoConfig(**_fill(raw, {"MLOPS_FEAST_DIR": str(feast_dir)}))
+    values = _fill(raw, {"MLOPS_FEAST_DIR": str(settings.feast_dir)})
+    if settings.production:
+        password = redis_password or os.environ.get("MLOPS_REDIS_PASSWORD")
+        values["registry"] = settings.feast_registry
+        values["online_store"] = {
+            "type": "redis",
+            "connection_string": settings.redis_url + (f",password={password}" if password else ""),
+        }
+        if settings.s3_endpoint_url:  # Feast's S3 registry reads its endpoint from here
+            os.environ["FEAST_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+        _register_lake(settings)
+    else:
+        settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    config = feast.RepoConfig(**values)
     config.repo_path = FEATURE_REPO
-    Path(feast_dir).mkdir(parents=True, exist_ok=True)
     return feast.FeatureStore(repo_path=str(FEATURE_REPO), config=config)
+
+
+def offline_source_path(table: str, settings: Settings | None = None) -> str:
+    """The glob of a lake feature table's daily files, as the offline source names it."""
+    path = f"{(settings or Settings.from_env()).lake_location}/{table}/*.parquet"
+    return f"{LAKE_PROTOCOL}://{path.removeprefix(S3_PREFIX)}" if path.startswith(S3_PREFIX) else path
+
+
+def _register_lake(settings: Settings) -> None:
+    """Lets Feast's DuckDB read `mlops-lake://bucket/...` through pyarrow's S3 filesystem. DuckDB's
+    own S3 support is an extension downloaded from the internet at first use, which a cluster
+    without internet access (and this project's tests) cannot do."""
+    import ibis
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class LakeFileSystem(ArrowFSWrapper):
+        protocol = LAKE_PROTOCOL
+
+        @classmethod
+        def _strip_protocol(cls, path):
+            path = path[0] if isinstance(path, list) else path
+            return str(path).removeprefix(f"{LAKE_PROTOCOL}://").rstrip("/")
+
+    filesystem, _ = open_location(settings.lake_location, S3Access(endpoint_url=settings.s3_endpoint_url or None))
+    connection = ibis.get_backend().con
+    if LAKE_PROTOCOL in connection.list_filesystems():
+        connection.unregister_filesystem(LAKE_PROTOCOL)
+    connection.register_filesystem(LakeFileSystem(filesystem))
 
 
 def _fill(value, variables: dict[str, str]):

@@ -1,4 +1,5 @@
-"""Late labels: the outcome of a transaction seen before, as Parquet files in `<landing>/labels/`.
+"""Late labels: the outcome of a transaction seen before, as Parquet files in `<landing>/labels/`
+(a local folder or an S3 prefix).
 
 `POST /feedback` writes one file per request (anyone may drop files of the same columns there).
 Validation applies them to a day's valid rows, so every asset downstream reads them as data: the
@@ -14,10 +15,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from pyarrow.fs import FileInfo
+
+from mlops_assets.lib.storage import Folder, S3Access
 
 LABEL_COLUMNS = ("transaction_id", "is_fraud")
 # Written by us beside the label columns: when the label arrived and where from.
@@ -26,17 +29,18 @@ RECEIVED_AT, SOURCE = "received_at", "source"
 
 @dataclass(frozen=True)
 class LabelFolder:
-    folder: Path
+    folder: Folder
 
     @classmethod
-    def of_landing(cls, landing_dir: Path) -> LabelFolder:
-        return cls(Path(landing_dir) / "labels")
+    def of_landing(cls, landing: str, s3: S3Access | None = None) -> LabelFolder:
+        """The `labels/` folder of a landing location (a local path or `s3://...`)."""
+        return cls(Folder.at(landing, s3).child("labels"))
 
     @property
-    def rejected_dir(self) -> Path:
-        return self.folder / "rejected"
+    def rejected(self) -> Folder:
+        return self.folder.child("rejected")
 
-    def write(self, labels: pd.DataFrame, source: str) -> Path:
+    def write(self, labels: pd.DataFrame, source: str) -> str:
         """A new label file of `labels` (`transaction_id`, `is_fraud` 0/1); returns its path."""
         received = datetime.now(UTC)
         frame = pd.DataFrame(
@@ -47,50 +51,45 @@ class LabelFolder:
                 SOURCE: source,
             }
         )
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{source}-{received:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.parquet"
-        partial = path.with_name(f".{path.name}")
-        frame.to_parquet(partial, index=False)
-        partial.replace(path)
-        return path
+        return self.folder.write_parquet(f"{source}-{received:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.parquet", frame)
 
-    def files(self) -> list[Path]:
+    def files(self) -> list[FileInfo]:
         """Complete label files, oldest name first (names start with their arrival time)."""
-        if not self.folder.exists():
-            return []
-        return sorted(p for p in self.folder.glob("*.parquet") if not p.name.startswith("."))
+        return self.folder.files((".parquet",))
 
-    def read(self, files: list[Path] | None = None) -> pd.DataFrame:
-        """The newest label of each transaction id in `files` (default: all): `transaction_id`,
-        `is_fraud`, `received_at`, `source` and the `file` it came from. Unreadable files are
-        rejected on the way."""
+    def read(self, names: list[str] | None = None) -> pd.DataFrame:
+        """The newest label of each transaction id in the files `names` (default: all):
+        `transaction_id`, `is_fraud`, `received_at`, `source` and the `file` it came from.
+        Unreadable files are rejected on the way."""
         parts = []
-        for path in self.files() if files is None else files:
-            frame = self._read_file(path)
+        for info in self.files() if names is None else map(self.folder.info, names):
+            frame = self._read_file(info)
             if frame is not None:
-                parts.append(frame.assign(file=path.name))
+                parts.append(frame.assign(file=info.base_name))
         if not parts:
             return pd.DataFrame(columns=[*LABEL_COLUMNS, RECEIVED_AT, SOURCE, "file"])
         labels = pd.concat(parts, ignore_index=True)
         labels = labels.sort_values([RECEIVED_AT, "file"], kind="stable")
         return labels.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
 
-    def _read_file(self, path: Path) -> pd.DataFrame | None:
+    def _read_file(self, info: FileInfo) -> pd.DataFrame | None:
+        name = info.base_name
         try:
-            frame = pd.read_parquet(path)
+            frame = self.folder.read_parquet(name)
         except (OSError, ValueError, pa.ArrowException) as error:
-            self._reject(path, f"cannot be read as a parquet table: {error}")
+            self.folder.set_aside(name, self.rejected, f"cannot be read as a parquet table: {error}")
             return None
         missing = [column for column in LABEL_COLUMNS if column not in frame.columns]
         if missing:
-            self._reject(path, f"lacks label column(s): {', '.join(missing)}")
+            self.folder.set_aside(name, self.rejected, f"lacks label column(s): {', '.join(missing)}")
             return None
         label = pd.to_numeric(frame["is_fraud"], errors="coerce")
         ids = frame["transaction_id"].astype("string").str.strip()
         if not (label.isin([0, 1]).all() and ids.notna().all() and (ids != "").all()):
-            self._reject(path, "every row needs a non-empty transaction_id and an is_fraud of 0 or 1")
+            reason = "every row needs a non-empty transaction_id and an is_fraud of 0 or 1"
+            self.folder.set_aside(name, self.rejected, reason)
             return None
-        received = frame[RECEIVED_AT] if RECEIVED_AT in frame else pd.Timestamp(path.stat().st_mtime, unit="s")
+        received = frame[RECEIVED_AT] if RECEIVED_AT in frame else pd.Timestamp(info.mtime_ns, unit="ns")
         return pd.DataFrame(
             {
                 "transaction_id": ids,
@@ -99,11 +98,6 @@ class LabelFolder:
                 SOURCE: frame[SOURCE].astype("string") if SOURCE in frame else "file",
             }
         )
-
-    def _reject(self, path: Path, reason: str) -> None:
-        self.rejected_dir.mkdir(parents=True, exist_ok=True)
-        (self.rejected_dir / f"{path.name}.reason.txt").write_text(reason + "\n")
-        path.replace(self.rejected_dir / path.name)
 
 
 def apply_labels(valid: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame, int]:

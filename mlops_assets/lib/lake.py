@@ -8,22 +8,19 @@ Writes are atomic: a reader sees the old table or the new one, never half of one
 from __future__ import annotations
 
 import json
-import uuid
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from mlops_assets.lib.storage import Folder, S3Access, open_location
+
 
 class Lake:
-    """Parquet tables under one root (a local path or a URI such as `s3://bucket/prefix`)."""
+    """Parquet tables under one root (a local path or `s3://bucket/prefix`, reached with `s3`)."""
 
-    def __init__(self, root: str, filesystem: pafs.FileSystem | None = None):
-        if filesystem is None:
-            filesystem, root = pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), root)
-        self.filesystem = filesystem
-        self.root = root.rstrip("/")
+    def __init__(self, root: str, s3: S3Access | None = None):
+        self.filesystem, self.root = open_location(root, s3)
 
     def path(self, key: str, partition: str | None = None) -> str:
         return f"{self.root}/{key}/{partition}.parquet" if partition else f"{self.root}/{key}.parquet"
@@ -31,23 +28,13 @@ class Lake:
     def write(self, key: str, frame: pd.DataFrame, partition: str | None = None) -> str:
         """Write a table, replacing the partition whole; returns its path."""
         path = self.path(key, partition)
-        self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        self._atomically(path, lambda target: pq.write_table(table, target, filesystem=self.filesystem))
-        return path
+        folder, name = path.rsplit("/", 1)
+        return Folder(self.filesystem, folder).write_parquet(name, frame)
 
     def write_record(self, key: str, record: dict) -> str:
         """Write a JSON record (replacing it whole); returns its path."""
-        path = f"{self.root}/{key}.json"
-        self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        data = json.dumps(record, indent=2, sort_keys=True).encode()
-
-        def write(target: str) -> None:
-            with self.filesystem.open_output_stream(target) as stream:
-                stream.write(data)
-
-        self._atomically(path, write)
-        return path
+        folder, name = f"{self.root}/{key}.json".rsplit("/", 1)
+        return Folder(self.filesystem, folder).write(name, json.dumps(record, indent=2, sort_keys=True).encode())
 
     def read_record(self, key: str) -> dict:
         with self.filesystem.open_input_stream(f"{self.root}/{key}.json") as stream:
@@ -65,16 +52,6 @@ class Lake:
             if info.base_name.endswith(".json") and not info.base_name.startswith(".")
         )
         return [self.read_record(f"{folder}/{name.removesuffix('.json')}") for name in names]
-
-    def _atomically(self, path: str, write) -> None:
-        if isinstance(self.filesystem, pafs.LocalFileSystem):
-            # Hidden while partial: readers of the folder (dask, pyarrow datasets) skip dot-files.
-            folder, name = path.rsplit("/", 1)
-            partial = f"{folder}/.{name}.{uuid.uuid4().hex}.partial"
-            write(partial)
-            self.filesystem.move(partial, path)  # rename: atomic on one filesystem
-        else:
-            write(path)  # object stores put whole objects
 
     def read(self, key: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         return pq.read_table(self.path(key, partition), columns=columns, filesystem=self.filesystem).to_pandas()

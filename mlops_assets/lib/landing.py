@@ -21,39 +21,44 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyarrow.fs import FileInfo
 
 from mlops_assets.lib.contract import COLUMNS, REQUIRED_COLUMNS, SOURCE_FILE, SOURCE_ROW
+from mlops_assets.lib.storage import Folder, S3Access, is_local
 
 LANDING_SUFFIXES = (".parquet", ".csv")
+ROWS_SUFFIX = ".rows.parquet"  # beside each index entry: the file's rows, their days and duplicates
 
 
 class UnreadableFile(Exception):
     """A landing file that cannot become a raw table; the message is the reason kept beside it."""
 
 
-def read_as_text(path: Path) -> pd.DataFrame:
+def read_as_text(folder: Folder, name: str) -> pd.DataFrame:
     """Read a landing file into contract columns of text; missing optional columns are absent.
 
     Raises `UnreadableFile` when the file is not a table or lacks a required column.
     """
+    suffix = name.rsplit(".", 1)[-1]
     try:
-        if path.suffix == ".csv":
-            # Everything as text: validation, not the reader, decides what a value means.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        else:
-            frame = _parquet_as_text(pq.read_table(path))
+        with folder.open(name) as handle:
+            if suffix == "csv":
+                # Everything as text: validation, not the reader, decides what a value means.
+                frame = pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""])
+            else:
+                frame = _parquet_as_text(pq.read_table(handle))
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise UnreadableFile(f"cannot be read as a {path.suffix[1:]} table: {error}") from error
+        raise UnreadableFile(f"cannot be read as a {suffix} table: {error}") from error
     frame.columns = [str(column).strip() for column in frame.columns]
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
@@ -109,20 +114,19 @@ class IndexReport:
 
 
 class LandingIndex:
-    """The landing folder and its index under `<landing>/.index/`."""
+    """The landing folder (a local path or an S3 prefix) and its index under `<landing>/.index/`."""
 
-    def __init__(self, landing_dir: Path, partitions_start: str):
-        self.landing_dir = Path(landing_dir)
-        self.index_dir = self.landing_dir / ".index"
-        self.rejected_dir = self.landing_dir / "rejected"
+    def __init__(self, landing: str, partitions_start: str, s3: S3Access | None = None):
+        self.folder = Folder.at(str(landing), s3)
+        self.index = self.folder.child(".index")
+        self.rejected = self.folder.child("rejected")
         self.partitions_start = pd.Timestamp(partitions_start, tz="UTC")
 
     # -- reading the index -------------------------------------------------------------------
     def entries(self) -> list[IndexEntry]:
         """Every indexed file, in the order it was indexed."""
-        if not self.index_dir.exists():
-            return []
-        entries = [IndexEntry(**json.loads(path.read_text())) for path in self.index_dir.glob("*.json")]
+        files = self.index.files((".json",))
+        entries = [IndexEntry(**json.loads(self.index.read_bytes(info.base_name))) for info in files]
         return sorted(entries, key=lambda entry: (entry.indexed_at, entry.name))
 
     def entries_for_day(self, day: str) -> list[IndexEntry]:
@@ -130,7 +134,7 @@ class LandingIndex:
 
     def row_table(self, entry: IndexEntry) -> pd.DataFrame:
         """Per row of the file: `source_row`, `day`, `transaction_id`, `is_duplicate`."""
-        return pd.read_parquet(self.index_dir / f"{entry.file_id}.rows.parquet")
+        return self.index.read_parquet(f"{entry.file_id}{ROWS_SUFFIX}")
 
     def read_day(self, day: str) -> pd.DataFrame:
         """The raw rows of every indexed file placed in `day`, with their source file and row."""
@@ -138,7 +142,7 @@ class LandingIndex:
         for entry in self.entries_for_day(day):
             rows = self.row_table(entry)
             placed = rows.loc[rows["day"] == day, "source_row"].to_numpy()
-            frame = read_as_text(self.landing_dir / entry.name).iloc[placed]
+            frame = read_as_text(self.folder, entry.name).iloc[placed]
             frame.insert(0, SOURCE_ROW, placed.astype(np.int64))
             frame.insert(0, SOURCE_FILE, entry.name)
             parts.append(frame)
@@ -159,16 +163,9 @@ class LandingIndex:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[SOURCE_ROW, SOURCE_FILE])
 
     # -- indexing new files ------------------------------------------------------------------
-    def landing_files(self) -> list[Path]:
+    def landing_files(self) -> list[FileInfo]:
         """Landing files waiting in the folder, oldest first; dot-files are uploads in progress."""
-        if not self.landing_dir.exists():
-            return []
-        files = [
-            path
-            for path in self.landing_dir.iterdir()
-            if path.is_file() and path.suffix in LANDING_SUFFIXES and not path.name.startswith(".")
-        ]
-        return sorted(files, key=lambda path: (path.stat().st_mtime_ns, path.name))
+        return sorted(self.folder.files(LANDING_SUFFIXES), key=lambda info: (info.mtime_ns, info.base_name))
 
     def index_new_files(self) -> IndexReport:
         """Index every landing file not indexed yet, in arrival order; reject unreadable ones.
@@ -179,16 +176,15 @@ class LandingIndex:
         report = IndexReport()
         with self._lock():
             known = {entry.name: entry for entry in self.entries()}
-            for path in self.landing_files():
-                stat = path.stat()
-                entry = known.get(path.name)
-                if entry is not None and (entry.size, entry.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            for info in self.landing_files():
+                entry = known.get(info.base_name)
+                if entry is not None and (entry.size, entry.mtime_ns) == (info.size, info.mtime_ns):
                     continue
                 try:
                     if entry is None:
-                        report.indexed.append(self._index_file(path))
-                    elif _sha256(path) == entry.sha256:
-                        entry.size, entry.mtime_ns = stat.st_size, stat.st_mtime_ns
+                        report.indexed.append(self._index_file(info))
+                    elif self._sha256(info.base_name) == entry.sha256:
+                        entry.size, entry.mtime_ns = info.size, info.mtime_ns
                         self._write_entry(entry)
                     else:
                         raise UnreadableFile(
@@ -196,14 +192,20 @@ class LandingIndex:
                             f"{entry.sha256}); land changed data under a new file name"
                         )
                 except UnreadableFile as error:
-                    report.rejected.append(self._reject(path, str(error)))
+                    report.rejected.append(self._reject(info.base_name, str(error)))
         return report
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        """One indexer at a time (the sensor and `mlops ingest` may run together)."""
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.index_dir / ".lock", "w") as handle:
+        """One indexer at a time on a local disk (the sensor and `mlops ingest` may run together).
+        An object store has no lock: there, indexing is deterministic instead (files in arrival
+        order, a file never counted as a duplicate of itself), so two indexers that overlap write
+        the same entries."""
+        if not is_local(self.index.filesystem):
+            yield
+            return
+        os.makedirs(self.index.path, exist_ok=True)
+        with open(self.index.file(".lock"), "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -212,28 +214,30 @@ class LandingIndex:
 
     def days_of(self, ids: pd.Series) -> pd.Series:
         """The day partition of each transaction id that has landed (absent ids are not in it)."""
-        tables = [
-            pd.read_parquet(path, columns=["transaction_id", "day", "is_duplicate"])
-            for path in self.index_dir.glob("*.rows.parquet")
-        ]
-        if not tables:
+        rows = self._row_tables(["transaction_id", "day", "is_duplicate"])
+        if rows.empty:
             return pd.Series(dtype="string")
-        rows = pd.concat(tables, ignore_index=True)
         rows = rows[~rows["is_duplicate"] & rows["transaction_id"].isin(ids)]
         return rows.set_index("transaction_id")["day"]
 
-    def _seen_ids(self) -> pd.Index:
-        ids = [
-            pd.read_parquet(path, columns=["transaction_id", "is_duplicate"])
-            for path in self.index_dir.glob("*.rows.parquet")
+    def _row_tables(self, columns: list[str], except_file_id: str | None = None) -> pd.DataFrame:
+        tables = [
+            self.index.read_parquet(info.base_name, columns=columns)
+            for info in self.index.files((ROWS_SUFFIX,))
+            if info.base_name != f"{except_file_id}{ROWS_SUFFIX}"
         ]
-        if not ids:
-            return pd.Index([], dtype="string")
-        seen = pd.concat(ids, ignore_index=True)
-        return pd.Index(seen.loc[~seen["is_duplicate"], "transaction_id"].dropna())
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
 
-    def _index_file(self, path: Path) -> IndexEntry:
-        frame = read_as_text(path)
+    def _seen_ids(self, file_id: str) -> pd.Index:
+        """Ids first seen in files indexed before (never in the file `file_id` itself)."""
+        seen = self._row_tables(["transaction_id", "is_duplicate"], except_file_id=file_id)
+        if seen.empty:
+            return pd.Index([], dtype="string")
+        return pd.Index(seen.loc[~seen["is_duplicate"].astype(bool), "transaction_id"].dropna())
+
+    def _index_file(self, info: FileInfo) -> IndexEntry:
+        name = info.base_name
+        frame = read_as_text(self.folder, name)
         timestamps = parse_timestamps(frame["event_timestamp"])
         # Daily partitions run from the first partition day through today (UTC).
         end = pd.Timestamp.now(tz="UTC").normalize() + pd.Timedelta(days=1)
@@ -244,8 +248,10 @@ class LandingIndex:
             )
         days = _day_keys(timestamps).where(valid)
         days = days.fillna(days.min()) if len(frame) else days
+        sha256 = self._sha256(name)
+        file_id = hashlib.sha256(f"{name}\0{sha256}".encode()).hexdigest()[:16]
         ids = frame["transaction_id"].str.strip().replace("", pd.NA)
-        is_duplicate = ids.notna() & (ids.duplicated(keep="first") | ids.isin(self._seen_ids()))
+        is_duplicate = ids.notna() & (ids.duplicated(keep="first") | ids.isin(self._seen_ids(file_id)))
         rows = pd.DataFrame(
             {
                 "source_row": np.arange(len(frame), dtype=np.int64),
@@ -254,45 +260,34 @@ class LandingIndex:
                 "is_duplicate": is_duplicate.to_numpy(dtype=bool),
             }
         )
-        sha256 = _sha256(path)
-        stat = path.stat()
         entry = IndexEntry(
-            file_id=hashlib.sha256(f"{path.name}\0{sha256}".encode()).hexdigest()[:16],
-            name=path.name,
+            file_id=file_id,
+            name=name,
             sha256=sha256,
-            size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
+            size=info.size,
+            mtime_ns=info.mtime_ns,
             rows=len(frame),
             days={day: int(count) for day, count in rows["day"].value_counts().sort_index().items()},
             indexed_at=datetime.now(UTC).isoformat(),
         )
         # Rows first, entry last: an entry on disk always has its row table.
-        _write_atomically(self.index_dir / f"{entry.file_id}.rows.parquet", rows.to_parquet(index=False))
+        self.index.write_parquet(f"{entry.file_id}{ROWS_SUFFIX}", rows)
         self._write_entry(entry)
         return entry
 
     def _write_entry(self, entry: IndexEntry) -> None:
-        _write_atomically(self.index_dir / f"{entry.file_id}.json", json.dumps(asdict(entry), indent=1).encode())
+        self.index.write(f"{entry.file_id}.json", json.dumps(asdict(entry), indent=1).encode())
 
-    def _reject(self, path: Path, reason: str) -> Rejection:
-        self.rejected_dir.mkdir(parents=True, exist_ok=True)
-        (self.rejected_dir / f"{path.name}.reason.txt").write_text(reason + "\n")
-        path.replace(self.rejected_dir / path.name)
-        return Rejection(name=path.name, reason=reason)
+    def _reject(self, name: str, reason: str) -> Rejection:
+        self.folder.set_aside(name, self.rejected, reason)
+        return Rejection(name=name, reason=reason)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(content)
-    partial.replace(path)
+    def _sha256(self, name: str) -> str:
+        digest = hashlib.sha256()
+        with self.folder.open(name) as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
 
 
 def _day_keys(timestamps: pd.Series) -> pd.Series:

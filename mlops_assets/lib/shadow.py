@@ -16,14 +16,15 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pyarrow.fs import FileInfo
 
 from mlops_assets.lib.drift import psi
 from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.storage import Folder, S3Access
 
 # One row per transaction scored in the shadow: what the answer was and what the challenger said.
 SHADOW_COLUMNS = (
@@ -46,81 +47,65 @@ SHADOW_TABLE = "shadow_scores"  # the lake table of the `shadow_scores` asset
 
 @dataclass(frozen=True)
 class ShadowLog:
-    folder: Path
+    folder: Folder
 
     @classmethod
-    def of_landing(cls, landing_dir: Path) -> ShadowLog:
-        return cls(Path(landing_dir) / "shadow")
+    def of_landing(cls, landing: str, s3: S3Access | None = None) -> ShadowLog:
+        """The `shadow/` folder of a landing location (a local path or `s3://...`)."""
+        return cls(Folder.at(landing, s3).child("shadow"))
 
     @property
-    def rejected_dir(self) -> Path:
-        return self.folder / "rejected"
+    def rejected(self) -> Folder:
+        return self.folder.child("rejected")
 
-    def write(self, scores: pd.DataFrame) -> list[Path]:
+    def write(self, scores: pd.DataFrame) -> list[str]:
         """One new fragment per event day of `scores` (columns `SHADOW_COLUMNS`); their paths."""
         missing = [column for column in SHADOW_COLUMNS if column not in scores]
         if missing:
             raise ValueError(f"shadow scores lack column(s): {', '.join(missing)}")
-        written = []
-        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
         days = pd.to_datetime(scores["event_timestamp"], utc=True).dt.strftime("%Y-%m-%d")
-        for day, part in scores[list(SHADOW_COLUMNS)].groupby(days, sort=True):
-            folder = self.folder / day
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{stamp}.parquet"
-            partial = path.with_name(f".{path.name}")
-            part.to_parquet(partial, index=False)
-            partial.replace(path)
-            written.append(path)
-        return written
+        return [
+            self.folder.child(day).write_parquet(name, part)
+            for day, part in scores[list(SHADOW_COLUMNS)].groupby(days, sort=True)
+        ]
 
     def days(self) -> list[str]:
         """Days that have fragments, oldest first."""
-        if not self.folder.exists():
-            return []
-        return sorted(p.name for p in self.folder.iterdir() if p.is_dir() and p.name != "rejected")
+        return [name for name in self.folder.folders() if name != "rejected"]
 
-    def fragments(self, day: str | None = None) -> list[Path]:
-        """Complete fragments (of one day, or of all), oldest first."""
-        days = self.days() if day is None else [day]
-        return [
-            path
-            for name in days
-            for path in sorted((self.folder / name).glob("*.parquet"))
-            if not path.name.startswith(".")
-        ]
+    def fragments(self, day: str) -> list[FileInfo]:
+        """The day's complete fragments, oldest first."""
+        return self.folder.child(day).files((".parquet",))
 
     def newest_ns(self, day: str) -> int:
         """When the day's newest fragment was written (ns since the epoch); -1 without any."""
-        return max((path.stat().st_mtime_ns for path in self.fragments(day)), default=-1)
+        return max((info.mtime_ns for info in self.fragments(day)), default=-1)
 
     def read(self, day: str) -> pd.DataFrame:
         """The day's shadow scores; a transaction scored more than once by the same pair of
         versions (a client retrying) counts once, its latest scoring kept. Unreadable fragments
         are moved to `rejected/` with their reason on the way."""
-        parts = [frame for frame in map(self._read_fragment, self.fragments(day)) if frame is not None]
+        folder = self.folder.child(day)
+        parts = [self._read_fragment(folder, info.base_name) for info in self.fragments(day)]
+        parts = [frame for frame in parts if frame is not None]
         if not parts:
             return _empty()
         scores = pd.concat(parts, ignore_index=True).sort_values("scored_at", kind="stable")
         return scores.drop_duplicates(["transaction_id", *PAIR], keep="last").reset_index(drop=True)
 
-    def _read_fragment(self, path: Path) -> pd.DataFrame | None:
+    def _read_fragment(self, folder: Folder, name: str) -> pd.DataFrame | None:
+        rejected = self.rejected.child(folder.path.rsplit("/", 1)[-1])
         try:
-            frame = pd.read_parquet(path)
+            frame = folder.read_parquet(name)
         except (OSError, ValueError, pa.ArrowException) as error:
-            self._reject(path, f"cannot be read as a parquet table: {error}")
+            folder.set_aside(name, rejected, f"cannot be read as a parquet table: {error}")
             return None
         missing = [column for column in SHADOW_COLUMNS if column not in frame.columns]
         if missing:
-            self._reject(path, f"lacks shadow column(s): {', '.join(missing)}")
+            folder.set_aside(name, rejected, f"lacks shadow column(s): {', '.join(missing)}")
             return None
         return frame[list(SHADOW_COLUMNS)]
-
-    def _reject(self, path: Path, reason: str) -> None:
-        target = self.rejected_dir / path.parent.name
-        target.mkdir(parents=True, exist_ok=True)
-        (target / f"{path.name}.reason.txt").write_text(reason + "\n")
-        path.replace(target / path.name)
 
 
 def _empty() -> pd.DataFrame:

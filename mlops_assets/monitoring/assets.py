@@ -3,6 +3,9 @@ the inputs (Evidently), the champion's scores, the Bayesian network's conditiona
 performance where labels exist; a verdict from `lib.drift.DriftPolicy`. Beside them, not in the
 verdict: how a challenger scored the window's live traffic in the shadow (`shadow_scores`)."""
 
+import tempfile
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 from pydantic import Field
@@ -91,8 +94,10 @@ def drift_report(
     model, reference = registry.load_with_reference(champion.version)
     policy = config.policy()
 
-    html = reports.path(f"drift/{day}.html")
-    inputs_table = input_drift(reference[list(MODEL_INPUTS)], inputs, policy, str(html))
+    with tempfile.TemporaryDirectory() as folder:  # Evidently saves to a local file
+        report = Path(folder) / "drift.html"
+        inputs_table = input_drift(reference[list(MODEL_INPUTS)], inputs, policy, str(report))
+        html = reports.write(f"drift/{day}.html", report.read_bytes())
     scores = model.predict_proba(inputs)
     prediction_psi = psi(model.predict_proba(reference), scores)
 

@@ -136,7 +136,9 @@ def shadow_sensor(context: dg.SensorEvaluationContext, landing: LandingResource,
         if fragments >= settled:
             continue  # a worker may still be writing the day's fragments: the next tick sees them
         if not DAILY.has_partition_key(day):
-            context.log.warning(f"shadow fragments of {day} are outside the daily partitions; left in {log.folder}")
+            context.log.warning(
+                f"shadow fragments of {day} are outside the daily partitions; left in {log.folder.location}"
+            )
             continue
         # The key names the inputs' state, and Dagster runs a key once: a day is gathered again
         # only when they change. (Comparing with the table's write time would miss a fragment

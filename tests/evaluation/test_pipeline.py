@@ -24,7 +24,7 @@ from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.lib.retraining import DecisionLog
 from mlops_assets.monitoring.assets import drift_report
 from mlops_assets.monitoring.review import champion_review
-from mlops_assets.resources import build_local_resources
+from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
 from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
 from mlops_assets.training.jobs import retrain
@@ -177,7 +177,7 @@ def drift_record(trained: Trained, day: str, window_days: int) -> tuple[dict, di
     result = dg.materialize(
         [drift_report],
         partition_key=day,
-        resources=build_local_resources(trained.settings),
+        resources=build_resources(trained.settings),
         instance=trained.instance,
         run_config={"ops": {"drift_report": {"config": {"window_days": window_days}}}},
     )
@@ -212,7 +212,7 @@ def review(trained: Trained, day: str) -> dict:
     dg.materialize(
         [champion_review],
         partition_key=day,
-        resources=build_local_resources(trained.settings),
+        resources=build_resources(trained.settings),
         instance=trained.instance,
     )
     return trained.lake.read_record(f"champion_review/{day}")

@@ -36,7 +36,8 @@ def test_a_day_is_stale_when_its_features_are_older_than_any_input_in_its_histor
 
 def evaluate(resources: dict, instance: dg.DagsterInstance):
     # A sensor context initializes every resource it is given: only the one the sensor uses.
-    return features_sensor(dg.build_sensor_context(instance=instance, resources={"lake": resources["lake"]}))
+    with dg.build_sensor_context(instance=instance, resources={"lake": resources["lake"]}) as context:
+        return features_sensor(context)
 
 
 def test_requests_wait_for_ingestion_then_come_once(

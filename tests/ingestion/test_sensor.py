@@ -3,6 +3,7 @@
 
 import os
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -18,7 +19,8 @@ from tests.conftest import DAY, land
 def evaluate(resources: dict, instance: dg.DagsterInstance) -> dg.SensorResult:
     """One tick, as the daemon would run it (a fresh context: nothing kept between ticks)."""
     used = {key: resources[key] for key in ("landing", "lake")}  # a context initializes all it is given
-    return landing_sensor(dg.build_sensor_context(instance=instance, resources=used))
+    with dg.build_sensor_context(instance=instance, resources=used) as context:
+        return landing_sensor(context)
 
 
 def test_new_files_become_one_run_request_per_day(settings: Settings, resources: dict, instance) -> None:
@@ -74,11 +76,12 @@ def test_late_labels_revalidate_the_days_of_their_transactions(
     second_day = lake.read("validated_transactions", "2025-03-02")["transaction_id"].head(2).tolist()
     folder = LabelFolder.of_landing(settings.landing_dir)
     late = pd.DataFrame({"transaction_id": [*second_day, "not-landed"], "is_fraud": [1, 1, 0]})
-    path = folder.write(late, "feedback")
+    path = Path(folder.write(late, "feedback"))
 
     def tick(cursor: str | None):
         used = {key: resources[key] for key in ("landing", "lake")}
-        return label_sensor(dg.build_sensor_context(instance=instance, resources=used, cursor=cursor))
+        with dg.build_sensor_context(instance=instance, resources=used, cursor=cursor) as context:
+            return label_sensor(context)
 
     assert isinstance(tick(None), dg.SkipReason)  # still settling: a writer may not be done with it
     settled = time.time() - LABEL_SETTLE_SECONDS - 1
@@ -89,7 +92,7 @@ def test_late_labels_revalidate_the_days_of_their_transactions(
     assert result.cursor == f"{path.stat().st_mtime_ns}:{path.name}"
     assert isinstance(tick(result.cursor), dg.SkipReason)  # handled once
     # A file dropped later under any name (here one that sorts first) is seen by its arrival.
-    dropped = folder.folder / "a-bank-chargebacks.parquet"
+    dropped = Path(folder.folder.path) / "a-bank-chargebacks.parquet"
     late.head(1).to_parquet(dropped)
     os.utime(dropped, (settled + 0.5, settled + 0.5))
     later = tick(result.cursor)

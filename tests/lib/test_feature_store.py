@@ -38,7 +38,7 @@ def write_feature_tables(settings: Settings, history: pd.DataFrame) -> None:
 @pytest.fixture
 def store(settings: Settings, history: pd.DataFrame):
     write_feature_tables(settings, history)
-    store = open_store(settings.feast_dir)
+    store = open_store(settings)
     store.apply(definitions())
     return store
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from mlops_assets.lib.landing import LandingIndex, read_as_text
+from mlops_assets.lib.storage import Folder
 
 
 def write_csv(folder: Path, name: str, rows: list[dict]) -> Path:
@@ -35,7 +36,7 @@ def landing(tmp_path: Path) -> LandingIndex:
 
 def test_rows_are_placed_by_utc_day_and_unplaceable_rows_on_the_files_first_day(landing: LandingIndex) -> None:
     write_csv(
-        landing.landing_dir,
+        Path(landing.folder.path),
         "a.csv",
         [
             row("t1", "2025-03-02T23:30:00-02:00"),  # 01:30 UTC on the 3rd
@@ -52,11 +53,11 @@ def test_rows_are_placed_by_utc_day_and_unplaceable_rows_on_the_files_first_day(
 
 def test_first_seen_id_wins_across_files_in_arrival_order(landing: LandingIndex) -> None:
     first = write_csv(
-        landing.landing_dir, "b_first.csv", [row("t1", "2025-03-02T10:00:00"), row("t2", "2025-03-02T11:00:00")]
+        Path(landing.folder.path), "b_first.csv", [row("t1", "2025-03-02T10:00:00"), row("t2", "2025-03-02T11:00:00")]
     )
     os.utime(first, ns=(1, 1))  # arrived earlier, although its name sorts later
     write_csv(
-        landing.landing_dir,
+        Path(landing.folder.path),
         "a_second.csv",
         [row("t2", "2025-03-01T10:00:00"), row("t3", "2025-03-01T10:00:00"), row("t3", "2025-03-01T11:00:00")],
     )
@@ -69,12 +70,12 @@ def test_first_seen_id_wins_across_files_in_arrival_order(landing: LandingIndex)
 
 
 def test_unreadable_files_are_moved_aside_with_a_reason_and_the_rest_go_on(landing: LandingIndex) -> None:
-    write_csv(landing.landing_dir, "good.csv", [row("t1", "2025-03-02T10:00:00")])
+    write_csv(Path(landing.folder.path), "good.csv", [row("t1", "2025-03-02T10:00:00")])
     write_csv(
-        landing.landing_dir, "no_amount.csv", [{k: v for k, v in row("t2", "2025-03-02").items() if k != "amount"}]
+        Path(landing.folder.path), "no_amount.csv", [{k: v for k, v in row("t2", "2025-03-02").items() if k != "amount"}]
     )
-    (landing.landing_dir / "garbage.parquet").write_bytes(b"PAR1 this is not parquet")
-    write_csv(landing.landing_dir, "no_time.csv", [row("t3", "yesterday"), row("t4", "")])
+    (Path(landing.folder.path) / "garbage.parquet").write_bytes(b"PAR1 this is not parquet")
+    write_csv(Path(landing.folder.path), "no_time.csv", [row("t3", "yesterday"), row("t4", "")])
     report = landing.index_new_files()
     assert [entry.name for entry in report.indexed] == ["good.csv"]
     reasons = {rejection.name: rejection.reason for rejection in report.rejected}
@@ -82,26 +83,26 @@ def test_unreadable_files_are_moved_aside_with_a_reason_and_the_rest_go_on(landi
     assert reasons["garbage.parquet"].startswith("cannot be read as a parquet table")
     assert "no row has a valid event_timestamp" in reasons["no_time.csv"]
     for name, reason in reasons.items():
-        assert not (landing.landing_dir / name).exists()
-        assert (landing.rejected_dir / name).exists()
-        assert (landing.rejected_dir / f"{name}.reason.txt").read_text().strip() == reason
+        assert not (Path(landing.folder.path) / name).exists()
+        assert (Path(landing.rejected.path) / name).exists()
+        assert (Path(landing.rejected.path) / f"{name}.reason.txt").read_text().strip() == reason
 
 
 def test_a_file_is_indexed_once_and_a_changed_one_is_rejected(landing: LandingIndex) -> None:
-    path = write_csv(landing.landing_dir, "a.csv", [row("t1", "2025-03-02T10:00:00")])
+    path = write_csv(Path(landing.folder.path), "a.csv", [row("t1", "2025-03-02T10:00:00")])
     assert len(landing.index_new_files().indexed) == 1
     assert landing.index_new_files().indexed == []
     path.write_bytes(path.read_bytes())  # same bytes, new mtime: nothing to do
     again = landing.index_new_files()
     assert again.indexed == [] and again.rejected == []
-    write_csv(landing.landing_dir, "a.csv", [row("t9", "2025-03-02T10:00:00")])
+    write_csv(Path(landing.folder.path), "a.csv", [row("t9", "2025-03-02T10:00:00")])
     changed = landing.index_new_files()
     assert [rejection.name for rejection in changed.rejected] == ["a.csv"]
     assert "content changed after it was indexed" in changed.rejected[0].reason
 
 
 def test_dot_files_are_uploads_in_progress(landing: LandingIndex) -> None:
-    write_csv(landing.landing_dir, ".partial.csv", [row("t1", "2025-03-02T10:00:00")])
+    write_csv(Path(landing.folder.path), ".partial.csv", [row("t1", "2025-03-02T10:00:00")])
     assert landing.index_new_files().indexed == []
 
 
@@ -119,7 +120,7 @@ def test_parquet_types_become_the_same_text_as_csv(tmp_path: Path) -> None:
         }
     )
     typed.to_parquet(tmp_path / "t.parquet")
-    text = read_as_text(tmp_path / "t.parquet")
+    text = read_as_text(Folder.at(str(tmp_path)), "t.parquet")
     values = text.iloc[0].to_dict()
     assert pd.isna(values.pop("is_fraud"))
     assert values == {

@@ -3,6 +3,8 @@ back once per transaction; `compare` measures a champion and a challenger on the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,7 +38,7 @@ def shadow_rows(ids: list[str], days: list[str], champion: str = "3", challenger
 def test_a_fragment_per_event_day_is_written_whole(tmp_path) -> None:
     log = ShadowLog.of_landing(tmp_path)
     written = log.write(shadow_rows(["a", "b", "c"], ["2025-03-11", "2025-03-12", "2025-03-11"]))
-    assert [path.parent.name for path in written] == ["2025-03-11", "2025-03-12"]
+    assert [Path(path).parent.name for path in written] == ["2025-03-11", "2025-03-12"]
     assert log.days() == ["2025-03-11", "2025-03-12"]
     assert not [p for p in (tmp_path / "shadow").rglob(".*")], "no partial fragment is left behind"
     assert log.read("2025-03-11")["transaction_id"].tolist() == ["a", "c"]
@@ -62,11 +64,11 @@ def test_shadow_rows_lacking_a_column_are_refused(tmp_path) -> None:
 def test_an_unreadable_fragment_is_set_aside_with_its_reason(tmp_path) -> None:
     log = ShadowLog.of_landing(tmp_path)
     log.write(shadow_rows(["a"], ["2025-03-11"]))
-    broken = log.folder / "2025-03-11" / "broken.parquet"
+    broken = Path(log.folder.path) / "2025-03-11" / "broken.parquet"
     broken.write_bytes(b"not parquet")
     assert log.read("2025-03-11")["transaction_id"].tolist() == ["a"]
     assert not broken.exists()
-    reason = (log.rejected_dir / "2025-03-11" / "broken.parquet.reason.txt").read_text()
+    reason = (Path(log.rejected.path) / "2025-03-11" / "broken.parquet.reason.txt").read_text()
     assert "cannot be read as a parquet table" in reason
     assert log.days() == ["2025-03-11"], "the rejected folder is not a day"
 

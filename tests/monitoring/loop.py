@@ -59,15 +59,15 @@ class Loop:
         """One evaluation of the sensor from its last cursor (or from `cursor`); runs what it
         requests, skipping run keys already used; returns the runs started."""
         sensor = self.defs.resolve_sensor_def(sensor_name)
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursors.get(sensor_name) if cursor is ... else cursor,
             sensor_name=sensor_name,
             definitions=self.defs,
             # Only what the sensor uses: the others (MLflow tracking) start runs when built.
             resources={key: self.defs.resources[key] for key in sensor.required_resource_keys},
-        )
-        result = sensor.evaluate_tick(context)
+        ) as context:
+            result = sensor.evaluate_tick(context)
         self.cursors[sensor_name] = result.cursor
         started = []
         for request in result.run_requests or []:

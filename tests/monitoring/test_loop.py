@@ -17,7 +17,7 @@ from mlops_assets.definitions import build_definitions
 from mlops_assets.features.assets import point_in_time_inputs
 from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.lib.retraining import DecisionLog
-from mlops_assets.resources import build_local_resources
+from mlops_assets.resources import build_resources
 from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, REASON_TAG
 from tests.conftest import use_home
 from tests.monitoring.loop import Loop, days_after
@@ -48,7 +48,7 @@ def story(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("loop")
     with pytest.MonkeyPatch.context() as patch:
         settings = use_home(patch, home)
-        defs = build_definitions(build_local_resources(settings))
+        defs = build_definitions(build_resources(settings))
         with dg.DagsterInstance.get() as instance:
             loop = Loop(settings, defs, instance, rows_per_day=3000, seed=5)
             assert loop.history(START, HISTORY_DAYS, TRAINING).success

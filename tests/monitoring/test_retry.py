@@ -12,7 +12,7 @@ import pytest
 from mlops_assets.definitions import build_definitions
 from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.lib.retraining import Decision, DecisionLog, RetrainPolicy, outcome_key, retrain_run_key
-from mlops_assets.resources import build_local_resources
+from mlops_assets.resources import build_resources
 from tests.conftest import use_home
 from tests.monitoring.loop import RUN_KEY_TAG, Loop, days_after
 
@@ -43,7 +43,7 @@ def retried(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("retry")
     with pytest.MonkeyPatch.context() as patch:
         settings = use_home(patch, home)
-        defs = build_definitions(build_local_resources(settings))
+        defs = build_definitions(build_resources(settings))
         with dg.DagsterInstance.get() as instance:
             loop = Loop(settings, defs, instance, 2000, seed=11, extra_ops=impossible_for_the_first_attempt)
             assert loop.history(START, HISTORY_DAYS, TRAINING).success

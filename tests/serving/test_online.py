@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_mirror_matches_feasts_online_read(home) -> None:
     settings, _ = home
-    store = open_store(settings.feast_dir)
+    store = open_store(settings)
     lake = Lake(str(settings.lake_dir))
     transactions = lake.read("validated_transactions", lake.partitions("validated_transactions")[-1]).head(300)
     transactions = transactions.reset_index(drop=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -194,7 +195,7 @@ def test_feedback_labels_reach_the_validated_table(served: Served) -> None:
     answer = served.client.post("/feedback", json={"labels": flipped})
     assert answer.status_code == 200, answer.text
     assert answer.json()["accepted"] == 3
-    written = LabelFolder.of_landing(served.settings.landing_dir).folder / answer.json()["file"]
+    written = Path(LabelFolder.of_landing(served.settings.landing_dir).folder.path) / answer.json()["file"]
     assert pd.read_parquet(written)[["transaction_id", "is_fraud"]].to_dict("records") == flipped
 
     with dg.DagsterInstance.get() as instance:

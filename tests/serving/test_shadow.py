@@ -116,9 +116,11 @@ def test_a_challenger_scores_live_traffic_in_the_shadow(served: Served, monkeypa
         monkeypatch.setattr(sensors, "SHADOW_SETTLE_SECONDS", 0)
         with dg.DagsterInstance.get() as instance:
             resources = {name: served.defs.resources[name] for name in ("landing", "lake")}
-            requested = shadow_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+            with dg.build_sensor_context(instance=instance, resources=resources) as context:
+                requested = shadow_sensor(context)
             assert {r.partition_key for r in requested} == {NEW_DAY, LANDED_DAY}
-            again = shadow_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+            with dg.build_sensor_context(instance=instance, resources=resources) as context:
+                again = shadow_sensor(context)
             assert [r.run_key for r in again] == [r.run_key for r in requested]
             # ... and the day's table joins the labels validation knows.
             result = served.defs.resolve_job_def("shadow_job").execute_in_process(
