@@ -27,7 +27,10 @@ lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 
+# The production environment's tests start a real PostgreSQL and Redis: Debian's packages.
 test: lint
+	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server)
 	$(UV) run pytest
 
 demo: install

@@ -1,11 +1,18 @@
 """Real servers that the production environment's tests talk to, started on loopback ports by the
-test itself and stopped by their PID: `moto_server` (the S3 API)."""
+test itself and stopped by their PID: `moto_server` (the S3 API), PostgreSQL (Debian's
+`postgresql`: `initdb` and `pg_ctl`) and Redis (Debian's `redis-server`). `make test` installs the
+Debian packages when they are missing."""
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -69,3 +76,88 @@ def _wait_for(endpoint: str, process: subprocess.Popen) -> None:
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.2)
     raise AssertionError(f"moto_server did not answer within {START_SECONDS} s")
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    port: int
+    user: str
+
+    def url(self, database: str) -> str:
+        """A SQLAlchemy URL of `database` (passwordless: the server trusts loopback)."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        _run([_postgres_binary("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+              "-d", "postgres", "-c", f'CREATE DATABASE "{name}"'])  # fmt: skip
+        return self.url(name)
+
+    def query(self, database: str, sql: str) -> list[str]:
+        """The rows `sql` returns, one `|`-separated line each."""
+        done = _run([_postgres_binary("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+                     "-d", database, "-A", "-t", "-c", sql])  # fmt: skip
+        return [line for line in done.stdout.splitlines() if line]
+
+
+@contextlib.contextmanager
+def postgres_server(log_path: Path) -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL cluster on a free loopback port, in a folder of its own, removed after.
+    As root (CI), the server runs as Debian's `postgres` user: PostgreSQL refuses to run as root."""
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data = Path(tempfile.mkdtemp(prefix="mlops-pg-"))
+    if as_user:
+        shutil.chown(data, "postgres")
+    cluster, user, port = data / "cluster", "mlops", free_port()
+    _run([*as_user, _postgres_binary("initdb"), "-D", str(cluster), "-U", user, "--auth=trust", "-E", "UTF8"])
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {data}"
+    try:
+        _run([*as_user, _postgres_binary("pg_ctl"), "-D", str(cluster), "-o", options, "-l", str(data / "log"),
+              "-w", "-t", str(START_SECONDS), "start"])  # fmt: skip
+        try:
+            yield PostgresServer(port, user)
+        finally:
+            # pg_ctl stops the server it started, by the PID in the cluster's postmaster.pid.
+            _run([*as_user, _postgres_binary("pg_ctl"), "-D", str(cluster), "-m", "fast", "-w", "stop"])
+    finally:
+        if (data / "log").exists():
+            shutil.copy(data / "log", log_path)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def redis_server(log_path: Path) -> Iterator[str]:
+    """A `redis-server` on a free loopback port, keeping nothing on disk; yields `host:port`."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+            stdout=log, stderr=log,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + START_SECONDS
+            while not _accepts(port):
+                assert process.poll() is None, f"redis-server exited with {process.returncode}"
+                assert time.monotonic() < deadline, f"redis-server did not listen within {START_SECONDS} s"
+                time.sleep(0.1)
+            yield f"127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _postgres_binary(name: str) -> str:
+    """A PostgreSQL program: on PATH, or where Debian's `postgresql` puts the server's."""
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    assert found, f"{name} not found: install Debian's postgresql (make test does)"
+    return found
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=START_SECONDS, check=False)
+    assert done.returncode == 0, f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}"
+    return done

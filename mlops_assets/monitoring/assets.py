@@ -155,7 +155,7 @@ def drift_report(
         "prediction_psi": round(prediction_psi, 4),
         "inputs": dg.MetadataValue.md(inputs_table.round(4).to_markdown()),
         "report": dg.MetadataValue.path(str(html)),
-        "report_url": dg.MetadataValue.url(html.as_uri()),
+        "report_url": dg.MetadataValue.url(html if "://" in html else Path(html).as_uri()),
     }
     if enough_labels:
         metadata.update(

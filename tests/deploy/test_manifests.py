@@ -99,8 +99,15 @@ def test_the_dagster_instance_config_passes_dagsters_schemas(monkeypatch: pytest
     from dagster_k8s import K8sRunLauncher
     from dagster_postgres import DagsterPostgresStorage
 
-    for variable in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB", "MLOPS_IMAGE"):
-        monkeypatch.setenv(variable, f"value-of-{variable}")
+    for variable in (
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_PORT",
+        "DAGSTER_PG_USER",
+        "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_DB",
+        "MLOPS_IMAGE",
+    ):
+        monkeypatch.setenv(variable, "5432" if variable.endswith("PORT") else f"value-of-{variable}")
     instance = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
     storage = process_config(DagsterPostgresStorage.config_type(), instance["storage"]["postgres"])
     assert storage.success, storage.errors

@@ -72,7 +72,9 @@ def test_first_seen_id_wins_across_files_in_arrival_order(landing: LandingIndex)
 def test_unreadable_files_are_moved_aside_with_a_reason_and_the_rest_go_on(landing: LandingIndex) -> None:
     write_csv(Path(landing.folder.path), "good.csv", [row("t1", "2025-03-02T10:00:00")])
     write_csv(
-        Path(landing.folder.path), "no_amount.csv", [{k: v for k, v in row("t2", "2025-03-02").items() if k != "amount"}]
+        Path(landing.folder.path),
+        "no_amount.csv",
+        [{k: v for k, v in row("t2", "2025-03-02").items() if k != "amount"}],
     )
     (Path(landing.folder.path) / "garbage.parquet").write_bytes(b"PAR1 this is not parquet")
     write_csv(Path(landing.folder.path), "no_time.csv", [row("t3", "yesterday"), row("t4", "")])

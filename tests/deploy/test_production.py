@@ -1,0 +1,204 @@
+"""The whole asset graph in the production environment (`MLOPS_ENV=production`), against real
+servers on loopback that the test starts and stops: S3 (`moto_server`) holds the landing folder,
+the lake, the reports, MLflow's artifacts and Feast's registry; PostgreSQL holds Dagster's runs and
+event logs (with `deploy/dagster.yaml`'s storage settings) and MLflow's backend store; Redis is
+Feast's online store. Every object the graph wrote is read back from S3."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.features.jobs import build_features
+from mlops_assets.ingestion.runner import ingest_pending
+from mlops_assets.lib import generator
+from mlops_assets.lib.feature_store import online_features, open_store
+from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
+from mlops_assets.lib.shadow import SHADOW_COLUMNS, ShadowLog
+from mlops_assets.lib.storage import Folder, S3Access
+from mlops_assets.resources import build_resources
+from mlops_assets.settings import REPO_ROOT, Settings
+from mlops_assets.training.jobs import retrain
+from tests.conftest import use_home
+from tests.history import CONFIG, DAYS
+from tests.servers import moto_server, postgres_server, redis_server
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "mlops-production"
+FIRST_DAY = date(2025, 3, 1)
+LAST_DAY = "2025-03-10"
+# Every asset the graph materializes in a run (`retrain_decisions` is reported by the others).
+MATERIALIZED = (
+    "raw_transactions",
+    "validated_transactions",
+    "customer_features",
+    "merchant_features",
+    "online_features",
+    "training_set",
+    "xgboost_model",
+    "baseline_model",
+    "bayesian_network",
+    "model_evaluation",
+    "champion_model",
+    "bento",
+    "drift_report",
+    "champion_review",
+    "shadow_scores",
+)
+
+
+def instance_yaml() -> str:
+    """`deploy/dagster.yaml` as a process outside Kubernetes uses it: its storage, not its launcher."""
+    config = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
+    del config["run_launcher"], config["run_monitoring"]  # no cluster here: runs execute in process
+    assert config["storage"]["postgres"]["postgres_db"]["db_name"] == {"env": "DAGSTER_PG_DB"}
+    return yaml.safe_dump(config)
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory):
+    """The servers, and a production `Settings` pointing at them (the environment set as a
+    deployment would set it; the test's S3 keys are moto's fake account)."""
+    logs = tmp_path_factory.mktemp("servers")
+    with (
+        moto_server(logs / "moto.log") as s3,
+        postgres_server(logs / "postgres.log") as postgres,
+        redis_server(logs / "redis.log") as redis,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        s3.bucket(BUCKET)
+        postgres.create_database("dagster")
+        postgres.create_database("mlflow")
+        use_home(patch, tmp_path_factory.mktemp("home"))
+        environment = {
+            "MLOPS_ENV": "production",
+            "MLOPS_STORAGE_URI": f"s3://{BUCKET}",
+            "MLOPS_S3_ENDPOINT_URL": s3.endpoint,
+            "MLOPS_REDIS_URL": redis,
+            "MLFLOW_TRACKING_URI": postgres.url("mlflow"),
+            "MLFLOW_S3_ENDPOINT_URL": s3.endpoint,
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(postgres.port),
+            "DAGSTER_PG_USER": postgres.user,
+            "DAGSTER_PG_PASSWORD": "unused-the-test-server-trusts-loopback",
+            "DAGSTER_PG_DB": "dagster",
+        }
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        settings = Settings.from_env()
+        (settings.dagster_home / "dagster.yaml").write_text(instance_yaml())
+        yield settings, postgres
+
+
+def land_on_s3(settings: Settings, local: Path) -> list[str]:
+    """Ten generated days, uploaded to the landing prefix as a producer would."""
+    generator.generate(FIRST_DAY, DAYS, 1500, local, seed=8)
+    landing = Folder.at(settings.landing_location)
+    names = sorted(path.name for path in local.iterdir() if path.is_file())
+    for name in names:
+        landing.write(name, (local / name).read_bytes())
+    return names
+
+
+def shadow_fragment(settings: Settings, lake: Lake) -> None:
+    """What a serving worker would write for a few of the last day's transactions."""
+    rows = lake.read("validated_transactions", LAST_DAY).head(50)
+    version = Registry(settings.mlflow_tracking_uri, MODEL_NAME).alias(CHAMPION).version
+    scores = rows[["transaction_id", "event_timestamp", "customer_id", "merchant_id", "amount"]].assign(
+        scored_at=pd.Timestamp.now(tz="UTC"),
+        champion_version=version,
+        champion_probability=0.2,
+        champion_is_fraud=False,
+        challenger_version=version,
+        challenger_probability=0.3,
+        challenger_is_fraud=False,
+    )
+    ShadowLog.of_landing(settings.landing_location).write(scores[list(SHADOW_COLUMNS)])
+
+
+def read_back(filesystem: pafs.FileSystem, info: pafs.FileInfo) -> object:
+    """An object read as what its name says it is; fails on anything unreadable."""
+    with filesystem.open_input_file(info.path) as handle:
+        data = handle.read()
+    assert data, f"{info.path} is empty"
+    if info.path.endswith(".parquet"):
+        return pq.read_table(io.BytesIO(data))
+    if info.path.endswith(".json"):
+        return json.loads(data)
+    if info.path.endswith(".png"):
+        assert data.startswith(b"\x89PNG"), info.path
+    if info.path.endswith(".html"):
+        assert b"<html" in data[:2000].lower(), info.path
+    return data
+
+
+def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, tmp_path: Path) -> None:
+    settings, postgres = production
+    landed = land_on_s3(settings, tmp_path / "generated")
+    defs = build_definitions(build_resources(settings))
+    lake = Lake(settings.lake_location)
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        report = ingest_pending(defs, instance)
+        assert not report.failed_days and len(report.files) == len(landed)
+        assert not build_features(defs, instance, lake.partitions("validated_transactions"))
+        assert retrain(defs, instance, None, CONFIG).success
+        monitoring = defs.resolve_job_def("monitoring_job")
+        assert monitoring.execute_in_process(instance=instance, partition_key=LAST_DAY).success
+        shadow_fragment(settings, lake)
+        shadow = defs.resolve_job_def("shadow_job")
+        assert shadow.execute_in_process(instance=instance, partition_key=LAST_DAY).success
+        for key in MATERIALIZED:
+            assert instance.get_latest_materialization_event(dg.AssetKey(key)) is not None, key
+
+    # Dagster's runs and events, and MLflow's registry, are in PostgreSQL; the models' files on S3.
+    assert int(postgres.query("dagster", "SELECT count(*) FROM runs WHERE status = 'SUCCESS'")[0]) >= DAYS + 3
+    versions = postgres.query(
+        "mlflow", f"SELECT version, storage_location FROM model_versions WHERE name = '{MODEL_NAME}'"
+    )
+    assert len(versions) >= 3 and all(f"s3://{BUCKET}/mlartifacts/" in row for row in versions)
+
+    # Every object is readable; each part of the state is where production puts it.
+    filesystem = S3Access(endpoint_url=settings.s3_endpoint_url).filesystem()
+    objects = [
+        info
+        for info in filesystem.get_file_info(pafs.FileSelector(BUCKET, recursive=True))
+        if info.type == pafs.FileType.File
+    ]
+    contents = {info.path.removeprefix(f"{BUCKET}/"): read_back(filesystem, info) for info in objects}
+    assert {name for name in contents if name.count("/") == 1 and name.startswith("landing/")} == {
+        f"landing/{name}" for name in landed
+    }
+    for table in ("raw_transactions", "validated_transactions", "customer_features", "merchant_features"):
+        assert f"lake/{table}/{LAST_DAY}.parquet" in contents, table
+    assert contents[f"lake/shadow_scores/{LAST_DAY}.parquet"].num_rows == 50
+    assert "lake/training_set.parquet" in contents and f"lake/drift_report/{LAST_DAY}.json" in contents
+    assert contents["lake/champion_model.json"]["version"]
+    assert f"reports/drift/{LAST_DAY}.html" in contents
+    assert any(name.startswith("reports/evaluation/") for name in contents)
+    assert any(name.startswith("landing/.index/") and name.endswith(".rows.parquet") for name in contents)
+    assert any(name.startswith("mlartifacts/") and name.endswith("MLmodel") for name in contents)
+    assert "feast/registry.db" in contents
+
+    # Feast's online store is Redis: its values are the lake's latest features of each customer.
+    store = open_store(settings)
+    transactions = lake.read("validated_transactions", LAST_DAY).tail(20).reset_index(drop=True)
+    online = online_features(store, transactions)
+    latest = lake.read("customer_features", LAST_DAY).sort_values("event_timestamp")
+    latest = latest.drop_duplicates("customer_id", keep="last").set_index("customer_id")
+    expected = transactions["customer_id"].map(latest["txn_count_30d"])
+    known = expected.notna()
+    assert known.any()
+    assert (online.loc[known, "txn_count_30d"].astype("int64") == expected[known].astype("int64")).all()
