@@ -1,5 +1,7 @@
-"""The Dagster definitions: every stage's assets, checks, jobs and sensors, and the resources of the
-environment. `workspace.yaml` loads this module; `dagster dev` in the repository root serves it."""
+"""The Dagster definitions: every stage's assets, checks, jobs and sensors, and the resources and
+executor of the environment (`MLOPS_ENV`: `local` by default, or `production`). `workspace.yaml`
+loads this module; `dagster dev` in the repository root serves it; in Kubernetes, the project
+image's code server does."""
 
 import dagster as dg
 
@@ -25,12 +27,34 @@ from mlops_assets.validation.assets import validate_transactions
 
 # Steps that write to MLflow take turns within a run (dagster-mlflow finds the run's MLflow run
 # by a tag, and two steps looking at once would each start one); everything else runs in parallel.
-EXECUTOR = dg.multiprocess_executor.configured(
-    {"tag_concurrency_limits": [{"key": key, "value": value, "limit": 1} for key, value in MLFLOW_OP_TAGS.items()]}
-)
+MLFLOW_TURNS = [{"key": key, "value": value, "limit": 1} for key, value in MLFLOW_OP_TAGS.items()]
+EXECUTOR = dg.multiprocess_executor.configured({"tag_concurrency_limits": MLFLOW_TURNS})
+
+# Production: each step is a Kubernetes job of the code location's image, with the environment's
+# Secrets (deploy/README: `mlops-object-store` holds the S3 keys and endpoint, `mlops-secrets` the
+# MLflow and Redis settings) and room to train.
+K8S_EXECUTOR_CONFIG = {
+    "tag_concurrency_limits": MLFLOW_TURNS,
+    "env_vars": ["MLOPS_ENV=production"],
+    "env_secrets": ["mlops-object-store", "mlops-secrets"],
+    "step_k8s_config": {
+        "container_config": {"resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}}
+    },
+}
 
 
-def build_definitions(resources: dict[str, object], retrain_cron: str = "0 4 * * 1") -> dg.Definitions:
+def executor_for(settings: Settings) -> dg.ExecutorDefinition:
+    """How the environment runs steps: processes on this machine, or Kubernetes jobs."""
+    if not settings.production:
+        return EXECUTOR
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor.configured(K8S_EXECUTOR_CONFIG)
+
+
+def build_definitions(
+    resources: dict[str, object], retrain_cron: str = "0 4 * * 1", executor: dg.ExecutorDefinition = EXECUTOR
+) -> dg.Definitions:
     """The whole graph with the given resources (tests pass ones rooted in a temporary folder);
     `retrain_cron` is when the (stopped by default) retraining schedule would run."""
     return dg.Definitions(
@@ -63,9 +87,9 @@ def build_definitions(resources: dict[str, object], retrain_cron: str = "0 4 * *
         ],
         schedules=[retrain_schedule(retrain_cron)],
         resources=resources,
-        executor=EXECUTOR,
+        executor=executor,
     )
 
 
 _settings = Settings.from_env()
-defs = build_definitions(build_resources(_settings), _settings.retrain_cron)
+defs = build_definitions(build_resources(_settings), _settings.retrain_cron, executor_for(_settings))

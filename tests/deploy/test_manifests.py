@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import dagster as dg
 import kubernetes_validate
 import pytest
 import yaml
@@ -120,8 +121,12 @@ def test_the_dagster_instance_config_passes_dagsters_schemas(monkeypatch: pytest
     assert instance["run_coordinator"] == local["run_coordinator"]
 
 
+def helm_values() -> dict:
+    return yaml.safe_load((DEPLOY / "helm" / "dagster-values.yaml").read_text())
+
+
 def test_the_helm_values_run_this_project_with_postgres_and_kubernetes_runs() -> None:
-    values = yaml.safe_load((DEPLOY / "helm" / "dagster-values.yaml").read_text())
+    values = helm_values()
     [code] = values["dagster-user-deployments"]["deployments"]
     workspace = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
     module = workspace["load_from"][0]["python_module"]["module_name"]
@@ -146,3 +151,80 @@ def test_the_image_installs_the_lockfile_through_the_makefile() -> None:
     assert "sync --frozen --no-dev" in target, "the image's packages are the lockfile's, without dev tools"
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".mlops", ".tools"} <= set(ignored), "local state and environments stay out of the image"
+
+
+def test_a_steps_kubernetes_job_has_our_image_resources_env_and_secrets(tmp_path: Path) -> None:
+    """What dagster-k8s would send for one step in production: the executor is built from our
+    config by dagster-k8s itself, and its job is built by the same function its step handler uses
+    (no cluster here: the kubeconfig names an unreachable one and nothing is sent)."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.executor.init import InitExecutorContext
+    from dagster_k8s import K8sRunLauncher, k8s_job_executor
+    from dagster_k8s.job import construct_dagster_k8s_job
+
+    from mlops_assets.definitions import K8S_EXECUTOR_CONFIG, MLFLOW_TURNS
+
+    @dg.op
+    def a_step() -> None: ...
+
+    @dg.job
+    def a_job() -> None:
+        a_step()
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "none", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "none", "user": {}}],
+                "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}],
+                "current-context": "none",
+            }
+        )
+    )
+    config = process_config(
+        k8s_job_executor.config_schema.config_type,
+        {**K8S_EXECUTOR_CONFIG, "load_incluster_config": False, "kubeconfig_file": str(kubeconfig)},
+    )
+    assert config.success, config.errors
+    with dg.instance_for_test() as instance:
+        executor = k8s_job_executor.executor_creation_fn(
+            InitExecutorContext(
+                job=InMemoryJob(a_job), executor_def=k8s_job_executor, executor_config=config.value, instance=instance
+            )
+        )
+    assert executor._max_concurrent is None and executor._tag_concurrency_limits == MLFLOW_TURNS
+    handler = executor._step_handler
+    image = helm_values()["dagster-user-deployments"]["deployments"][0]["image"]
+    launcher_config = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())["run_launcher"]["config"]
+    launcher = K8sRunLauncher(
+        **{**launcher_config, "job_image": None, "service_account_name": "default"},
+        load_incluster_config=False,
+        kubeconfig_file=str(kubeconfig),
+    )
+    # The image: the one the code location reports, as the step handler falls back to.
+    context = handler._executor_container_context
+    job_config = context.get_k8s_job_config(f"{image['repository']}:{image['tag']}", launcher)
+    job = construct_dagster_k8s_job(
+        job_config=job_config,
+        args=["dagster", "api", "execute_step"],
+        job_name="dagster-step-test",
+        pod_name="dagster-step-test",
+        component="step_worker",
+        user_defined_k8s_config=context.run_k8s_config,
+        labels={"dagster/op": "xgboost_model"},
+    )
+    container = job.spec.template.spec.containers[0]
+    assert container.image == "mlops-assets:latest"
+    assert container.resources.requests == {"cpu": "1", "memory": "2Gi"}
+    assert container.resources.limits == {"memory": "4Gi"}
+    assert {"name": "MLOPS_ENV", "value": "production"} in [
+        {"name": variable.name, "value": variable.value} for variable in container.env
+    ]
+    secrets = {source.secret_ref.name for source in container.env_from if source.secret_ref}
+    assert secrets == {"mlops-object-store", "mlops-secrets"}
+    assert secrets == {
+        secret["name"] for secret in helm_values()["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]
+    }
