@@ -31,11 +31,12 @@ MLFLOW_TURNS = [{"key": key, "value": value, "limit": 1} for key, value in MLFLO
 EXECUTOR = dg.multiprocess_executor.configured({"tag_concurrency_limits": MLFLOW_TURNS})
 
 # Production: each step is a Kubernetes job of the code location's image, with the environment's
-# Secrets (deploy/README: `mlops-object-store` holds the S3 keys and endpoint, `mlops-secrets` the
-# MLflow and Redis settings) and room to train.
+# settings (ConfigMap `mlops-config`) and Secrets (`mlops-object-store`: the S3 keys;
+# `mlops-secrets`: the Redis password), as deploy/ creates them, and room to train.
 K8S_EXECUTOR_CONFIG = {
     "tag_concurrency_limits": MLFLOW_TURNS,
     "env_vars": ["MLOPS_ENV=production"],
+    "env_config_maps": ["mlops-config"],
     "env_secrets": ["mlops-object-store", "mlops-secrets"],
     "step_k8s_config": {
         "container_config": {"resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}}

@@ -75,8 +75,13 @@ def test_the_serving_pieces_point_at_each_other() -> None:
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert budget["spec"]["minAvailable"] < autoscaler["spec"]["minReplicas"], "a drain must be able to proceed"
     mlflow = find("Service", "mlflow")
-    tracking = {e["name"]: e.get("value") for e in container["env"]}["MLFLOW_TRACKING_URI"]
+    config = find("ConfigMap", "mlops-config")
+    assert {"configMapRef": {"name": "mlops-config"}} in container["envFrom"]
+    tracking = config["data"]["MLFLOW_TRACKING_URI"]
     assert tracking == f"http://{mlflow['metadata']['name']}:{mlflow['spec']['ports'][0]['port']}"
+    assert config["data"]["MLOPS_ENV"] == "production"
+    mlflow_artifacts = {e["name"]: e.get("value") for e in containers(find("Deployment", "mlflow"))[0]["env"]}
+    assert mlflow_artifacts["MLOPS_MLFLOW_ARTIFACTS"] == config["data"]["MLOPS_STORAGE_URI"] + "/mlartifacts"
 
 
 def test_no_secret_is_written_in_a_manifest() -> None:
@@ -223,6 +228,7 @@ def test_a_steps_kubernetes_job_has_our_image_resources_env_and_secrets(tmp_path
     assert {"name": "MLOPS_ENV", "value": "production"} in [
         {"name": variable.name, "value": variable.value} for variable in container.env
     ]
+    assert [source.config_map_ref.name for source in container.env_from if source.config_map_ref] == ["mlops-config"]
     secrets = {source.secret_ref.name for source in container.env_from if source.secret_ref}
     assert secrets == {"mlops-object-store", "mlops-secrets"}
     assert secrets == {
