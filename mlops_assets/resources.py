@@ -13,7 +13,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -216,14 +218,30 @@ def mlflow_run_for_step(tracking: Any) -> Iterator[None]:
 
 
 class BentoResource(dg.ConfigurableResource):
-    """BentoML's store (`BENTOML_HOME`): where the `bento` asset packages the champion."""
+    """BentoML's store (`BENTOML_HOME`): where the `bento` asset packages the champion. With
+    `export_location` (production, where a step's own store goes with its pod), each Bento is also
+    exported there as `<name>-<version>.bento`, for `bentoml import` and `bentoml containerize`."""
 
     bentoml_home: str
     tracking_uri: str
+    export_location: str | None = Field(default=None, description="A local path or s3://bucket/prefix.")
+    s3: S3Resource
 
     def package(self, version: str) -> dict[str, str]:
-        """Runs `serving.packaging` for a registry version; returns its `model` and `bento` tags.
-        A process of its own: BentoML reads BENTOML_HOME once, when it is first imported."""
+        """Packages a registry version; returns its `model` and `bento` tags, and the exported
+        Bento's location as `exported` when there is an `export_location`."""
+        with tempfile.TemporaryDirectory(prefix="bento-export-") as export_dir:
+            tags = self._run_packaging(version, export_dir if self.export_location else None)
+            if "exported" in tags:
+                exported = Path(tags["exported"])
+                exports = Folder.at(self.export_location, s3_access(self.s3))
+                exports.write(exported.name, exported)
+                tags["exported"] = f"{exports.location}/{exported.name}"
+        return tags
+
+    def _run_packaging(self, version: str, export_dir: str | None) -> dict[str, str]:
+        """Runs `serving.packaging` in a process of its own: BentoML reads BENTOML_HOME once, when
+        it is first imported."""
         environment = {
             **os.environ,
             "BENTOML_HOME": self.bentoml_home,
@@ -232,7 +250,7 @@ class BentoResource(dg.ConfigurableResource):
             "PATH": os.pathsep.join([str(REPO_ROOT / ".tools" / "bin"), os.environ.get("PATH", "")]),
         }
         done = subprocess.run(
-            [sys.executable, "-m", "serving.packaging", version],
+            [sys.executable, "-m", "serving.packaging", version, *([export_dir] if export_dir else [])],
             cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         if done.returncode != 0:
@@ -271,7 +289,12 @@ def build_resources(settings: Settings) -> dict[str, object]:
             tracking_uri=settings.mlflow_tracking_uri,
             git_commit=settings.git_commit,
         ),
-        "bentoml": BentoResource(bentoml_home=str(settings.bentoml_home), tracking_uri=settings.mlflow_tracking_uri),
+        "bentoml": BentoResource(
+            bentoml_home=str(settings.bentoml_home),
+            tracking_uri=settings.mlflow_tracking_uri,
+            export_location=settings.bento_exports_location,
+            s3=s3,
+        ),
         "mlflow": mlflow_tracking.configured(
             {
                 "experiment_name": EXPERIMENT,

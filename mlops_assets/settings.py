@@ -105,6 +105,12 @@ class Settings:
         return self._location("feast/registry.db", self.feast_dir / "registry.db")
 
     @property
+    def bento_exports_location(self) -> str | None:
+        """Production only: where the `bento` asset exports each Bento, since a Kubernetes step's
+        own `BENTOML_HOME` is lost with its pod. Locally, `BENTOML_HOME` keeps them."""
+        return f"{self.storage_uri}/bentos" if self.production else None
+
+    @property
     def rejected_dir(self) -> Path:
         """Landing files that could not be read as a table, each with `<name>.reason.txt`."""
         return self.landing_dir / "rejected"

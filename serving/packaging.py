@@ -1,7 +1,8 @@
-"""Packages a registry version for BentoML: `python -m serving.packaging VERSION` stores the
-version's checked files as the BentoML model `fraud-detector:v<VERSION>` (metadata: version, kind,
-sha256, threshold) and builds the Bento of `bentofile.yaml` with that model in it. It prints the
-two tags as JSON.
+"""Packages a registry version for BentoML: `python -m serving.packaging VERSION [EXPORT_DIR]`
+stores the version's checked files as the BentoML model `fraud-detector:v<VERSION>` (metadata:
+version, kind, sha256, threshold) and builds the Bento of `bentofile.yaml` with that model in it.
+With EXPORT_DIR it also exports the Bento there as one `.bento` file (what `bentoml import`
+reads). It prints the two tags, and the exported file, as JSON.
 
 It runs as its own process (the `bento` asset starts it) so that BentoML reads the
 `BENTOML_HOME` of the state it is given, whatever the calling process imported before. A model
@@ -56,11 +57,16 @@ def build_bento(model_tag: str) -> str:
     return str(bentoml.bentos.build(**options, build_ctx=str(ROOT)).tag)
 
 
-def main(version: str) -> None:
+def main(version: str, export_dir: str | None = None) -> None:
+    import bentoml
+
     settings = Settings.from_env()
     model_tag = store_model(Registry(settings.mlflow_tracking_uri, MODEL_NAME), version)
-    print(json.dumps({"model": model_tag, "bento": build_bento(model_tag)}))
+    tags = {"model": model_tag, "bento": build_bento(model_tag)}
+    if export_dir:
+        tags["exported"] = bentoml.bentos.export_bento(tags["bento"], export_dir)
+    print(json.dumps(tags))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

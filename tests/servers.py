@@ -125,14 +125,15 @@ def postgres_server(log_path: Path) -> Iterator[PostgresServer]:
 
 
 @contextlib.contextmanager
-def redis_server(log_path: Path) -> Iterator[str]:
-    """A `redis-server` on a free loopback port, keeping nothing on disk; yields `host:port`."""
+def redis_server(log_path: Path, password: str | None = None) -> Iterator[str]:
+    """A `redis-server` on a free loopback port, keeping nothing on disk and asking clients for
+    `password` when given; yields `host:port`."""
     port = free_port()
+    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=log, stderr=log,
-        )  # fmt: skip
+            [*command, *(["--requirepass", password] if password else [])], stdout=log, stderr=log
+        )
         try:
             deadline = time.monotonic() + START_SECONDS
             while not _accepts(port):

@@ -12,9 +12,11 @@ Writes are atomic for readers: on a local disk a file is written under a dot-nam
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -23,6 +25,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 S3_PREFIX = "s3://"
+# Copying a local file to a location streams it in pieces of this many bytes.
+LOCAL_COPY_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -138,14 +142,19 @@ class Folder:
         with self.open(name) as handle:
             return handle.read()
 
-    def write(self, name: str, write: Callable[[str], None] | bytes) -> str:
-        """Writes a file atomically, from bytes or by `write(target_path)`; returns its path."""
-        if isinstance(write, bytes):
-            data = write
+    def write(self, name: str, write: Callable[[str], None] | bytes | Path) -> str:
+        """Writes a file atomically, from bytes, a local file's contents, or by
+        `write(target_path)`; returns its path."""
+        if isinstance(write, bytes | Path):
+            source = write
 
             def write(target: str) -> None:
                 with self.filesystem.open_output_stream(target) as stream:
-                    stream.write(data)
+                    if isinstance(source, bytes):
+                        stream.write(source)
+                    else:
+                        with source.open("rb") as handle:
+                            shutil.copyfileobj(handle, stream, LOCAL_COPY_CHUNK)
 
         write_atomically(self.filesystem, self.file(name), write)
         return self.file(name)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from dagster._config import process_config
 
+from mlops_assets.definitions import K8S_EXECUTOR_CONFIG
 from mlops_assets.settings import DAGSTER_INSTANCE_YAML, REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -101,6 +102,36 @@ def test_no_secret_is_written_in_a_manifest() -> None:
     assert checked >= 2  # the API key and MLflow's backend URI
 
 
+def test_the_mlflow_backend_secret_reaches_only_the_mlflow_server() -> None:
+    """Every key of a Secret in `envFrom` lands in the pod's environment, so the one holding the
+    MLflow database's password is read by name, by the MLflow server alone."""
+    readers = set()
+    for path in MANIFESTS:
+        for document in documents(path):
+            if document["kind"] != "Deployment":
+                continue
+            for container in containers(document):
+                whole = {
+                    source["secretRef"]["name"] for source in container.get("envFrom", []) if "secretRef" in source
+                }
+                assert "mlflow-backend" not in whole, f"{path.name}: all of mlflow-backend in the environment"
+                keyed = {
+                    v["valueFrom"]["secretKeyRef"]["name"]
+                    for v in container.get("env", [])
+                    if "secretKeyRef" in v.get("valueFrom", {})
+                }
+                if "mlflow-backend" in keyed:
+                    readers.add(document["metadata"]["name"])
+    assert readers == {"mlflow"}
+    assert "mlflow-backend" not in K8S_EXECUTOR_CONFIG["env_secrets"]
+    launcher = helm_values()["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]
+    assert "mlflow-backend" not in {secret["name"] for secret in launcher}
+    assert (
+        "mlflow-backend"
+        not in yaml.safe_load((DEPLOY / "dagster.yaml").read_text())["run_launcher"]["config"]["env_secrets"]
+    )
+
+
 def test_the_dagster_instance_config_passes_dagsters_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
     from dagster_k8s import K8sRunLauncher
     from dagster_postgres import DagsterPostgresStorage
@@ -167,7 +198,7 @@ def test_a_steps_kubernetes_job_has_our_image_resources_env_and_secrets(tmp_path
     from dagster_k8s import K8sRunLauncher, k8s_job_executor
     from dagster_k8s.job import construct_dagster_k8s_job
 
-    from mlops_assets.definitions import K8S_EXECUTOR_CONFIG, MLFLOW_TURNS
+    from mlops_assets.definitions import MLFLOW_TURNS
 
     @dg.op
     def a_step() -> None: ...

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from mlops_assets.features.jobs import build_features
 from mlops_assets.ingestion.runner import ingest_pending
 from mlops_assets.lib import generator
 from mlops_assets.lib.feature_store import online_features, open_store
+from mlops_assets.lib.features import model_input
+from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
 from mlops_assets.lib.shadow import SHADOW_COLUMNS, ShadowLog
@@ -30,15 +34,21 @@ from mlops_assets.lib.storage import Folder, S3Access
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT, Settings
 from mlops_assets.training.jobs import retrain
+from serving.champion import load
+from serving.schemas import Transaction
+from serving.scoring import FIELDS, transactions_frame
 from tests.conftest import use_home
 from tests.history import CONFIG, DAYS
 from tests.servers import moto_server, postgres_server, redis_server
+from tests.serving.conftest import serving
+from tests.serving.test_bento import BENTOML, bentoml_json
 
 pytestmark = pytest.mark.slow
 
 BUCKET = "mlops-production"
 FIRST_DAY = date(2025, 3, 1)
 LAST_DAY = "2025-03-10"
+REDIS_PASSWORD = "test-redis-4b1e"  # not a credential: what the test's own Redis asks for
 # Every asset the graph materializes in a run (`retrain_decisions` is reported by the others).
 MATERIALIZED = (
     "raw_transactions",
@@ -70,12 +80,13 @@ def instance_yaml() -> str:
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory):
     """The servers, and a production `Settings` pointing at them (the environment set as a
-    deployment would set it; the test's S3 keys are moto's fake account)."""
+    deployment would set it; the test's S3 keys are moto's fake account, and its Redis asks for a
+    password, as a production one would)."""
     logs = tmp_path_factory.mktemp("servers")
     with (
         moto_server(logs / "moto.log") as s3,
         postgres_server(logs / "postgres.log") as postgres,
-        redis_server(logs / "redis.log") as redis,
+        redis_server(logs / "redis.log", REDIS_PASSWORD) as redis,
         pytest.MonkeyPatch.context() as patch,
     ):
         s3.bucket(BUCKET)
@@ -87,6 +98,7 @@ def production(tmp_path_factory: pytest.TempPathFactory):
             "MLOPS_STORAGE_URI": f"s3://{BUCKET}",
             "MLOPS_S3_ENDPOINT_URL": s3.endpoint,
             "MLOPS_REDIS_URL": redis,
+            "MLOPS_REDIS_PASSWORD": REDIS_PASSWORD,
             "MLFLOW_TRACKING_URI": postgres.url("mlflow"),
             "MLFLOW_S3_ENDPOINT_URL": s3.endpoint,
             "DAGSTER_PG_HOST": "127.0.0.1",
@@ -144,9 +156,13 @@ def read_back(filesystem: pafs.FileSystem, info: pafs.FileInfo) -> object:
     return data
 
 
-def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, tmp_path: Path) -> None:
-    settings, postgres = production
-    landed = land_on_s3(settings, tmp_path / "generated")
+@pytest.fixture(scope="module")
+def graph(production, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Every asset materialized once in production, as the daemon's sensors would run them: the
+    landed files ingested, features built, a retraining, a drift report and shadow scores.
+    Returns the names landed."""
+    settings, _ = production
+    landed = land_on_s3(settings, tmp_path_factory.mktemp("generated"))
     defs = build_definitions(build_resources(settings))
     lake = Lake(settings.lake_location)
     with dg.DagsterInstance.get() as instance:
@@ -162,6 +178,13 @@ def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, tmp_path: Pat
         assert shadow.execute_in_process(instance=instance, partition_key=LAST_DAY).success
         for key in MATERIALIZED:
             assert instance.get_latest_materialization_event(dg.AssetKey(key)) is not None, key
+    return landed
+
+
+def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, graph, tmp_path: Path) -> None:
+    settings, postgres = production
+    landed = graph
+    lake = Lake(settings.lake_location)
 
     # Dagster's runs and events, and MLflow's registry, are in PostgreSQL; the models' files on S3.
     assert int(postgres.query("dagster", "SELECT count(*) FROM runs WHERE status = 'SUCCESS'")[0]) >= DAYS + 3
@@ -192,6 +215,23 @@ def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, tmp_path: Pat
     assert any(name.startswith("mlartifacts/") and name.endswith("MLmodel") for name in contents)
     assert "feast/registry.db" in contents
 
+    # The Bento left the step's pod: exported to S3, and `bentoml import` of it serves the champion.
+    bento = contents["lake/bento.json"]
+    assert bento["exported"] == f"s3://{BUCKET}/bentos/{bento['bento'].replace(':', '-')}.bento"
+    exported = tmp_path / "exported.bento"
+    exported.write_bytes(contents[bento["exported"].removeprefix(f"s3://{BUCKET}/")])
+    fresh_store = tmp_path / "bentoml"
+    subprocess.run(
+        [BENTOML, "import", str(exported)],
+        env={**os.environ, "BENTOML_HOME": str(fresh_store)},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    imported = bentoml_json(fresh_store, "get", bento["bento"])
+    assert [model["tag"] for model in imported["models"]] == [bento["model"]]
+    assert bento["model"] == f"{MODEL_NAME}:v{bento['champion_version']}"
+
     # Feast's online store is Redis: its values are the lake's latest features of each customer.
     store = open_store(settings)
     transactions = lake.read("validated_transactions", LAST_DAY).tail(20).reset_index(drop=True)
@@ -202,3 +242,33 @@ def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, tmp_path: Pat
     known = expected.notna()
     assert known.any()
     assert (online.loc[known, "txn_count_30d"].astype("int64") == expected[known].astype("int64")).all()
+
+
+def test_the_service_serves_the_champion_from_s3_with_features_from_redis(production, graph, tmp_path: Path) -> None:
+    """`mlops serve` in production: the champion's files come from S3 through the registry in
+    PostgreSQL, each transaction's features from Redis, and labels go to the landing prefix."""
+    settings, _ = production
+    lake = Lake(settings.lake_location)
+    rows = lake.read("validated_transactions", LAST_DAY).tail(30).reset_index(drop=True)
+    transactions = rows[list(FIELDS)].assign(event_timestamp=rows["event_timestamp"].map(lambda t: t.isoformat()))
+    registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+    champion = load(registry, registry.alias(CHAMPION), explained=False)
+    frame = transactions_frame([Transaction(**row) for row in transactions.to_dict(orient="records")])
+    online = online_features(open_store(settings), frame)
+    assert online["txn_count_30d"].notna().any()  # known customers: their features count
+    expected = champion.model.predict_proba(model_input(frame, online))
+
+    environment = {"BENTOML_HOME": str(tmp_path / "bentoml")}
+    with serving(tmp_path / "bentoml.log", environment) as (_, client):
+        answer = client.post("/predict", json={"transactions": transactions.to_dict(orient="records")})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["X-Model-Version"] == champion.version
+        served = [prediction["fraud_probability"] for prediction in answer.json()["predictions"]]
+        assert served == pytest.approx(expected.tolist(), abs=1e-6)
+
+        labels = [{"transaction_id": t, "is_fraud": 1} for t in rows["transaction_id"].head(5)]
+        feedback = client.post("/feedback", json={"labels": labels})
+        assert feedback.status_code == 200, feedback.text
+    written = LabelFolder.of_landing(settings.landing_location)
+    assert feedback.json()["file"] in {info.base_name for info in written.files()}
+    assert written.folder.location == f"s3://{BUCKET}/landing/labels"
