@@ -101,6 +101,11 @@ def build_parser() -> OneLineParser:
     )
     demo.add_argument("--scenario", default="concept_drift", help="the drifted days' scenario (default concept_drift)")
     demo.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
+    demo.add_argument(
+        "--last-day",
+        type=_day,
+        help="the last day it may land, YYYY-MM-DD (default today, UTC): with --seed, the same story every time",
+    )
     demo.add_argument("--port", type=_positive_int, default=3000, help="Dagster UI port while it runs (default 3000)")
     demo.add_argument(
         "--serve-port", type=_positive_int, default=3001, help="serving API port for the last step (default 3001)"

@@ -43,6 +43,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     started = time.monotonic()
     today = datetime.now(UTC).date()
+    if args.last_day is not None and args.last_day > today:
+        raise CommandError(
+            f"--last-day {args.last_day} is after today ({today}, UTC): its partition does not exist yet"
+        )
+    today = args.last_day or today
     daemon_days = args.ordinary_days + args.drift_days
     first = today - timedelta(days=args.history_days + daemon_days - 1)
     try:

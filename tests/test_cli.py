@@ -45,6 +45,7 @@ def test_bad_arguments_exit_2_with_one_line(settings: Settings, args: list[str],
         (["serve"], "no champion model"),
         (["rollback"], "no champion model"),
         (["retrain"], "no validated transactions yet"),
+        (["demo", "--last-day", "2999-01-01"], "--last-day 2999-01-01 is after today"),
     ],
 )
 def test_missing_state_exits_1_with_one_line(settings: Settings, args: list[str], says: str) -> None:
