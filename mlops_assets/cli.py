@@ -301,9 +301,20 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         f"serving API on http://127.0.0.1:{args.serve_port} (ready once a champion exists: /readyz, /docs); "
         "Ctrl-C stops both"
     )
+    _create_mlflow_store(settings)
     dagster = start_dagster(settings, args.port)
     service = start_server(_serve_command(args.serve_port))
     return _until_stopped(dagster, service)
+
+
+def _create_mlflow_store(settings: Settings) -> None:
+    """Creates MLflow's store (and the experiment) before the servers start: on their first tick
+    the sensors and the service would each create a new SQLite store at once, and all but one
+    tick fail ("table _alembic_tmp_tags already exists")."""
+    from mlops_assets.lib.registry import ensure_experiment
+    from mlops_assets.resources import EXPERIMENT
+
+    ensure_experiment(settings.mlflow_tracking_uri, EXPERIMENT, settings.mlartifacts_location)
 
 
 def cmd_env(args: argparse.Namespace, settings: Settings) -> int:

@@ -74,14 +74,15 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
             wait_until(lambda: status(serve_port, "/livez") == 200, 120, "the serving API")
             assert status(serve_port, "/readyz") == 503
             land(settings, days=2, rows=300)
+            # Bounds for a slow machine under load (`make test` runs the long stories beside it).
             succeeded = [dg.DagsterRunStatus.SUCCESS] * 2
-            wait_until(lambda: [r.status for r in sensor_runs(instance)] == succeeded, 180, "two sensor runs")
+            wait_until(lambda: [r.status for r in sensor_runs(instance)] == succeeded, 420, "two sensor runs")
             runs = sensor_runs(instance)
             assert sorted(run.tags["dagster/partition"] for run in runs) == ["2025-03-01", "2025-03-02"]
             assert all(run.tags[LANDING_FILES_TAG].startswith("transactions_baseline_") for run in runs)
             # Then features_sensor builds both days, one online-store writer at a time.
             features_done = lambda: [r.status for r in sensor_runs(instance, "features_sensor")] == succeeded  # noqa: E731
-            wait_until(features_done, 240, "two successful feature runs")
+            wait_until(features_done, 420, "two successful feature runs")
             records = [instance.get_run_record_by_id(run.run_id) for run in sensor_runs(instance, "features_sensor")]
             first, second = sorted(records, key=lambda record: record.start_time)
             assert first.end_time <= second.start_time
@@ -94,3 +95,5 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
             exit_code = server.wait(timeout=90)
     assert exit_code == 0, log_path.read_text()[-3000:]
     assert not answers(port) and status(serve_port, "/livez") is None
+    # No tick failed: MLflow's store existed before the sensors and the service first opened it.
+    assert "Sensor tick caught an error" not in log_path.read_text()

@@ -45,7 +45,7 @@ def demo(port: int, serve_port: int | None = None) -> subprocess.CompletedProces
 
 
 @pytest.mark.slow
-@pytest.mark.demo
+@pytest.mark.end_to_end
 @pytest.mark.timeout(1500)
 def test_the_demo_retrains_through_the_daemon_until_a_promotion_and_stops_what_it_started(
     settings: Settings, instance
