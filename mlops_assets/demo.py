@@ -47,9 +47,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(
             f"--last-day {args.last_day} is after today ({today}, UTC): its partition does not exist yet"
         )
-    today = args.last_day or today
+    last_day = args.last_day or today
     daemon_days = args.ordinary_days + args.drift_days
-    first = today - timedelta(days=args.history_days + daemon_days - 1)
+    first = last_day - timedelta(days=args.history_days + daemon_days - 1)
     try:
         champion = _history(args, settings, first)
         dagster = None

@@ -38,6 +38,17 @@ def containers(document: dict) -> list[dict]:
     return document["spec"]["template"]["spec"]["containers"]
 
 
+def deployment_containers() -> list[tuple[str, dict, dict]]:
+    """(file name, Deployment, container) for every container of every Deployment we write."""
+    return [
+        (path.name, document, container)
+        for path in MANIFESTS
+        for document in documents(path)
+        if document["kind"] == "Deployment"
+        for container in containers(document)
+    ]
+
+
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda path: path.name)
 def test_every_manifest_validates_against_the_kubernetes_schemas(path: Path) -> None:
     found = documents(path)
@@ -88,17 +99,13 @@ def test_the_serving_pieces_point_at_each_other() -> None:
 def test_no_secret_is_written_in_a_manifest() -> None:
     """Variables that name a secret, and connection URIs not written out, come from Secrets."""
     checked = 0
-    for path in MANIFESTS:
-        for document in documents(path):
-            if document["kind"] != "Deployment":
-                continue
-            for container in containers(document):
-                for variable in container.get("env", []):
-                    secret_name = SECRET_NAMES.search(variable["name"]) is not None
-                    hidden_uri = variable["name"].endswith("_URI") and "value" not in variable
-                    if secret_name or hidden_uri:
-                        assert "secretKeyRef" in variable.get("valueFrom", {}), f"{path.name}: {variable['name']}"
-                        checked += 1
+    for file_name, _, container in deployment_containers():
+        for variable in container.get("env", []):
+            secret_name = SECRET_NAMES.search(variable["name"]) is not None
+            hidden_uri = variable["name"].endswith("_URI") and "value" not in variable
+            if secret_name or hidden_uri:
+                assert "secretKeyRef" in variable.get("valueFrom", {}), f"{file_name}: {variable['name']}"
+                checked += 1
     assert checked >= 2  # the API key and MLflow's backend URI
 
 
@@ -106,22 +113,16 @@ def test_the_mlflow_backend_secret_reaches_only_the_mlflow_server() -> None:
     """Every key of a Secret in `envFrom` lands in the pod's environment, so the one holding the
     MLflow database's password is read by name, by the MLflow server alone."""
     readers = set()
-    for path in MANIFESTS:
-        for document in documents(path):
-            if document["kind"] != "Deployment":
-                continue
-            for container in containers(document):
-                whole = {
-                    source["secretRef"]["name"] for source in container.get("envFrom", []) if "secretRef" in source
-                }
-                assert "mlflow-backend" not in whole, f"{path.name}: all of mlflow-backend in the environment"
-                keyed = {
-                    v["valueFrom"]["secretKeyRef"]["name"]
-                    for v in container.get("env", [])
-                    if "secretKeyRef" in v.get("valueFrom", {})
-                }
-                if "mlflow-backend" in keyed:
-                    readers.add(document["metadata"]["name"])
+    for file_name, document, container in deployment_containers():
+        whole = {source["secretRef"]["name"] for source in container.get("envFrom", []) if "secretRef" in source}
+        assert "mlflow-backend" not in whole, f"{file_name}: all of mlflow-backend in the environment"
+        keyed = {
+            v["valueFrom"]["secretKeyRef"]["name"]
+            for v in container.get("env", [])
+            if "secretKeyRef" in v.get("valueFrom", {})
+        }
+        if "mlflow-backend" in keyed:
+            readers.add(document["metadata"]["name"])
     assert readers == {"mlflow"}
     assert "mlflow-backend" not in K8S_EXECUTOR_CONFIG["env_secrets"]
     launcher = helm_values()["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]
