@@ -27,13 +27,15 @@ lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 
-# The production environment's tests start a real PostgreSQL and Redis: Debian's packages.
+# The production environment's tests start a real PostgreSQL and Redis, and the UI tests drive
+# headless Chromium: Debian's packages.
 # The suite runs as two pytest processes side by side, one per core, of about equal length: the
 # two longest stories (`end_to_end`: the demo through the daemon, the retraining loop) and
 # everything else. Both must pass; the stories' output is printed after the rest's.
 test: lint
-	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server)
+	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+		[ -x /usr/bin/chromium ] || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server chromium)
 	@scratch=$$(mktemp -d); \
 	$(UV) run pytest -m end_to_end --basetemp=$$scratch/stories --durations=5 > $$scratch/stories.log 2>&1 & \
 	stories=$$!; trap 'kill $$stories 2>/dev/null' INT TERM; \

@@ -143,14 +143,16 @@ class ReportsResource(dg.ConfigurableResource):
 
 
 class ModelRegistryResource(dg.ConfigurableResource):
-    """The MLflow model registry holding `model_name`, and the commit that trains its versions."""
+    """The MLflow model registry holding `model_name`, and the commit that trains its versions.
+    Versions are loaded only from below `trusted_root`, the experiment's artifact root."""
 
     tracking_uri: str
     git_commit: str
+    trusted_root: str | None = Field(default=None, description="Where version files may be loaded from.")
     model_name: str = MODEL_NAME
 
     def registry(self) -> Registry:
-        return Registry(self.tracking_uri, self.model_name)
+        return Registry(self.tracking_uri, self.model_name, self.trusted_root)
 
 
 _RETRAIN = RetrainPolicy()
@@ -288,6 +290,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "model_registry": ModelRegistryResource(
             tracking_uri=settings.mlflow_tracking_uri,
             git_commit=settings.git_commit,
+            trusted_root=settings.mlartifacts_location,
         ),
         "bentoml": BentoResource(
             bentoml_home=str(settings.bentoml_home),

@@ -61,7 +61,8 @@ def main(version: str, export_dir: str | None = None) -> None:
     import bentoml
 
     settings = Settings.from_env()
-    model_tag = store_model(Registry(settings.mlflow_tracking_uri, MODEL_NAME), version)
+    registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME, trusted_root=settings.mlartifacts_location)
+    model_tag = store_model(registry, version)
     tags = {"model": model_tag, "bento": build_bento(model_tag)}
     if export_dir:
         tags["exported"] = bentoml.bentos.export_bento(tags["bento"], export_dir)

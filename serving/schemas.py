@@ -11,11 +11,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mlops_assets.lib.contract import MAX_AMOUNT
 
 MAX_BATCH = 10_000
+# Ids are whole numbers of up to 18 digits, as in landing files: every one fits in int64.
+MAX_ID = 10**18 - 1
+# Years a transaction may carry. Beyond them pydantic accepts a datetime that pandas cannot hold
+# (its nanosecond timestamps end in 2262), and scoring failed with a 500.
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+
+
+def _a_year_we_score(moment: datetime) -> datetime:
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"the year must be from {FIRST_YEAR} to {LAST_YEAR}")
+    return moment
 
 
 class Transaction(BaseModel):
@@ -24,9 +35,11 @@ class Transaction(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     transaction_id: Annotated[str, Field(min_length=1, max_length=200)]
-    event_timestamp: datetime = Field(description="ISO 8601; without an offset it is taken as UTC.")
-    customer_id: Annotated[int, Field(gt=0)]
-    merchant_id: Annotated[int, Field(gt=0)]
+    event_timestamp: Annotated[datetime, AfterValidator(_a_year_we_score)] = Field(
+        description=f"ISO 8601; without an offset it is taken as UTC. Years {FIRST_YEAR} to {LAST_YEAR}."
+    )
+    customer_id: Annotated[int, Field(gt=0, le=MAX_ID)]
+    merchant_id: Annotated[int, Field(gt=0, le=MAX_ID)]
     amount: Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="USD")]
     merchant_category: Annotated[str, Field(max_length=100)] | None = None
     channel: Annotated[str, Field(max_length=100)] | None = None

@@ -35,7 +35,9 @@ import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlops_assets.lib.feature_store import open_store
 from mlops_assets.lib.labels import LabelFolder
@@ -64,13 +66,40 @@ from serving.shadow import ShadowScorer
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 log = logging.getLogger(__name__)
-routes = FastAPI(title="fraud-detector: model routes")
+# Mounted at "/", this app answers `/docs` before BentoML does. FastAPI's own page would load
+# Swagger UI from a CDN (blank where there is no internet) and list only these routes: `docs`
+# below shows BentoML's `/docs.json` (every route) with the Swagger UI files BentoML serves.
+routes = FastAPI(title="fraud-detector: model routes", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@routes.get("/docs", include_in_schema=False)
+def docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/docs.json",
+        title="fraud-detector",
+        swagger_js_url="/static_content/swagger-ui-bundle.js",
+        swagger_css_url="/static_content/swagger-ui.css",
+        swagger_favicon_url="/static_content/favicon-light-32x32.png",
+    )
 
 
 @routes.exception_handler(RequestValidationError)
 async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
     """400, as BentoML answers for its APIs, so every route reports bad input the same way."""
     return JSONResponse(status_code=400, content={"detail": jsonable_encoder(error.errors())})
+
+
+# Where an HTTP error of the mounted routes lies, by status: 400 is FastAPI's body that is not
+# JSON ("There was an error parsing the body").
+ERROR_PLACES = {400: "body", 404: "path", 405: "method"}
+
+
+@routes.exception_handler(StarletteHTTPException)
+async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    """Every error in the one shape of bad input: `detail` lists `{loc, msg, type}`."""
+    where = ERROR_PLACES.get(error.status_code, "request")
+    detail = [{"loc": [where], "msg": str(error.detail), "type": "json_invalid" if where == "body" else "http_error"}]
+    return JSONResponse(status_code=error.status_code, content={"detail": detail}, headers=error.headers)
 
 
 SCORING_ROUTES = frozenset({"/predict", "/explain", "/feedback"})
@@ -126,7 +155,9 @@ def _current_version() -> str | None:
 class FraudDetector:
     def __init__(self) -> None:
         settings = Settings.from_env()
-        self.models = ServedModels(Registry(settings.mlflow_tracking_uri, MODEL_NAME))
+        # Only versions whose files are under this deployment's artifact root are ever loaded.
+        registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME, trusted_root=settings.mlartifacts_location)
+        self.models = ServedModels(registry)
         self.models.refresh()
         self._publish_version()
         self.features = OnlineMirror(open_store(settings))

@@ -1,6 +1,6 @@
-"""Real servers that the production environment's tests talk to, started on loopback ports by the
-test itself and stopped by their PID: `moto_server` (the S3 API), PostgreSQL (Debian's
-`postgresql`: `initdb` and `pg_ctl`) and Redis (Debian's `redis-server`). `make test` installs the
+"""Real servers that the tests talk to, started on loopback ports by the test itself and stopped
+by their PID: `moto_server` (the S3 API), PostgreSQL (Debian's `postgresql`: `initdb` and
+`pg_ctl`), Redis (Debian's `redis-server`) and MLflow's tracking server. `make test` installs the
 Debian packages when they are missing."""
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from tests.ingestion.test_daemon import free_port
 
 START_SECONDS = 60
 # moto accepts any key; these name the test's fake account, they are not credentials.
+# moto accepts any keys: these are distinct enough for the secrets scan to find anywhere.
 S3_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ACCESS_KEY_ID": "AKIAMOTOTEST4F2C",
+    "AWS_SECRET_ACCESS_KEY": "moto-test-secret-9b1e5d",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
@@ -98,6 +99,11 @@ class PostgresServer:
                      "-d", database, "-A", "-t", "-c", sql])  # fmt: skip
         return [line for line in done.stdout.splitlines() if line]
 
+    def dump(self, database: str) -> str:
+        """Everything `database` holds, as `pg_dump` writes it (schema and rows, as text)."""
+        return _run([_postgres_binary("pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+                     database]).stdout  # fmt: skip
+
 
 @contextlib.contextmanager
 def postgres_server(log_path: Path) -> Iterator[PostgresServer]:
@@ -144,6 +150,41 @@ def redis_server(log_path: Path, password: str | None = None) -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path) -> Iterator[str]:
+    """MLflow's tracking server on a free loopback port, its store and artifacts in `folder`
+    (log in `folder/mlflow.log`); yields its URL."""
+    port = free_port()
+    mlflow = Path(sys.executable).with_name("mlflow")
+    command = [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+               "--artifacts-destination", str(folder / "mlartifacts")]  # fmt: skip
+    with open(folder / "mlflow.log", "w") as log:
+        # No job runner (for MLflow's GenAI scorers, unused here): on SQLite it held the first
+        # write for a minute while it started.
+        environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        process = subprocess.Popen(command, stdout=log, stderr=log, env=environment)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 180  # it creates its store first: slow on a loaded machine
+            while not _answers(f"{url}/health"):
+                assert process.poll() is None, f"mlflow server exited with {process.returncode}"
+                assert time.monotonic() < deadline, "mlflow server did not answer within 180 s"
+                time.sleep(0.5)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except (urllib.error.URLError, ConnectionError):
+        return False
 
 
 def _accepts(port: int) -> bool:

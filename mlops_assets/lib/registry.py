@@ -9,10 +9,12 @@ functions: it takes seconds.
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -43,10 +45,17 @@ class NoChampionError(LookupError):
     """The registry has no champion yet."""
 
 
+class UntrustedModelError(ValueError):
+    """A version's files are outside the artifact root the registry trusts."""
+
+
 @dataclass(frozen=True)
 class Registry:
     tracking_uri: str
     model_name: str
+    # Where a version's files may be loaded from (the experiment's artifact root): a version
+    # registered from anywhere else is refused before anything is downloaded. None trusts any place.
+    trusted_root: str | None = None
 
     @property
     def client(self):
@@ -185,6 +194,11 @@ class Registry:
             # Resolved through this registry's client: a `models:/` URI would go through mlflow's
             # process-wide registry URI, which a fresh process (a run worker, a script) has not set.
             source = self.client.get_model_version_download_uri(self.model_name, version)
+            if self.trusted_root is not None and not is_within(source, self.trusted_root):
+                raise UntrustedModelError(
+                    f"{self.model_name} version {version}: its files are at {source}, outside the trusted "
+                    f"artifact root {self.trusted_root}; not loaded"
+                )
             root = mlflow.artifacts.download_artifacts(source, dst_path=temporary, tracking_uri=self.tracking_uri)
             folder = Path(root) / "artifacts" / "model"  # where MLflow puts the pyfunc's `model` artifact
             expected = self.client.get_model_version(self.model_name, version).tags.get("model_sha256")
@@ -193,6 +207,20 @@ class Registry:
                     f"{self.model_name} version {version}: model files do not match their model_sha256 tag"
                 )
             yield folder
+
+
+def is_within(location: str, root: str) -> bool:
+    """Whether `location` is `root` or below it: local paths and `file:` URIs compared as resolved
+    absolute paths (no `..` escapes), other URIs (`s3://...`) by their text."""
+    location, root = _comparable(location), _comparable(root)
+    return location == root or location.startswith(root.rstrip("/") + "/")
+
+
+def _comparable(uri: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return str(Path(unquote(parsed.path)).resolve())
+    return f"{parsed.scheme}://{parsed.netloc}{posixpath.normpath('/' + parsed.path)}"
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:

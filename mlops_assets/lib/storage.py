@@ -25,6 +25,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 S3_PREFIX = "s3://"
+# Attempts of one S3 request before its error is raised.
+S3_ATTEMPTS = 5
 # Copying a local file to a location streams it in pieces of this many bytes.
 LOCAL_COPY_CHUNK = 8 * 1024 * 1024
 
@@ -47,7 +49,9 @@ class S3Access:
         )
 
     def filesystem(self) -> pafs.S3FileSystem:
-        options: dict[str, object] = {}
+        # The AWS SDK's standard retries (exponential backoff with jitter on throttling, 5xx and
+        # connection errors), with a few more attempts than its default 3.
+        options: dict[str, object] = {"retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS)}
         if self.endpoint_url:
             endpoint = urlsplit(self.endpoint_url)
             options.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme or "https")

@@ -6,10 +6,14 @@ Feast's online store. Every object the graph wrote is read back from S3."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import os
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -38,6 +42,7 @@ from serving.champion import load
 from serving.schemas import Transaction
 from serving.scoring import FIELDS, transactions_frame
 from tests.conftest import use_home
+from tests.deploy.secrets import files_under, leaks, readable
 from tests.history import CONFIG, DAYS
 from tests.servers import moto_server, postgres_server, redis_server
 from tests.serving.conftest import serving
@@ -49,6 +54,8 @@ BUCKET = "mlops-production"
 FIRST_DAY = date(2025, 3, 1)
 LAST_DAY = "2025-03-10"
 REDIS_PASSWORD = "test-redis-4b1e"  # not a credential: what the test's own Redis asks for
+# The secrets a deployment hands the code (values set by the `production` fixture and moto_server).
+SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "MLOPS_REDIS_PASSWORD", "DAGSTER_PG_PASSWORD")
 # Every asset the graph materializes in a run (`retrain_decisions` is reported by the others).
 MATERIALIZED = (
     "raw_transactions",
@@ -104,7 +111,7 @@ def production(tmp_path_factory: pytest.TempPathFactory):
             "DAGSTER_PG_HOST": "127.0.0.1",
             "DAGSTER_PG_PORT": str(postgres.port),
             "DAGSTER_PG_USER": postgres.user,
-            "DAGSTER_PG_PASSWORD": "unused-the-test-server-trusts-loopback",
+            "DAGSTER_PG_PASSWORD": "test-pg-unused-3c8d",  # the test's server trusts loopback
             "DAGSTER_PG_DB": "dagster",
         }
         for name, value in environment.items():
@@ -156,16 +163,22 @@ def read_back(filesystem: pafs.FileSystem, info: pafs.FileInfo) -> object:
     return data
 
 
+@dataclass(frozen=True)
+class Graph:
+    landed: list[str]  # the names of the landed files
+    python_log: Path  # every Python log record of INFO and above while the graph ran
+
+
 @pytest.fixture(scope="module")
-def graph(production, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def graph(production, tmp_path_factory: pytest.TempPathFactory) -> Graph:
     """Every asset materialized once in production, as the daemon's sensors would run them: the
-    landed files ingested, features built, a retraining, a drift report and shadow scores.
-    Returns the names landed."""
+    landed files ingested, features built, a retraining, a drift report and shadow scores."""
     settings, _ = production
     landed = land_on_s3(settings, tmp_path_factory.mktemp("generated"))
     defs = build_definitions(build_resources(settings))
     lake = Lake(settings.lake_location)
-    with dg.DagsterInstance.get() as instance:
+    python_log = tmp_path_factory.mktemp("logs") / "python.log"
+    with dg.DagsterInstance.get() as instance, logged(python_log):
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         report = ingest_pending(defs, instance)
         assert not report.failed_days and len(report.files) == len(landed)
@@ -178,12 +191,29 @@ def graph(production, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         assert shadow.execute_in_process(instance=instance, partition_key=LAST_DAY).success
         for key in MATERIALIZED:
             assert instance.get_latest_materialization_event(dg.AssetKey(key)) is not None, key
-    return landed
+    return Graph(landed, python_log)
+
+
+@contextlib.contextmanager
+def logged(path: Path) -> Iterator[None]:
+    """Writes what every Python logger (MLflow, Feast, boto, ours) records at INFO and above, the
+    level a deployment runs at, to `path`. Dagster's own run logs are in its event log."""
+    handler = logging.FileHandler(path)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
 
 
 def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, graph, tmp_path: Path) -> None:
     settings, postgres = production
-    landed = graph
+    landed = graph.landed
     lake = Lake(settings.lake_location)
 
     # Dagster's runs and events, and MLflow's registry, are in PostgreSQL; the models' files on S3.
@@ -272,3 +302,56 @@ def test_the_service_serves_the_champion_from_s3_with_features_from_redis(produc
     written = LabelFolder.of_landing(settings.landing_location)
     assert feedback.json()["file"] in {info.base_name for info in written.files()}
     assert written.folder.location == f"s3://{BUCKET}/landing/labels"
+    assert not leaks(secrets(), [("the service's log", (tmp_path / "bentoml.log").read_bytes())])
+
+
+def test_no_secret_is_in_logs_metadata_the_registry_storage_or_the_ui(production, graph) -> None:
+    """Secrets reach the code only as environment variables (`dg.EnvVar` for resources): none of
+    their values is in Dagster's database (runs with their config and tags, event logs, asset
+    metadata), MLflow's (params, tags, the registry), what the UI is served about the code location
+    and the instance, any object on S3 or file under MLOPS_HOME, or the Python logs."""
+    settings, postgres = production
+    dagster_database = postgres.dump("dagster")
+    code_location = code_location_snapshot(build_definitions(build_resources(settings)))
+    with dg.DagsterInstance.get() as instance:
+        instance_config = instance.info_str()
+    mlflow_database = postgres.dump("mlflow")
+    places = [
+        ("Dagster's database", dagster_database.encode()),
+        ("MLflow's database", mlflow_database.encode()),
+        ("the code location, as the UI is served it", code_location.encode()),
+        ("the instance's configuration, as the UI shows it", instance_config.encode()),
+        ("the Python logs", graph.python_log.read_bytes()),
+        *s3_objects(settings),
+        *files_under(settings.home),
+    ]
+    assert not leaks(secrets(), places)
+    # The places hold what a leak would sit beside: the resources' secret settings (by the
+    # variable's name), the instance's storage (shown by its class alone), the runs' events and
+    # the registry's champion.
+    assert "AWS_SECRET_ACCESS_KEY" in code_location and "MLOPS_REDIS_PASSWORD" in code_location
+    assert "run_storage: PostgresRunStorage" in instance_config
+    assert "ASSET_MATERIALIZATION" in dagster_database and CHAMPION in mlflow_database
+
+
+def secrets() -> dict[str, str]:
+    return {name: os.environ[name] for name in SECRET_VARIABLES}
+
+
+def code_location_snapshot(defs: dg.Definitions) -> str:
+    """What the UI's webserver is sent about a code location (its assets, jobs, sensors, and each
+    resource's configuration), serialized as Dagster's code server sends it. Dagster has no public
+    API for it; this is the one its code server uses."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    return serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+
+
+def s3_objects(settings: Settings) -> Iterator[tuple[str, bytes]]:
+    """Every object in the bucket, opened up as `tests.deploy.secrets.readable` does."""
+    filesystem = S3Access(endpoint_url=settings.s3_endpoint_url).filesystem()
+    for info in filesystem.get_file_info(pafs.FileSelector(BUCKET, recursive=True)):
+        if info.type == pafs.FileType.File:
+            with filesystem.open_input_file(info.path) as handle:
+                yield from readable(f"s3://{info.path}", handle.read())

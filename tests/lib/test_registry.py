@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_assets.lib.registry import NoChampionError, Registry
+from mlops_assets.lib.registry import NoChampionError, Registry, UntrustedModelError, is_within
+from serving.champion import ServedModels
 
 
 @pytest.fixture
@@ -44,3 +45,28 @@ def test_rollback_to_a_named_past_champion_only(registry: Registry) -> None:
     assert registry.champion_history() == ["1"]
     registry.promote("4")  # a later promotion starts a new history from there
     assert registry.champion_history() == ["1", "4"]
+
+
+def test_a_version_registered_from_outside_the_trusted_root_is_never_loaded(tmp_path: Path) -> None:
+    trusted = tmp_path / "mlartifacts"
+    registry = Registry(f"sqlite:///{tmp_path / 'mlflow.db'}", "fraud-detector", trusted_root=trusted.as_uri())
+    registry.client.create_registered_model("fraud-detector")
+    outside = [(tmp_path / "elsewhere").as_uri(), f"{trusted.as_uri()}/../elsewhere", "http://127.0.0.1:9/model"]
+    for source in outside:
+        registry.client.create_model_version("fraud-detector", source=source)
+    for version in ("1", "2", "3"):
+        with pytest.raises(UntrustedModelError, match=f"version {version}: .* outside the trusted artifact root"):
+            registry.load(version)
+    # The service's loader keeps answering with what it has and says why it did not swap.
+    registry.promote("3")
+    served = ServedModels(registry)
+    assert served.refresh() is False and served.champion is None
+    assert served.last_error.startswith("UntrustedModelError")
+
+
+def test_is_within_compares_resolved_locations() -> None:
+    assert is_within("s3://bucket/mlartifacts/1/models/m-1/artifacts", "s3://bucket/mlartifacts")
+    assert not is_within("s3://bucket/mlartifacts-other/1", "s3://bucket/mlartifacts")
+    assert not is_within("s3://bucket/mlartifacts/../other", "s3://bucket/mlartifacts")
+    assert not is_within("s3://another/mlartifacts/1", "s3://bucket/mlartifacts")
+    assert is_within("/srv/mlartifacts/1", "file:///srv/mlartifacts")
