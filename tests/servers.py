@@ -25,8 +25,8 @@ import pytest
 from tests.ingestion.test_daemon import free_port
 
 START_SECONDS = 60
-# moto accepts any key; these name the test's fake account, they are not credentials.
-# moto accepts any keys: these are distinct enough for the secrets scan to find anywhere.
+# moto accepts any keys; these name the test's fake account, they are not credentials. They are
+# distinct enough for the secrets scan to find anywhere.
 S3_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "AKIAMOTOTEST4F2C",
     "AWS_SECRET_ACCESS_KEY": "moto-test-secret-9b1e5d",
@@ -60,23 +60,24 @@ def moto_server(log_path: Path) -> Iterator[S3Server]:
         process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
         try:
             endpoint = f"http://127.0.0.1:{port}"
-            _wait_for(endpoint, process)
+            _wait_for(f"{endpoint}/moto-api/", process, "moto_server", START_SECONDS)
             yield S3Server(endpoint)
         finally:
             process.terminate()
             process.wait(timeout=30)
 
 
-def _wait_for(endpoint: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_SECONDS
+def _wait_for(url: str, process: subprocess.Popen, name: str, seconds: float) -> None:
+    """Until `url` answers; fails if the server's process exits first or `seconds` pass."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"moto_server exited with {process.returncode}"
+        assert process.poll() is None, f"{name} exited with {process.returncode}"
         try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+            with urllib.request.urlopen(url, timeout=2):
                 return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.2)
-    raise AssertionError(f"moto_server did not answer within {START_SECONDS} s")
+    raise AssertionError(f"{name} did not answer within {seconds} s")
 
 
 @dataclass(frozen=True)
@@ -168,23 +169,12 @@ def mlflow_server(folder: Path) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=log, stderr=log, env=environment)
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 180  # it creates its store first: slow on a loaded machine
-            while not _answers(f"{url}/health"):
-                assert process.poll() is None, f"mlflow server exited with {process.returncode}"
-                assert time.monotonic() < deadline, "mlflow server did not answer within 180 s"
-                time.sleep(0.5)
+            # It creates its store first: slow on a loaded machine.
+            _wait_for(f"{url}/health", process, "mlflow server", 180)
             yield url
         finally:
             process.terminate()
             process.wait(timeout=30)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except (urllib.error.URLError, ConnectionError):
-        return False
 
 
 def _accepts(port: int) -> bool:

@@ -147,19 +147,26 @@ def shadow_fragment(settings: Settings, lake: Lake) -> None:
     ShadowLog.of_landing(settings.landing_location).write(scores[list(SHADOW_COLUMNS)])
 
 
-def read_back(filesystem: pafs.FileSystem, info: pafs.FileInfo) -> object:
+def bucket_objects(settings: Settings) -> Iterator[tuple[str, bytes]]:
+    """(key, bytes) of every object in the bucket."""
+    filesystem = S3Access(endpoint_url=settings.s3_endpoint_url).filesystem()
+    for info in filesystem.get_file_info(pafs.FileSelector(BUCKET, recursive=True)):
+        if info.type == pafs.FileType.File:
+            with filesystem.open_input_file(info.path) as handle:
+                yield info.path.removeprefix(f"{BUCKET}/"), handle.read()
+
+
+def read_back(key: str, data: bytes) -> object:
     """An object read as what its name says it is; fails on anything unreadable."""
-    with filesystem.open_input_file(info.path) as handle:
-        data = handle.read()
-    assert data, f"{info.path} is empty"
-    if info.path.endswith(".parquet"):
+    assert data, f"{key} is empty"
+    if key.endswith(".parquet"):
         return pq.read_table(io.BytesIO(data))
-    if info.path.endswith(".json"):
+    if key.endswith(".json"):
         return json.loads(data)
-    if info.path.endswith(".png"):
-        assert data.startswith(b"\x89PNG"), info.path
-    if info.path.endswith(".html"):
-        assert b"<html" in data[:2000].lower(), info.path
+    if key.endswith(".png"):
+        assert data.startswith(b"\x89PNG"), key
+    if key.endswith(".html"):
+        assert b"<html" in data[:2000].lower(), key
     return data
 
 
@@ -224,13 +231,7 @@ def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, graph, tmp_pa
     assert len(versions) >= 3 and all(f"s3://{BUCKET}/mlartifacts/" in row for row in versions)
 
     # Every object is readable; each part of the state is where production puts it.
-    filesystem = S3Access(endpoint_url=settings.s3_endpoint_url).filesystem()
-    objects = [
-        info
-        for info in filesystem.get_file_info(pafs.FileSelector(BUCKET, recursive=True))
-        if info.type == pafs.FileType.File
-    ]
-    contents = {info.path.removeprefix(f"{BUCKET}/"): read_back(filesystem, info) for info in objects}
+    contents = {key: read_back(key, data) for key, data in bucket_objects(settings)}
     assert {name for name in contents if name.count("/") == 1 and name.startswith("landing/")} == {
         f"landing/{name}" for name in landed
     }
@@ -322,7 +323,7 @@ def test_no_secret_is_in_logs_metadata_the_registry_storage_or_the_ui(production
         ("the code location, as the UI is served it", code_location.encode()),
         ("the instance's configuration, as the UI shows it", instance_config.encode()),
         ("the Python logs", graph.python_log.read_bytes()),
-        *s3_objects(settings),
+        *(piece for key, data in bucket_objects(settings) for piece in readable(f"s3://{BUCKET}/{key}", data)),
         *files_under(settings.home),
     ]
     assert not leaks(secrets(), places)
@@ -346,12 +347,3 @@ def code_location_snapshot(defs: dg.Definitions) -> str:
     from dagster._serdes import serialize_value
 
     return serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
-
-
-def s3_objects(settings: Settings) -> Iterator[tuple[str, bytes]]:
-    """Every object in the bucket, opened up as `tests.deploy.secrets.readable` does."""
-    filesystem = S3Access(endpoint_url=settings.s3_endpoint_url).filesystem()
-    for info in filesystem.get_file_info(pafs.FileSelector(BUCKET, recursive=True)):
-        if info.type == pafs.FileType.File:
-            with filesystem.open_input_file(info.path) as handle:
-                yield from readable(f"s3://{info.path}", handle.read())
