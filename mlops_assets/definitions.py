@@ -11,7 +11,7 @@ from mlops_assets.features.assets import entity_features, online_features, train
 from mlops_assets.features.jobs import features_job, training_set_job
 from mlops_assets.features.sensors import features_sensor
 from mlops_assets.ingestion.assets import raw_transactions
-from mlops_assets.ingestion.sensors import ingest_job, label_sensor, landing_sensor
+from mlops_assets.ingestion.sensors import ingest_job, label_sensor, landing_sensor, unmatched_labels_sensor
 from mlops_assets.monitoring.assets import drift_report
 from mlops_assets.monitoring.decisions import retrain_decisions
 from mlops_assets.monitoring.jobs import monitoring_job, shadow_job
@@ -81,6 +81,7 @@ def build_definitions(
         sensors=[
             landing_sensor,
             label_sensor,
+            unmatched_labels_sensor,
             features_sensor,
             drift_report_sensor,
             drift_retrain_sensor,

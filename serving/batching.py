@@ -39,6 +39,7 @@ class Scored:
     probabilities: np.ndarray
     inputs: Any = None
     rows: slice = field(default_factory=lambda: slice(None))
+    degraded: tuple[str, ...] = ()  # dependencies it was scored without (`FraudDetector.degraded`)
 
 
 @dataclass

@@ -93,6 +93,10 @@ class ServedModels:
         self.champion: Loaded | None = None
         self.challenger: Loaded | None = None
         self.last_error: str | None = None
+        # The last refresh failed (registry unreachable, or its version failed a check): the
+        # service answers with what it has and reports itself degraded.
+        self.failing = False
+        self._challenger_error: str | None = None
 
     def refresh(self) -> bool:
         """Loads the aliases' versions when they moved; True when the champion swapped."""
@@ -106,19 +110,21 @@ class ServedModels:
         try:
             info = self.registry.alias(CHAMPION)
             if info is None:
-                self.last_error = "the registry has no champion yet"
+                self.last_error, self.failing = "the registry has no champion yet", False
                 return False
             if self.champion is not None and info.version == self.champion.version:
-                self.last_error = None
+                self.last_error, self.failing = None, False
                 return False
             loaded = load(self.registry, info)
         except Exception as error:  # noqa: BLE001 - whatever failed, the current model keeps serving
-            self.last_error = f"{type(error).__name__}: {error}"
-            log.warning("champion not refreshed: %s", self.last_error)
+            reason = f"{type(error).__name__}: {error}"
+            if reason != self.last_error:  # said once, not at every poll
+                log.warning("champion not refreshed: %s", reason)
+            self.last_error, self.failing = reason, True
             return False
         previous = self.champion.version if self.champion else "none"
         self.champion = loaded
-        self.last_error = None
+        self.last_error, self.failing = None, False
         log.info("champion: version %s (was %s)", loaded.version, previous)
         return True
 
@@ -127,6 +133,7 @@ class ServedModels:
         a version that cannot be loaded leaves the previous challenger in the shadow."""
         try:
             info = self.registry.alias(CHALLENGER)
+            self._challenger_error = None
             if info is None or (self.champion is not None and info.version == self.champion.version):
                 self.challenger = None
                 return
@@ -134,6 +141,9 @@ class ServedModels:
                 return
             self.challenger = load(self.registry, info, explained=False)
         except Exception as error:  # noqa: BLE001 - shadow scoring must never stop the service
-            log.warning("challenger not refreshed: %s: %s", type(error).__name__, error)
+            reason = f"{type(error).__name__}: {error}"
+            if reason != self._challenger_error:
+                log.warning("challenger not refreshed: %s", reason)
+            self._challenger_error = reason
             return
         log.info("challenger: version %s", self.challenger.version)

@@ -7,13 +7,23 @@ the same rows once, as Feast wrote them (its table names, entity-key encoding an
 and reloads them whenever the store's file changes; the service checks that on every poll of the
 registry (`MLOPS_SERVING_POLL`), so a materialization is served within seconds, as a new champion
 is. A lookup returns what `feature_store.online_features` returns for the same rows: the tests
-hold the two equal. Online stores other than SQLite are read through Feast per batch.
+hold the two equal. Online stores other than SQLite (Redis, in production) are read through Feast
+per batch.
+
+An online store that cannot be read never fails a request. A mirror that cannot reload keeps its
+last copy. A read through Feast that fails, or takes over `timeout` seconds, answers with what an
+unknown entity gets (all features missing: the model's training defaults), and so does every batch
+after it, without waiting, until `refresh` (each registry poll) reads the store again. Meanwhile
+`last_error` says why, for the service's degraded report.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as NoAnswer
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +34,7 @@ from mlops_assets.lib.feature_store import FEATURE_SERVICE, online_features
 from mlops_assets.lib.features import HISTORY, MICROS, feature_columns
 
 WRITTEN_AT = "__written_at"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,13 +57,18 @@ class View:
 
 
 class OnlineMirror:
-    def __init__(self, store, max_age: pd.Timedelta = HISTORY):
+    def __init__(self, store, max_age: pd.Timedelta = HISTORY, timeout: float = 2.0):
         self.store = store
         self.max_age = max_age
+        self.timeout = timeout
         config = store.config.online_store
         self.path = Path(config.path) if getattr(config, "type", "") == "sqlite" else None
         self.views: list[View] | None = None
+        self.last_error: str | None = None  # why the store cannot be read now; None while it can
         self._stamp: tuple | None = None
+        # Reads through Feast run here, so a store that does not answer costs a batch `timeout`
+        # seconds at most (its client's own retries would take longer).
+        self._reads = None if self.mirrors else ThreadPoolExecutor(2, thread_name_prefix="online-store")
 
     @property
     def mirrors(self) -> bool:
@@ -60,23 +76,30 @@ class OnlineMirror:
         return self.path is not None
 
     def refresh(self) -> bool:
-        """Reloads the views when the store's files changed since the last load; True if it did."""
-        if self.path is None:
+        """Reloads the views when the store's files changed since the last load; True if it did.
+        A store read through Feast is read once, for `last_error`. Never raises."""
+        if self.path is None:  # one small read tells whether the store answers (and ends a failure)
+            self._read_through_feast(_probe(), retrying=True)
             return False
         stamp = tuple(_modified(self.path.with_name(self.path.name + suffix)) for suffix in ("", "-wal"))
         if stamp == self._stamp or stamp[0] is None:  # unchanged, or nothing materialized yet
             return False
-        views = self._read_views()
+        try:
+            views = self._read_views()
+        except Exception as error:  # noqa: BLE001 - the last copy keeps serving; the next poll retries
+            self._failed(error)
+            return False
         self.views, self._stamp = views, stamp
+        self._recovered()
         return True
 
     def lookup(self, transactions: pd.DataFrame) -> pd.DataFrame:
         """Each transaction's customer and merchant features, aligned with `transactions`: missing
         where the entity is unknown or its values are older than `max_age` at the transaction."""
         if self.path is None:
-            return online_features(self.store, transactions, self.max_age)
+            return self._read_through_feast(transactions)
         if self.views is None and not self.refresh():  # nothing materialized: every entity unknown
-            return pd.DataFrame({name: _missing(name, len(transactions)) for name in feature_columns()})
+            return unknown_features(len(transactions))
         now = pd.to_datetime(transactions["event_timestamp"], utc=True).to_numpy("datetime64[ns]").view("int64")
         found: dict[str, np.ndarray] = {}
         for view in self.views:
@@ -86,6 +109,38 @@ class OnlineMirror:
             rows[stale] = len(view.ids)
             found.update({name: values[rows] for name, values in view.columns.items()})
         return pd.DataFrame({name: found[name] for name in feature_columns()})
+
+    def _read_through_feast(self, transactions: pd.DataFrame, retrying: bool = False) -> pd.DataFrame:
+        """Feast's answer; every entity unknown while the store is down (a read failed and no
+        retry has succeeded since)."""
+        if self.last_error is not None and not retrying:
+            return unknown_features(len(transactions))
+        read = self._reads.submit(online_features, self.store, transactions, self.max_age)
+        try:
+            found = read.result(timeout=self.timeout)
+        except NoAnswer:
+            self._failed(f"no answer within {self.timeout:g} s")
+            return unknown_features(len(transactions))
+        except Exception as error:  # noqa: BLE001 - scoring goes on with the defaults
+            self._failed(error)
+            return unknown_features(len(transactions))
+        self._recovered()
+        return found
+
+    def _failed(self, error: Exception | str) -> None:
+        reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        if self.last_error is None:
+            log.warning("online store unreadable, serving %s: %s", self._fallback, reason)
+        self.last_error = reason
+
+    def _recovered(self) -> None:
+        if self.last_error is not None:
+            log.info("online store readable again")
+        self.last_error = None
+
+    @property
+    def _fallback(self) -> str:
+        return "its last copy" if self.mirrors else "every entity as unknown (the training defaults)"
 
     def _read_views(self) -> list[View]:
         from feast.infra.key_encoding_utils import deserialize_entity_key
@@ -136,6 +191,16 @@ def _wide(rows: list[tuple], features: list[str], decode_key) -> pd.DataFrame:
     unit = {"unit": "s"} if pd.api.types.is_numeric_dtype(written) else {}
     wide[WRITTEN_AT] = pd.to_datetime(written, utc=True, **unit).reindex(wide.index)
     return wide
+
+
+def unknown_features(rows: int) -> pd.DataFrame:
+    """What `rows` transactions of unknown customers and merchants get: every feature missing."""
+    return pd.DataFrame({name: _missing(name, rows) for name in feature_columns()})
+
+
+def _probe() -> pd.DataFrame:
+    """One transaction, now, of entity ids no one has: enough for a read to go to the store."""
+    return pd.DataFrame({"event_timestamp": [pd.Timestamp.now(tz="UTC")], "customer_id": [-1], "merchant_id": [-1]})
 
 
 def _missing(name: str, rows: int) -> np.ndarray:

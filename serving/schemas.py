@@ -83,6 +83,12 @@ class ModelInfo(BaseModel):
     shadow: Shadow | None = Field(
         default=None, description="The challenger in the shadow; none while there is none, or it is the champion."
     )
+    degraded: dict[str, str] = Field(
+        default_factory=dict,
+        description="Dependencies this worker cannot read now (`registry`, `online_store`), with the last error; "
+        "empty when all are read. While the online store cannot be read, transactions are scored as if their "
+        "customer and merchant were unknown.",
+    )
 
 
 class Factor(BaseModel):

@@ -14,11 +14,20 @@ seconds (default 2) and swaps in a new version once it is loaded and warmed. It 
 `challenger` alias too: while it names another version, `MLOPS_SHADOW_SHARE` of `/predict`
 requests (default 0.1) are scored by it as well, off the response path (`serving.shadow`).
 
+Degraded, not down: when the registry or the online store cannot be read, the service goes on
+answering with the champion it has and, for features it cannot read, what an unknown customer or
+merchant gets (`serving.online`). `/readyz` stays "can answer" (a champion is loaded), so an
+outage of a dependency does not take every replica out of service at once. The degradation is
+reported in `GET /model` (`degraded`: dependency -> last error), in the `X-Degraded` header of the
+`/predict` answers it touched, in the gauge `fraud_detector_degraded{dependency}` and in the log;
+the next poll that reads the dependency again ends it.
+
 Settings, from the environment: `MLOPS_SERVING_WORKERS` (processes, default 2; each follows the
 registry and batches on its own), `MLOPS_SERVING_POLL`, `MLOPS_SERVING_MAX_BODY_BYTES` (default
 8 MiB), `MLOPS_SERVING_MOUNTED_CONCURRENCY` (default 16), `MLOPS_API_KEY` (unset: no key),
-`MLOPS_SHADOW_SHARE` and `MLOPS_SHADOW_FLUSH_SECONDS` (how often shadow scores are written,
-default 10).
+`MLOPS_SHADOW_SHARE`, `MLOPS_SHADOW_FLUSH_SECONDS` (how often shadow scores are written,
+default 10) and `MLOPS_SERVING_FEATURE_TIMEOUT` (seconds a batch waits for the online store before
+it is scored with the defaults, default 2).
 Over 256 requests in flight BentoML answers 429; so does the batcher past 50,000 waiting rows.
 """
 
@@ -66,6 +75,9 @@ from serving.shadow import ShadowScorer
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 log = logging.getLogger(__name__)
+# MLflow logs each failed query to its database with a traceback: at every poll while the registry
+# is down. `ServedModels` says the same once, and the degraded report keeps saying it.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 # Mounted at "/", this app answers `/docs` before BentoML does. FastAPI's own page would load
 # Swagger UI from a CDN (blank where there is no internet) and list only these routes: `docs`
 # below shows BentoML's `/docs.json` (every route) with the Swagger UI files BentoML serves.
@@ -124,6 +136,13 @@ SHADOW_SKIPPED = bentoml.metrics.Counter(
     name="fraud_detector_shadow_skipped_rows",
     documentation="Sampled transactions not shadowed: the shadow queue was full, or scoring or writing failed.",
 )
+DEGRADED = bentoml.metrics.Gauge(
+    name="fraud_detector_degraded",
+    documentation="1 while a dependency (registry, online_store) cannot be read and the service answers without it.",
+    labelnames=["dependency"],
+    multiprocess_mode="livemax",
+)
+DEPENDENCIES = ("registry", "online_store")
 FEEDBACK_LABELS = bentoml.metrics.Counter(
     name="fraud_detector_feedback_labels",
     documentation="Labels accepted by POST /feedback, by class.",
@@ -160,8 +179,10 @@ class FraudDetector:
         self.models = ServedModels(registry)
         self.models.refresh()
         self._publish_version()
-        self.features = OnlineMirror(open_store(settings))
+        timeout = float(os.environ.get("MLOPS_SERVING_FEATURE_TIMEOUT", "2"))
+        self.features = OnlineMirror(open_store(settings), timeout=timeout)
         self._refresh_features()
+        self._publish_degraded()
         self.batcher = MicroBatcher(self._score_rows)
         self.labels = LabelFolder.of_landing(settings.landing_location)
         self.shadow = ShadowScorer(
@@ -190,17 +211,26 @@ class FraudDetector:
             if await asyncio.to_thread(self.models.refresh):
                 self._publish_version()
             await asyncio.to_thread(self._refresh_features)
+            self._publish_degraded()
 
     def _refresh_features(self) -> None:
-        try:
-            if self.features.refresh():
-                log.info("online features reloaded")
-        except Exception:  # noqa: BLE001 - the last copy keeps serving; the next poll retries
-            log.exception("online features not reloaded")
+        if self.features.refresh():
+            log.info("online features reloaded")
 
     def _publish_version(self) -> None:
         if self.models.champion is not None:
             MODEL_VERSION.set(int(self.models.champion.version))
+
+    def degraded(self) -> dict[str, str]:
+        """The dependencies this worker cannot read now, with the last error of each."""
+        found = {"registry": self.models.last_error if self.models.failing else None}
+        found["online_store"] = self.features.last_error
+        return {dependency: error for dependency, error in found.items() if error is not None}
+
+    def _publish_degraded(self) -> None:
+        degraded = self.degraded()
+        for dependency in DEPENDENCIES:
+            DEGRADED.labels(dependency=dependency).set(1 if dependency in degraded else 0)
 
     @bentoml.on_shutdown
     async def stop_watching(self) -> None:
@@ -221,7 +251,8 @@ class FraudDetector:
         """One micro-batch, in a worker thread, by the champion loaded when it starts."""
         loaded = self._loaded()
         inputs = model_inputs(self.features, transactions_frame(transactions))
-        return Scored(loaded.version, loaded.threshold, loaded.model.predict_proba(inputs), inputs)
+        degraded = tuple(self.degraded())  # as the batch was scored: its features may be the defaults
+        return Scored(loaded.version, loaded.threshold, loaded.model.predict_proba(inputs), inputs, degraded=degraded)
 
     @bentoml.api(route="/predict")
     async def predict(self, transactions: Transactions) -> PredictResponse:
@@ -237,7 +268,10 @@ class FraudDetector:
             self.shadow.offer(transactions, scored)
         ids = [t.transaction_id for t in transactions]
         body = predictions_json(scored.version, ids, scored.probabilities, scored.threshold)
-        return Response(body, media_type="application/json", headers={"X-Model-Version": scored.version})
+        headers = {"X-Model-Version": scored.version}
+        if scored.degraded:
+            headers["X-Degraded"] = ",".join(scored.degraded)
+        return Response(body, media_type="application/json", headers=headers)
 
     @bentoml.api(route="/explain")
     async def explain(self, transaction: Transaction, ctx: bentoml.Context) -> Explanation:
@@ -308,6 +342,7 @@ def model_info() -> ModelInfo:
         training_window=loaded.tags.get("training_window", ""),
         reason=loaded.tags.get("reason", ""),
         shadow=_shadow_info(service.models.challenger, service.shadow.share),
+        degraded=service.degraded(),
     )
 
 

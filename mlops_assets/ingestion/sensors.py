@@ -4,6 +4,7 @@
 import time
 
 import dagster as dg
+import pandas as pd
 
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.pending import pending_days, run_key
@@ -31,11 +32,18 @@ def run_request(day: str, files: list[str]) -> dg.RunRequest:
     )
 
 
+# A landing file modified in the last 5 s may still be being written (a producer that writes in
+# place): it is indexed at a later tick. A dot-name upload renamed when complete is never seen half.
+LANDING_SETTLE_SECONDS = 5
+
+
 @dg.sensor(job=ingest_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource):
-    """Turns new landing files into partition runs; rejects unreadable files with a reason."""
+    """Turns new landing files into partition runs, once they have settled; rejects unreadable
+    files with a reason."""
     index = landing.index()
-    rejected = index.index_new_files().rejected
+    report = index.index_new_files(settle_seconds=LANDING_SETTLE_SECONDS)
+    rejected = report.rejected
     requests = [run_request(day, files) for day, files in pending_days(index, lake.lake()).items()]
     for rejection in rejected:
         context.log.warning(f"rejected landing file {rejection.name}: {rejection.reason}")
@@ -47,7 +55,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource
         for rejection in rejected
     ]
     if not requests:
-        return dg.SensorResult(skip_reason="no pending landing files", asset_events=observations)
+        waiting = f"; {len(report.unsettled)} still being written" if report.unsettled else ""
+        return dg.SensorResult(skip_reason=f"no pending landing files{waiting}", asset_events=observations)
     return dg.SensorResult(run_requests=requests, asset_events=observations)
 
 
@@ -85,6 +94,37 @@ def label_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, 
     ]
     newest_ns, newest_name = new_arrivals[-1]
     return dg.SensorResult(run_requests=requests, cursor=f"{newest_ns}:{newest_name}")
+
+
+# How long a label may wait for its transaction to land before it is set aside as unmatched.
+UNMATCHED_LABEL_DAYS = 2
+
+
+@dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.RUNNING)
+def unmatched_labels_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
+    """Moves labels whose transaction had not landed 2 days after they arrived to
+    `labels/unmatched/`, each with its reason, and reports them on `validated_transactions`
+    (an observation per label file): kept for a person to look at, out of validation's way."""
+    index = landing.index()
+    folder = landing.labels()
+    moved = folder.set_aside_unmatched(lambda ids: index.days_of(ids).index, pd.Timedelta(days=UNMATCHED_LABEL_DAYS))
+    if not moved:
+        return dg.SkipReason("no label has waited too long for its transaction")
+    for name, count in moved.items():
+        context.log.warning(f"{count} label(s) of {name} set aside in {folder.unmatched.location}: no such transaction")
+    observations = [
+        dg.AssetObservation(
+            asset_key=dg.AssetKey("validated_transactions"),
+            metadata={
+                "unmatched_labels": count,
+                "label_file": name,
+                "set_aside_in": folder.unmatched.location,
+                "reason": f"no transaction with this id had landed {UNMATCHED_LABEL_DAYS} days after the label arrived",
+            },
+        )
+        for name, count in moved.items()
+    ]
+    return dg.SensorResult(asset_events=observations)
 
 
 def _arrival_of(cursor: str | None) -> tuple[int, str]:

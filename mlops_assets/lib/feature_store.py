@@ -36,6 +36,11 @@ def _import_feast():
     return feast
 
 
+# Seconds for the Redis client's connect and for each answer; without them a Redis that does not
+# answer holds a read forever (Feast passes these options through to redis-py).
+REDIS_TIMEOUTS = ",socket_connect_timeout=2,socket_timeout=10"
+
+
 def open_store(settings: Settings, redis_password: str | None = None):
     """A `feast.FeatureStore` on the repository's definitions: locally its registry and online store
     in `settings.feast_dir`; in production the registry on S3 and the online store in Redis
@@ -48,7 +53,7 @@ def open_store(settings: Settings, redis_password: str | None = None):
         values["registry"] = settings.feast_registry
         values["online_store"] = {
             "type": "redis",
-            "connection_string": settings.redis_url + (f",password={password}" if password else ""),
+            "connection_string": settings.redis_url + REDIS_TIMEOUTS + (f",password={password}" if password else ""),
         }
         if settings.s3_endpoint_url:  # Feast's S3 registry reads its endpoint from here
             os.environ["FEAST_S3_ENDPOINT_URL"] = settings.s3_endpoint_url

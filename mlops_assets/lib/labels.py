@@ -4,7 +4,9 @@
 `POST /feedback` writes one file per request (anyone may drop files of the same columns there).
 Validation applies them to a day's valid rows, so every asset downstream reads them as data: the
 newest label of a transaction wins over older labels and over the `is_fraud` it landed with.
-A label whose transaction has not landed (yet) stays in its file and applies once it lands.
+A label whose transaction has not landed (yet) stays in its file and applies once it lands; once
+it has waited too long for that (`set_aside_unmatched`), it is moved to `labels/unmatched/` with the
+reason, where a person can look at it (a mistyped id, a transaction of another system).
 
 A file is written under a dot-name and renamed when complete, so a reader never sees half of
 one. A file that cannot be read as labels is moved to `labels/rejected/` with its reason.
@@ -12,7 +14,9 @@ one. A file that cannot be read as labels is moved to `labels/rejected/` with it
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -53,6 +57,10 @@ class LabelFolder:
         )
         return self.folder.write_parquet(f"{source}-{received:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.parquet", frame)
 
+    @property
+    def unmatched(self) -> Folder:
+        return self.folder.child("unmatched")
+
     def files(self) -> list[FileInfo]:
         """Complete label files, oldest name first (names start with their arrival time)."""
         return self.folder.files((".parquet",))
@@ -71,6 +79,36 @@ class LabelFolder:
         labels = pd.concat(parts, ignore_index=True)
         labels = labels.sort_values([RECEIVED_AT, "file"], kind="stable")
         return labels.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
+
+    def set_aside_unmatched(self, landed: Callable[[pd.Series], pd.Index], after: pd.Timedelta) -> dict[str, int]:
+        """Moves the labels of transactions that had not landed `after` their file arrived to
+        `unmatched/<file>` (every column kept, and a `reason`); `landed(ids)` gives the ids that
+        have landed. Returns how many labels each file lost. The file keeps its other labels, or
+        goes when it has none left. Unmatched labels are written before the file is rewritten,
+        so an interruption leaves a label in both places at worst, never in neither."""
+        arrived_before = time.time_ns() - after.value
+        moved = {}
+        for info in self.files():
+            if info.mtime_ns > arrived_before:
+                continue
+            try:
+                frame = self.folder.read_parquet(info.base_name)
+                ids = frame["transaction_id"].astype("string").str.strip()
+            except (OSError, ValueError, KeyError, pa.ArrowException):
+                continue  # not labels: validation and `label_sensor` reject the file with its reason
+            matched = ids.isin(landed(ids)).to_numpy()
+            if matched.all():
+                continue
+            if RECEIVED_AT not in frame:  # the arrival is the file's time: kept, as the file is rewritten
+                frame[RECEIVED_AT] = pd.Timestamp(info.mtime_ns, unit="ns", tz="UTC")
+            reason = f"no transaction with this id had landed {_days(after)} after the label arrived"
+            self.unmatched.write_parquet(info.base_name, frame[~matched].assign(reason=reason))
+            if matched.any():
+                self.folder.write_parquet(info.base_name, frame[matched])
+            else:
+                self.folder.delete(info.base_name)
+            moved[info.base_name] = int((~matched).sum())
+        return moved
 
     def _read_file(self, info: FileInfo) -> pd.DataFrame | None:
         name = info.base_name
@@ -112,3 +150,8 @@ def apply_labels(valid: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFram
     labelled = valid.copy()
     labelled["is_fraud"] = late.where(has_label, valid["is_fraud"]).astype("Int64")
     return labelled, changed
+
+
+def _days(span: pd.Timedelta) -> str:
+    days = span / pd.Timedelta(days=1)
+    return f"{days:g} day{'s' if days != 1 else ''}"

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -107,10 +108,12 @@ class Rejection:
 
 @dataclass
 class IndexReport:
-    """The outcome of one indexing pass: new entries and files moved to `rejected/`."""
+    """The outcome of one indexing pass: new entries, files moved to `rejected/`, and files left
+    for a later pass because they were modified too recently to be complete."""
 
     indexed: list[IndexEntry] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)
 
 
 class LandingIndex:
@@ -167,18 +170,25 @@ class LandingIndex:
         """Landing files waiting in the folder, oldest first; dot-files are uploads in progress."""
         return sorted(self.folder.files(LANDING_SUFFIXES), key=lambda info: (info.mtime_ns, info.base_name))
 
-    def index_new_files(self) -> IndexReport:
+    def index_new_files(self, settle_seconds: float = 0.0) -> IndexReport:
         """Index every landing file not indexed yet, in arrival order; reject unreadable ones.
 
-        A file rewritten with the same bytes is left alone; one whose bytes changed after it was
-        indexed is rejected with that reason (its first version may already be in the lake).
+        A file modified less than `settle_seconds` ago is left for a later pass: a producer that
+        writes the file in place, rather than under a dot-name renamed when complete, may not be
+        done with it. A file rewritten with the same bytes is left alone; one whose bytes changed
+        after it was indexed is rejected with that reason (its first version may already be in
+        the lake).
         """
         report = IndexReport()
+        settled = time.time_ns() - int(settle_seconds * 1e9)
         with self._lock():
             known = {entry.name: entry for entry in self.entries()}
             for info in self.landing_files():
                 entry = known.get(info.base_name)
                 if entry is not None and (entry.size, entry.mtime_ns) == (info.size, info.mtime_ns):
+                    continue
+                if info.mtime_ns > settled:
+                    report.unsettled.append(info.base_name)
                     continue
                 try:
                     if entry is None:

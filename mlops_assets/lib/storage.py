@@ -170,6 +170,9 @@ class Folder:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         return self.write(name, lambda target: pq.write_table(table, target, filesystem=self.filesystem))
 
+    def delete(self, name: str) -> None:
+        self.filesystem.delete_file(self.file(name))
+
     def set_aside(self, name: str, into: Folder, reason: str) -> None:
         """Moves a file into `into` with `<name>.reason.txt` beside it: kept, never lost."""
         into.write(f"{name}.reason.txt", (reason + "\n").encode())

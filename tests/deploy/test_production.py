@@ -11,13 +11,16 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pandas as pd
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -32,13 +35,14 @@ from mlops_assets.lib.feature_store import online_features, open_store
 from mlops_assets.lib.features import model_input
 from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
+from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry, VersionInfo
 from mlops_assets.lib.shadow import SHADOW_COLUMNS, ShadowLog
 from mlops_assets.lib.storage import Folder, S3Access
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT, Settings
 from mlops_assets.training.jobs import retrain
 from serving.champion import load
+from serving.online import unknown_features
 from serving.schemas import Transaction
 from serving.scoring import FIELDS, transactions_frame
 from tests.conftest import use_home
@@ -47,6 +51,7 @@ from tests.history import CONFIG, DAYS
 from tests.servers import moto_server, postgres_server, redis_server
 from tests.serving.conftest import serving
 from tests.serving.test_bento import BENTOML, bentoml_json
+from tests.tcp_relay import tcp_relay
 
 pytestmark = pytest.mark.slow
 
@@ -304,6 +309,91 @@ def test_the_service_serves_the_champion_from_s3_with_features_from_redis(produc
     assert feedback.json()["file"] in {info.base_name for info in written.files()}
     assert written.folder.location == f"s3://{BUCKET}/landing/labels"
     assert not leaks(secrets(), [("the service's log", (tmp_path / "bentoml.log").read_bytes())])
+
+
+def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(production, graph, tmp_path: Path) -> None:
+    """The service reaches MLflow's database and Redis through relays that the test cuts: every
+    `/predict` is still a 200, by the loaded champion with the defaults of unknown customers and
+    merchants, `/readyz` stays ready, and `/model`, `X-Degraded` and the gauge say what is down.
+    A champion promoted during the outage is served once the relays are restored."""
+    settings, postgres = production
+    registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+    champion = registry.alias(CHAMPION)
+    scorers = [v for v in registry.versions() if v.tags.get("kind") in ("xgboost", "baseline")]
+    newcomer = next(v for v in reversed(scorers) if v.version != champion.version)
+    rows = Lake(settings.lake_location).read("validated_transactions", LAST_DAY).tail(30).reset_index(drop=True)
+    transactions = rows[list(FIELDS)].assign(event_timestamp=rows["event_timestamp"].map(lambda t: t.isoformat()))
+    body = {"transactions": transactions.to_dict(orient="records")}
+    frame = transactions_frame([Transaction(**row) for row in body["transactions"]])
+    known = online_features(open_store(settings), frame)
+
+    def expected(version: VersionInfo, features: pd.DataFrame) -> list[float]:
+        model = load(registry, version, explained=False).model
+        return model.predict_proba(model_input(frame, features)).tolist()
+
+    redis_port = int(settings.redis_url.rsplit(":", 1)[1])
+    with tcp_relay(postgres.port) as database, tcp_relay(redis_port) as redis:
+        environment = {
+            "BENTOML_HOME": str(tmp_path / "bentoml"),
+            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri.replace(f":{postgres.port}/", f":{database.port}/"),
+            "MLOPS_REDIS_URL": redis.address,
+            "MLOPS_SERVING_POLL": "0.5",
+        }
+        with serving(tmp_path / "bentoml.log", environment) as (url, client):
+            answer = client.post("/predict", json=body)
+            assert answer.status_code == 200 and "X-Degraded" not in answer.headers, answer.text
+            assert probabilities(answer) == pytest.approx(expected(champion, known), abs=1e-6)
+
+            database.cut()
+            redis.cut()
+            registry.client.set_registered_model_alias(MODEL_NAME, CHAMPION, newcomer.version)
+            down = {"registry", "online_store"}
+            every_worker(url, lambda info: set(info["degraded"]) == down, "every worker reports both down")
+            defaults = expected(champion, unknown_features(len(frame)))
+            for _ in range(20):  # both workers, all answering without their dependencies
+                answer = client.post("/predict", json=body)
+                assert answer.status_code == 200, answer.text
+                assert answer.headers["X-Model-Version"] == champion.version
+                assert answer.headers["X-Degraded"] == "registry,online_store"
+                assert probabilities(answer) == pytest.approx(defaults, abs=1e-6)
+            assert client.get("/readyz").status_code == 200
+            gauges = degraded_gauges(client.get("/metrics").text)
+            assert gauges == {"registry": 1.0, "online_store": 1.0}, gauges
+            outage_reports = [client.get("/model").text for _ in range(4)]
+
+            database.restore()
+            redis.restore()
+            every_worker(
+                url,
+                lambda info: info["degraded"] == {} and info["version"] == newcomer.version,
+                "every worker serves the new champion with Redis's features",
+            )
+            answer = client.post("/predict", json=body)
+            assert answer.status_code == 200 and "X-Degraded" not in answer.headers, answer.text
+            assert probabilities(answer) == pytest.approx(expected(newcomer, known), abs=1e-6)
+            assert degraded_gauges(client.get("/metrics").text) == {"registry": 0.0, "online_store": 0.0}
+    registry.client.set_registered_model_alias(MODEL_NAME, CHAMPION, champion.version)
+    places = [("the service's log", (tmp_path / "bentoml.log").read_bytes())]
+    assert not leaks(secrets(), [*places, *(("GET /model", report.encode()) for report in outage_reports)])
+
+
+def probabilities(answer) -> list[float]:
+    return [prediction["fraud_probability"] for prediction in answer.json()["predictions"]]
+
+
+def every_worker(url: str, agrees, what: str, seconds: float = 60) -> None:
+    """Until ten `GET /model` in a row, on fresh connections (so on either worker), agree."""
+    deadline, agreeing = time.monotonic() + seconds, 0
+    while agreeing < 10:
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        with httpx.Client(base_url=url, timeout=30) as fresh:
+            agreeing = agreeing + 1 if agrees(fresh.get("/model").json()) else 0
+        time.sleep(0.1)
+
+
+def degraded_gauges(metrics: str) -> dict[str, float]:
+    found = re.findall(r'^fraud_detector_degraded\{dependency="(\w+)"\} (\S+)$', metrics, re.M)
+    return {dependency: float(value) for dependency, value in found}
 
 
 def test_no_secret_is_in_logs_metadata_the_registry_storage_or_the_ui(production, graph) -> None:

@@ -7,13 +7,23 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
+from mlops_assets.ingestion import sensors
 from mlops_assets.ingestion.runner import ingest_pending
 from mlops_assets.ingestion.sensors import LABEL_SETTLE_SECONDS, LANDING_FILES_TAG, label_sensor, landing_sensor
+from mlops_assets.lib import generator
 from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.lake import Lake
 from mlops_assets.settings import Settings
 from tests.conftest import DAY, land
+
+
+@pytest.fixture(autouse=True)
+def files_settle_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`land` writes whole files (renamed into place): these tests need not wait for them to
+    settle. The partial-file test sets the real wait again."""
+    monkeypatch.setattr(sensors, "LANDING_SETTLE_SECONDS", 0)
 
 
 def evaluate(resources: dict, instance: dg.DagsterInstance) -> dg.SensorResult:
@@ -38,6 +48,33 @@ def test_new_files_become_one_run_request_per_day(settings: Settings, resources:
         "transactions_dirty_2025-03-01_no_amount.csv",
         "transactions_dirty_2025-03-01_truncated.parquet",
     ]
+
+
+def test_a_file_still_being_written_is_indexed_only_once_whole(
+    settings: Settings, resources: dict, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A producer writing a CSV in place: the sensor sees the first half (a readable file, cut
+    mid-row) and leaves it; once the file is whole and has settled, all its rows are indexed."""
+    monkeypatch.setattr(sensors, "LANDING_SETTLE_SECONDS", 5)
+    [generated] = generator.generate(DAY, 1, 300, tmp_path, seed=11).files
+    whole = pd.read_parquet(generated).to_csv(index=False).encode()
+    path = settings.landing_dir / "transactions_2025-03-01.csv"
+    path.write_bytes(whole[: len(whole) // 2])
+
+    first = evaluate(resources, instance)
+    assert first.run_requests == [] and "1 still being written" in first.skip_reason.skip_message
+    assert not first.asset_events  # nothing rejected
+    index = resources["landing"].index()
+    assert index.entries() == []
+
+    path.write_bytes(whole)  # the producer is done
+    assert evaluate(resources, instance).run_requests == []  # just modified: not settled yet
+    settled = time.time() - sensors.LANDING_SETTLE_SECONDS - 1
+    os.utime(path, (settled, settled))
+    done = evaluate(resources, instance)
+    assert [request.partition_key for request in done.run_requests] == ["2025-03-01"]
+    [entry] = index.entries()
+    assert (entry.name, entry.rows) == (path.name, 300)
 
 
 def test_pending_work_keeps_its_run_key_until_done_then_nothing_is_requested_again(
@@ -97,3 +134,42 @@ def test_late_labels_revalidate_the_days_of_their_transactions(
     os.utime(dropped, (settled + 0.5, settled + 0.5))
     later = tick(result.cursor)
     assert [r.partition_key for r in later.run_requests] == ["2025-03-02"] and dropped.name in later.cursor
+
+
+def test_labels_whose_transaction_never_landed_are_set_aside_with_the_reason(
+    settings: Settings, resources: dict, defs: dg.Definitions, instance
+) -> None:
+    land(settings, days=1, rows=300)
+    ingest_pending(defs, instance)
+    landed = Lake(str(settings.lake_dir)).read("validated_transactions", "2025-03-01")["transaction_id"].head(2)
+    folder = LabelFolder.of_landing(settings.landing_dir)
+    mixed = Path(folder.write(pd.DataFrame({"transaction_id": [*landed, "typo-1"], "is_fraud": [1, 0, 1]}), "feedback"))
+    dropped = Path(folder.folder.path) / "bank-chargebacks.parquet"  # a file of the two label columns only
+    pd.DataFrame({"transaction_id": ["typo-2"], "is_fraud": [1]}).to_parquet(dropped)
+    recent = Path(folder.write(pd.DataFrame({"transaction_id": ["typo-3"], "is_fraud": [0]}), "feedback"))
+    long_ago = time.time() - (sensors.UNMATCHED_LABEL_DAYS + 1) * 86400
+    for path in (mixed, dropped):
+        os.utime(path, (long_ago, long_ago))
+    dropped_at = pd.Timestamp(dropped.stat().st_mtime_ns, unit="ns", tz="UTC")
+
+    def tick():
+        with dg.build_sensor_context(instance=instance, resources={"landing": resources["landing"]}) as context:
+            return sensors.unmatched_labels_sensor(context)
+
+    result = tick()
+    reported = {
+        event.metadata["label_file"].value: event.metadata["unmatched_labels"].value for event in result.asset_events
+    }
+    assert reported == {mixed.name: 1, dropped.name: 1}
+    assert {event.asset_key for event in result.asset_events} == {dg.AssetKey("validated_transactions")}
+    aside = Path(folder.unmatched.path)
+    typo = pd.read_parquet(aside / mixed.name)
+    assert typo["transaction_id"].tolist() == ["typo-1"] and typo["source"].tolist() == ["feedback"]
+    assert typo["reason"].tolist() == ["no transaction with this id had landed 2 days after the label arrived"]
+    chargeback = pd.read_parquet(aside / dropped.name)
+    assert chargeback["transaction_id"].tolist() == ["typo-2"]
+    assert chargeback["received_at"].tolist() == [dropped_at]  # its arrival, kept though the file is gone
+    # What stays: the landed labels of the mixed file, and the label still within its wait.
+    assert not dropped.exists() and recent.exists()
+    assert sorted(folder.read()["transaction_id"]) == sorted([*landed, "typo-3"])
+    assert isinstance(tick(), dg.SkipReason)  # once

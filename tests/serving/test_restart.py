@@ -1,0 +1,120 @@
+"""The server killed with SIGKILL under load, as a container is (every process of it at once), and
+started again on the same port: it comes back ready, the load resumes with every answer a 200, and
+what it wrote before the kill is whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from mlops_assets.cli import REPO_ROOT
+from mlops_assets.lib.labels import LabelFolder
+from tests.ingestion.test_daemon import MLOPS, free_port
+from tests.serving.conftest import START_SECONDS, Served, new_transactions, wait_ready
+
+pytestmark = pytest.mark.slow
+
+LOAD_SECONDS = 60  # the bound of each load loop
+
+
+class Load:
+    """Clients in threads, each posting a transaction and a label in turn until stopped: every
+    answer's status, and the label ids each 200 to `/feedback` accepted."""
+
+    def __init__(self, url: str, transaction: dict, clients: int = 4):
+        self.url, self.transaction = url, transaction
+        self.statuses: list[int | str] = []
+        self.accepted: list[str] = []
+        self._stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(clients)]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+
+    def _run(self, client_number: int) -> None:
+        deadline = time.monotonic() + LOAD_SECONDS
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            for n in range(1_000_000):
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    return
+                label = f"restart-{os.getpid()}-{client_number}-{n}"  # an id no landed transaction has
+                try:
+                    predicted = client.post("/predict", json={"transactions": [self.transaction]})
+                    fed = client.post("/feedback", json={"labels": [{"transaction_id": label, "is_fraud": 0}]})
+                except httpx.TransportError as error:  # the server is down: what the client sees
+                    self.statuses.append(type(error).__name__)
+                    time.sleep(0.05)
+                    continue
+                self.statuses += [predicted.status_code, fed.status_code]
+                if fed.status_code == 200:
+                    self.accepted.append(label)
+
+
+def start(port: int, log: Path, bentoml_home: Path) -> subprocess.Popen:
+    """`mlops serve` in a session of its own, so one signal reaches its every process."""
+    environment = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
+    with open(log, "a") as output:
+        return subprocess.Popen(
+            [MLOPS, "serve", "--port", str(port)], cwd=REPO_ROOT, env=environment,
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def test_a_server_killed_under_load_comes_back_and_wrote_nothing_half(served: Served, tmp_path: Path) -> None:
+    port, log = free_port(), tmp_path / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    transaction = new_transactions(served, 1)[0]
+    server = start(port, log, tmp_path / "bentoml")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            wait_ready(client, server, START_SECONDS)
+            with Load(url, transaction) as load:
+                deadline = time.monotonic() + LOAD_SECONDS
+                while len(load.accepted) < 40:  # mid-load: requests in flight on both workers
+                    assert time.monotonic() < deadline, f"the load did not get going: {load.statuses[-10:]}"
+                    time.sleep(0.05)
+                answered_before_kill = len(load.statuses)
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)
+                accepted_before = len(load.accepted)
+                server = start(port, log, tmp_path / "bentoml")
+                wait_ready(client, server, START_SECONDS)
+                ready_at = len(load.statuses)
+                while len(load.accepted) < accepted_before + 40:
+                    assert time.monotonic() < deadline + START_SECONDS, "the load did not resume"
+                    time.sleep(0.05)
+            # Before the kill and once ready again, every answer was a 200; between, the server
+            # was gone (connection errors). Each client may have had one request in flight at
+            # either moment, recorded later.
+            assert set(load.statuses[:answered_before_kill]) == {200}, load.statuses[:answered_before_kill]
+            in_flight = len(load.threads)
+            assert set(load.statuses[ready_at + in_flight :]) == {200}, load.statuses[ready_at:]
+            assert len(load.statuses) - ready_at > 80
+            info = client.get("/model").json()
+            assert info["version"] == served.registry.alias("champion").version and info["degraded"] == {}
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+
+    # Every label a 200 accepted is in a whole, readable file; the kill left no visible partial one.
+    labels = LabelFolder.of_landing(served.settings.landing_dir).folder
+    written = pd.concat([labels.read_parquet(info.base_name) for info in labels.files((".parquet",))])
+    ours = written[written["transaction_id"].str.startswith(f"restart-{os.getpid()}-")]
+    assert set(load.accepted) <= set(ours["transaction_id"])
+    assert not ours["transaction_id"].duplicated().any()
