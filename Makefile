@@ -57,6 +57,7 @@ bench: install
 	$(UV) run python bench/features.py
 	$(UV) run python bench/models.py
 	$(UV) run python bench/serving.py
+	$(UV) run python bench/serving_swap.py
 
 # Deletes local state (MLOPS_HOME default) and the environment; the repository itself stays.
 clean:

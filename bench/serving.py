@@ -135,15 +135,7 @@ def measure(
     with open(log, "a") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, f"{name} did not start: see {log}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        wait_ready(url, process, f"{name} did not start: see {log}")
         wrk(f"{url}/predict", scripts["one"], 16, 3)  # warm-up
         runs = {(kind, c): wrk(f"{url}/predict", scripts[kind], c, seconds) for kind, c in RUNS}
         time.sleep(1)  # the last shadow scores are written
@@ -151,6 +143,19 @@ def measure(
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def wait_ready(url: str, process: subprocess.Popen, failure: str) -> None:
+    """Until `url` answers /readyz with 200 (at most 180 s); `failure` is the error otherwise."""
+    deadline = time.monotonic() + 180
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, failure
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
 
 
 def shadow_counts(metrics: str) -> dict[str, float]:

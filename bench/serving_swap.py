@@ -26,7 +26,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.serving import build_state, ours, set_challenger, write_scripts, wrk  # noqa: E402
+from bench.serving import build_state, ours, set_challenger, wait_ready, write_scripts, wrk  # noqa: E402
 from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry  # noqa: E402
 from tests.ingestion.test_daemon import free_port  # noqa: E402
 
@@ -70,7 +70,7 @@ def main() -> None:
         with open(home / "server.log", "w") as log:
             server = subprocess.Popen(ours(port), cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_ready(url, server)
+            wait_ready(url, server, f"the server did not start: see {home / 'server.log'}")
             wrk(f"{url}/predict", scripts["one"], CONNECTIONS, 3)  # warm-up
             results, swap = {}, {}
 
@@ -92,19 +92,6 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
     report(results, swap["seconds"], args.seconds)
-
-
-def wait_ready(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited: see its log"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the server was not ready within 180 s")
 
 
 def report(results: dict[str, dict], swap_seconds: float, window_seconds: int) -> None:

@@ -34,7 +34,10 @@ PATH_VARIABLES: dict[str, str] = {
 
 
 # The local Dagster instance: embedded SQLite storage under DAGSTER_HOME; no telemetry (no network);
-# runs queued, and one at a time among those that write the Feast online store (SQLite).
+# runs queued, one at a time among those that write the Feast online store (SQLite) and one at a
+# time per day partition (two runs of one day, a sensor's and a person's, wait for each other); a
+# run whose worker died (killed, out of memory) is marked failed and run again once, from the step
+# that died, and a run that failed in its own code (a rejecting gate) is not.
 DAGSTER_INSTANCE_YAML = """\
 telemetry:
   enabled: false
@@ -46,6 +49,16 @@ run_coordinator:
       - key: mlops/online_store
         value: write
         limit: 1
+      - key: dagster/partition
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+run_monitoring:
+  enabled: true
+run_retries:
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: false
 """
 
 

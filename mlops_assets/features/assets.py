@@ -12,6 +12,7 @@ from mlops_assets.lib import features
 from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions
 from mlops_assets.partitions import DAILY
 from mlops_assets.resources import FeastResource, LakeResource
+from mlops_assets.validation import verdicts
 
 # A day's features need the 30 days before it (the longest window) and the day itself.
 HISTORY_DAYS = features.HISTORY.days
@@ -61,10 +62,24 @@ def _summary(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.MetadataValue:
     partitions_def=DAILY,
     group_name="features",
 )
-def entity_features(context: dg.AssetExecutionContext, config: FeatureConfig, validated_transactions: pd.DataFrame):
-    """Computes the day's customer and merchant feature rows from the 30 days before it."""
+def entity_features(
+    context: dg.AssetExecutionContext, config: FeatureConfig, validated_transactions: pd.DataFrame, lake: LakeResource
+):
+    """Computes the day's customer and merchant feature rows from the 30 days before it. A day
+    whose latest validation failed a check is refused, and so are its rows in another day's
+    history (`validation.verdicts`)."""
     day = pd.Timestamp(context.partition_key, tz="UTC")
+    refused = verdicts.failed_days(lake.lake())
+    if context.partition_key in refused:
+        raise dg.Failure(
+            f"validated_transactions {context.partition_key} {refused[context.partition_key]}: "
+            "its features wait until the day is validated again and passes"
+        )
+    refused_in_history = sorted(d for d in refused if day - features.HISTORY <= pd.Timestamp(d, tz="UTC") < day)
     history = validated_transactions
+    if refused_in_history and len(history):
+        dropped = pd.DatetimeIndex(refused_in_history, tz="UTC")
+        history = history[~history["event_timestamp"].dt.floor("D").isin(dropped)]
     if history.empty:
         raise dg.Failure(f"no validated transactions up to {context.partition_key}: ingest the day first")
     day_rows = history[history["event_timestamp"].dt.floor("D") == day]
@@ -77,6 +92,7 @@ def entity_features(context: dg.AssetExecutionContext, config: FeatureConfig, va
             "dagster/row_count": len(customer),
             "customers": int(customer["customer_id"].nunique()),
             "history_rows": len(history),
+            "history_days_refused": dg.MetadataValue.json(refused_in_history),
             "feature_statistics": _summary(customer, features.CUSTOMER_FEATURES),
         },
     )
@@ -158,7 +174,12 @@ def training_set(
     if end_day is None:
         raise dg.Failure("no validated transactions yet: ingest some days first")
     start_day = (pd.Timestamp(end_day) - pd.Timedelta(days=config.days - 1)).strftime("%Y-%m-%d")
-    window = [day for day in days if start_day <= day <= end_day]
+    refused = {day: why for day, why in verdicts.failed_days(table).items() if start_day <= day <= end_day}
+    for day, why in refused.items():
+        context.log.warning(f"training set leaves out {day}: validated_transactions {why}")
+    window = [day for day in days if start_day <= day <= end_day and day not in refused]
+    if not window:
+        raise dg.Failure(f"no day of {start_day}..{end_day} passed its validation checks: {refused}")
     transactions = pd.concat([table.read("validated_transactions", day) for day in window], ignore_index=True)
     labelled = transactions[transactions["is_fraud"].notna()].reset_index(drop=True)
 
@@ -181,6 +202,7 @@ def training_set(
         metadata={
             "dagster/row_count": len(frame),
             "window": f"{start_day}..{end_day}",
+            "days_refused": dg.MetadataValue.json(refused),
             "holdout_window": f"{holdout_start.date()}..{end_day}",
             "holdout_rows": int(frame["is_holdout"].sum()),
             "fraud_share": round(float(frame["is_fraud"].mean()), 5) if len(frame) else 0.0,

@@ -12,6 +12,7 @@ from mlops_assets.features.jobs import features_job
 from mlops_assets.lib.features import HISTORY
 from mlops_assets.lib.lake import Lake
 from mlops_assets.resources import LakeResource
+from mlops_assets.validation import verdicts
 
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
@@ -43,8 +44,13 @@ def features_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     if ingesting:
         return dg.SkipReason("waiting for ingestion runs to finish")
     stale = stale_feature_days(lake.lake())
+    # A day that failed validation is refused by the features asset: no run is asked for it.
+    refused = verdicts.failed_days(lake.lake())
+    for day in sorted(set(stale) & set(refused)):
+        context.log.info(f"features of {day} wait: validated_transactions {refused[day]}")
+        del stale[day]
     if not stale:
-        return dg.SkipReason("features are up to date")
+        return dg.SkipReason("features are up to date" + (f" (refused days: {len(refused)})" if refused else ""))
     # The key names the input's state: the same stale day asks once until its inputs change again.
     return [
         dg.RunRequest(run_key=f"{day}:{newest}", partition_key=day, tags=ONLINE_STORE_TAG)

@@ -24,6 +24,8 @@ from mlops_assets.lib.models import FraudModel, folder_sha256, load_model, read_
 
 MODEL_NAME = "fraud-detector"
 CHAMPION, CHALLENGER = "champion", "challenger"
+# On each version: the Dagster run that registered it, or the first run of which that run is a retry.
+FIRST_RUN_TAG = "dagster_first_run_id"
 HISTORY_TAG = "champion_history"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 
@@ -97,6 +99,11 @@ class Registry:
         return sorted(
             (VersionInfo(str(v.version), v.run_id, dict(v.tags)) for v in found), key=lambda v: int(v.version)
         )
+
+    def registered_by(self, first_run_id: str, kind: str) -> VersionInfo | None:
+        """The version of `kind` that the Dagster run `first_run_id`, or a retry of it, registered."""
+        found = [v for v in self.versions() if v.tags.get(FIRST_RUN_TAG) == first_run_id and v.tags.get("kind") == kind]
+        return found[0] if found else None
 
     def alias(self, alias: str) -> VersionInfo | None:
         """The version an alias names, or None when it names none."""

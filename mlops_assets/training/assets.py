@@ -18,7 +18,7 @@ from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
 from mlops_assets.lib.graphs import mermaid, structural_hamming_distance
 from mlops_assets.lib.models import BaselineModel, BayesianNetworkModel, FraudModel, XGBoostModel, save_model
 from mlops_assets.lib.plots import graph_png
-from mlops_assets.lib.registry import CHAMPION
+from mlops_assets.lib.registry import CHAMPION, FIRST_RUN_TAG, VersionInfo
 from mlops_assets.resources import ModelRegistryResource, mlflow_run_for_step
 
 # The run tag that says why models are retrained (`drift:<event id>`, `schedule`, `manual`);
@@ -96,6 +96,12 @@ def _train_and_register(
             f"{kind}: the training days hold {labels.nunique()} class(es); both fraud and legitimate needed"
         )
     registry = model_registry.registry()
+    # A retry of a run (a re-execution after its worker died) keeps the first run's id here.
+    first_run = context.run.root_run_id or context.run.run_id
+    earlier = registry.registered_by(first_run, kind)
+    if earlier is not None:  # the step registered, then died before it finished: no second version
+        context.log.info(f"{kind}: version {earlier.version} was registered by an earlier attempt of this run; kept")
+        return _registered(registry, earlier)
     reason = context.run.tags.get(REASON_TAG) or ("initial" if registry.alias(CHAMPION) is None else "manual")
     window = _window(train)
     with mlflow_run_for_step(mlflow), mlflow.start_run(run_name=kind, nested=True) as run:
@@ -123,6 +129,7 @@ def _train_and_register(
             "train_fraud_rows": str(int(labels.sum())),
             "model_sha256": sha256,
             "dagster_run_id": context.run.run_id,
+            FIRST_RUN_TAG: first_run,
         }
         version = registry.register(model_uri, tags)
     context.log.info(f"{kind}: registered {model_registry.model_name} version {version} ({reason})")
@@ -137,6 +144,22 @@ def _train_and_register(
         "model_sha256": sha256,
     }
     return model, record, metadata
+
+
+def _registered(registry, version: VersionInfo) -> tuple[FraudModel, dict, dict]:
+    """What `_train_and_register` returns, for a version registered before."""
+    model_uri = registry.client.get_model_version(registry.model_name, version.version).source
+    record = {"version": version.version, "run_id": version.run_id, "model_uri": model_uri}
+    metadata = {
+        "model_version": version.version,
+        "reason": version.tags.get("reason", ""),
+        "training_window": version.tags.get("training_window", ""),
+        "train_rows": int(version.tags.get("train_rows", 0)),
+        "mlflow_run_id": version.run_id,
+        "model_sha256": version.tags.get("model_sha256", ""),
+        "registered_by_an_earlier_attempt": True,
+    }
+    return registry.load(version.version), {**record, **version.tags}, metadata
 
 
 @dg.asset(kinds={"xgboost", "mlflow"}, **MODEL_ASSET)

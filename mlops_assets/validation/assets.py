@@ -9,7 +9,7 @@ from mlops_assets.lib.labels import apply_labels
 from mlops_assets.lib.validation import validate_day
 from mlops_assets.partitions import DAILY
 from mlops_assets.resources import LakeResource, LandingResource
-from mlops_assets.validation import checks
+from mlops_assets.validation import checks, verdicts
 
 
 class ValidationConfig(dg.Config):
@@ -44,12 +44,20 @@ def validate_transactions(
     lake: LakeResource,
 ):
     """Splits the day's raw rows into validated and quarantined, applies the late labels that
-    have arrived for them (`POST /feedback`, label files), then checks the result."""
+    have arrived for them (`POST /feedback`, label files), then checks the result. The checks'
+    verdict is also kept in the lake (`validation.verdicts`), so later runs refuse a failed day."""
     day = context.partition_key
     files = sorted(raw_transactions[SOURCE_FILE].unique()) if len(raw_transactions) else []
     result = validate_day(raw_transactions, day, landing.index().duplicate_rows(files))
     valid, late_labels = apply_labels(result.valid, landing.labels().read())
     share = len(result.quarantined) / len(raw_transactions) if len(raw_transactions) else 0.0
+    check_results = [
+        checks.schema_holds(valid),
+        checks.rows_reconcile(raw_transactions, valid, result.quarantined),
+        checks.quarantine_share(len(raw_transactions), result.quarantined, config.max_quarantine_share),
+        checks.ids_unique_across_partitions(valid, lake.lake(), day),
+    ]
+    verdicts.record(lake.lake(), day, check_results, context.run_id)
 
     yield dg.Output(
         valid,
@@ -71,7 +79,4 @@ def validate_transactions(
             "reasons": dg.MetadataValue.md(checks.reason_counts(result.quarantined).to_markdown()),
         },
     )
-    yield checks.schema_holds(valid)
-    yield checks.rows_reconcile(raw_transactions, valid, result.quarantined)
-    yield checks.quarantine_share(len(raw_transactions), result.quarantined, config.max_quarantine_share)
-    yield checks.ids_unique_across_partitions(valid, lake.lake(), day)
+    yield from check_results

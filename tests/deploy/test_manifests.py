@@ -156,6 +156,13 @@ def test_the_dagster_instance_config_passes_dagsters_schemas(monkeypatch: pytest
     # The same run queue as the local instance: one writer of the Feast online store at a time.
     local = yaml.safe_load(DAGSTER_INSTANCE_YAML)
     assert instance["run_coordinator"] == local["run_coordinator"]
+    # And the same retry of a run whose worker died (once; a run its own code failed is not retried).
+    assert instance["run_retries"] == local["run_retries"] == {
+        "enabled": True,
+        "max_retries": 1,
+        "retry_on_asset_or_op_failure": False,
+    }
+    assert instance["run_monitoring"]["enabled"] and local["run_monitoring"]["enabled"]
 
 
 def helm_values() -> dict:
@@ -172,6 +179,8 @@ def test_the_helm_values_run_this_project_with_postgres_and_kubernetes_runs() ->
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     assert values["postgresql"]["enabled"] and not values["generatePostgresqlPasswordSecret"]
     assert values["dagsterDaemon"]["enabled"] and values["dagsterDaemon"]["runMonitoring"]["enabled"]
+    retries = values["dagsterDaemon"]["runRetries"]
+    assert retries == {"enabled": True, "maxRetries": 1, "retryOnAssetOrOpFailure": False}
     limits = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
     assert limits == yaml.safe_load(DAGSTER_INSTANCE_YAML)["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert values["telemetry"] == {"enabled": False}

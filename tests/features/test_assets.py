@@ -1,5 +1,7 @@
 """The feature stage through the real graph: generated days, real Feast store, real lake."""
 
+from datetime import date
+
 import dagster as dg
 import pandas as pd
 import pytest
@@ -84,3 +86,58 @@ def test_rematerializing_a_day_of_features_is_idempotent(built: Lake, resources:
     assert result.success
     for key, table in before.items():
         pd.testing.assert_frame_equal(built.read(key, DAYS[2]), table)
+
+
+def test_a_day_that_failed_its_checks_is_refused_by_later_runs_until_it_passes(
+    settings: Settings, resources: dict
+) -> None:
+    """Blocking checks stop the run they fail in; the lake's verdicts carry the block to later
+    runs: the day's features are refused, its rows leave the next day's history and the
+    training set, until the day is validated again and passes."""
+    land(settings, start=date.fromisoformat(DAYS[0]), rows=600)
+    land(settings, start=date.fromisoformat(DAYS[1]), rows=600, scenario="dirty")  # about 2% bad rows
+    land(settings, start=date.fromisoformat(DAYS[2]), rows=600)
+    lake = Lake(str(settings.lake_dir))
+    validation = [raw_transactions, validate_transactions]
+    strict = {"ops": {"validate_transactions": {"config": {"max_quarantine_share": 0.0}}}}
+    assert dg.materialize(validation, partition_key=DAYS[0], resources=resources).success
+    blocked = dg.materialize(
+        validation, partition_key=DAYS[1], resources=resources, run_config=strict, raise_on_error=False
+    )
+    assert not blocked.success  # in the same run: Dagster's blocking check
+    assert dg.materialize(validation, partition_key=DAYS[2], resources=resources).success
+
+    def features_of(day: str) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [*validation, entity_features],
+            selection=[entity_features],
+            partition_key=day,
+            resources=resources,
+            raise_on_error=False,
+        )
+
+    refused = features_of(DAYS[1])  # a later, separate run
+    assert not refused.success
+    [failure] = [event for event in refused.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.step_failure_data.error.message
+    assert (
+        f"validated_transactions {DAYS[1]} failed quarantine_share_below_threshold in run {blocked.run_id}" in message
+    )
+    assert not lake.exists("customer_features", DAYS[1])
+    after = features_of(DAYS[2])
+    assert after.success
+    metadata = after.asset_materializations_for_node("entity_features")[0].metadata
+    assert metadata["history_days_refused"].value == [DAYS[1]]
+    validated = {day: len(lake.read("validated_transactions", day)) for day in (DAYS[0], DAYS[2])}
+    assert metadata["history_rows"].value == sum(validated.values())
+
+    # Validated again under the default threshold, the day passes and is refused no more.
+    assert dg.materialize(validation, partition_key=DAYS[1], resources=resources).success
+    assert features_of(DAYS[1]).success
+    assert (
+        features_of(DAYS[2])
+        .asset_materializations_for_node("entity_features")[0]
+        .metadata["history_days_refused"]
+        .value
+        == []
+    )

@@ -4,6 +4,7 @@ what it wrote before the kill is whole."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -104,13 +105,14 @@ def test_a_server_killed_under_load_comes_back_and_wrote_nothing_half(served: Se
             assert set(load.statuses[:answered_before_kill]) == {200}, load.statuses[:answered_before_kill]
             in_flight = len(load.threads)
             assert set(load.statuses[ready_at + in_flight :]) == {200}, load.statuses[ready_at:]
-            assert len(load.statuses) - ready_at > 80
+            assert len(load.statuses) - ready_at >= 80  # 40 pairs after the restart
             info = client.get("/model").json()
             assert info["version"] == served.registry.alias("champion").version and info["degraded"] == {}
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
+        server.terminate()  # `mlops serve` stops BentoML, which stops its workers
+        server.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # and nothing of its session may outlive the test
+            os.killpg(server.pid, signal.SIGKILL)
 
     # Every label a 200 accepted is in a whole, readable file; the kill left no visible partial one.
     labels = LabelFolder.of_landing(served.settings.landing_dir).folder

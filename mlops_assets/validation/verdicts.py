@@ -1,0 +1,35 @@
+"""What the latest validation of each day concluded, as a record in the lake beside the table.
+
+A blocking check that fails stops the run it fails in, but not later runs: features and training
+run in runs of their own (`features_sensor`, `retrain_job`). They read these verdicts and refuse
+a day whose latest validation failed a check, until it is validated again and passes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from mlops_assets.lib.lake import Lake
+
+FOLDER = "validation_verdicts"
+
+
+def record(lake: Lake, day: str, results: list[dg.AssetCheckResult], run_id: str) -> None:
+    """Writes the day's verdict; before its tables, so a table is never newer than its verdict."""
+    failed = sorted(result.check_name for result in results if not result.passed)
+    lake.write_record(
+        f"{FOLDER}/{day}",
+        {"day": day, "failed_checks": failed, "run_id": run_id, "validated_at": datetime.now(UTC).isoformat()},
+    )
+
+
+def failed_days(lake: Lake) -> dict[str, str]:
+    """Day -> why it is refused (its failed checks and the run that found them), for every day
+    whose latest validation failed a check."""
+    return {
+        verdict["day"]: f"failed {', '.join(verdict['failed_checks'])} in run {verdict['run_id']}"
+        for verdict in lake.read_records(FOLDER)
+        if verdict["failed_checks"]
+    }
