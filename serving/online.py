@@ -57,7 +57,7 @@ class View:
 
 
 class OnlineMirror:
-    def __init__(self, store, max_age: pd.Timedelta = HISTORY, timeout: float = 2.0):
+    def __init__(self, store, max_age: pd.Timedelta = HISTORY, timeout: float = 5.0):
         self.store = store
         self.max_age = max_age
         self.timeout = timeout

@@ -27,7 +27,8 @@ registry and batches on its own), `MLOPS_SERVING_POLL`, `MLOPS_SERVING_MAX_BODY_
 8 MiB), `MLOPS_SERVING_MOUNTED_CONCURRENCY` (default 16), `MLOPS_API_KEY` (unset: no key),
 `MLOPS_SHADOW_SHARE`, `MLOPS_SHADOW_FLUSH_SECONDS` (how often shadow scores are written,
 default 10) and `MLOPS_SERVING_FEATURE_TIMEOUT` (seconds a batch waits for the online store before
-it is scored with the defaults, default 2).
+it is scored with the defaults, default 5: a store that refuses connections fails at once, this
+bounds one that does not answer, and a large batch on a busy store takes a second or two).
 Over 256 requests in flight BentoML answers 429; so does the batcher past 50,000 waiting rows.
 """
 
@@ -179,7 +180,7 @@ class FraudDetector:
         self.models = ServedModels(registry)
         self.models.refresh()
         self._publish_version()
-        timeout = float(os.environ.get("MLOPS_SERVING_FEATURE_TIMEOUT", "2"))
+        timeout = float(os.environ.get("MLOPS_SERVING_FEATURE_TIMEOUT", "5"))
         self.features = OnlineMirror(open_store(settings), timeout=timeout)
         self._refresh_features()
         self._publish_degraded()

@@ -8,6 +8,7 @@ import pandas as pd
 
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.pending import pending_days, run_key
+from mlops_assets.lib.labels import unmatched_reason
 from mlops_assets.resources import LakeResource, LandingResource
 from mlops_assets.validation.assets import validate_transactions
 
@@ -107,7 +108,8 @@ def unmatched_labels_sensor(context: dg.SensorEvaluationContext, landing: Landin
     (an observation per label file): kept for a person to look at, out of validation's way."""
     index = landing.index()
     folder = landing.labels()
-    moved = folder.set_aside_unmatched(lambda ids: index.days_of(ids).index, pd.Timedelta(days=UNMATCHED_LABEL_DAYS))
+    waited = pd.Timedelta(days=UNMATCHED_LABEL_DAYS)
+    moved = folder.set_aside_unmatched(lambda ids: index.days_of(ids).index, waited)
     if not moved:
         return dg.SkipReason("no label has waited too long for its transaction")
     for name, count in moved.items():
@@ -119,7 +121,7 @@ def unmatched_labels_sensor(context: dg.SensorEvaluationContext, landing: Landin
                 "unmatched_labels": count,
                 "label_file": name,
                 "set_aside_in": folder.unmatched.location,
-                "reason": f"no transaction with this id had landed {UNMATCHED_LABEL_DAYS} days after the label arrived",
+                "reason": unmatched_reason(waited),
             },
         )
         for name, count in moved.items()

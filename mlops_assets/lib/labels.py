@@ -87,22 +87,27 @@ class LabelFolder:
         goes when it has none left. Unmatched labels are written before the file is rewritten,
         so an interruption leaves a label in both places at worst, never in neither."""
         arrived_before = time.time_ns() - after.value
-        moved = {}
+        waited = []  # (file, its labels) of the files that have waited long enough
         for info in self.files():
             if info.mtime_ns > arrived_before:
                 continue
             try:
                 frame = self.folder.read_parquet(info.base_name)
-                ids = frame["transaction_id"].astype("string").str.strip()
+                frame["transaction_id"] = frame["transaction_id"].astype("string").str.strip()
             except (OSError, ValueError, KeyError, pa.ArrowException):
                 continue  # not labels: validation and `label_sensor` reject the file with its reason
-            matched = ids.isin(landed(ids)).to_numpy()
+            waited.append((info, frame))
+        if not waited:
+            return {}
+        known = landed(pd.concat([frame["transaction_id"] for _, frame in waited], ignore_index=True))
+        moved = {}
+        for info, frame in waited:
+            matched = frame["transaction_id"].isin(known).to_numpy()
             if matched.all():
                 continue
             if RECEIVED_AT not in frame:  # the arrival is the file's time: kept, as the file is rewritten
                 frame[RECEIVED_AT] = pd.Timestamp(info.mtime_ns, unit="ns", tz="UTC")
-            reason = f"no transaction with this id had landed {_days(after)} after the label arrived"
-            self.unmatched.write_parquet(info.base_name, frame[~matched].assign(reason=reason))
+            self.unmatched.write_parquet(info.base_name, frame[~matched].assign(reason=unmatched_reason(after)))
             if matched.any():
                 self.folder.write_parquet(info.base_name, frame[matched])
             else:
@@ -152,6 +157,7 @@ def apply_labels(valid: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFram
     return labelled, changed
 
 
-def _days(span: pd.Timedelta) -> str:
-    days = span / pd.Timedelta(days=1)
-    return f"{days:g} day{'s' if days != 1 else ''}"
+def unmatched_reason(after: pd.Timedelta) -> str:
+    """Why a label was set aside: its transaction had not landed `after` the label arrived."""
+    days = after / pd.Timedelta(days=1)
+    return f"no transaction with this id had landed {days:g} day{'s' if days != 1 else ''} after the label arrived"

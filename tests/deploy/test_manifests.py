@@ -157,11 +157,15 @@ def test_the_dagster_instance_config_passes_dagsters_schemas(monkeypatch: pytest
     local = yaml.safe_load(DAGSTER_INSTANCE_YAML)
     assert instance["run_coordinator"] == local["run_coordinator"]
     # And the same retry of a run whose worker died (once; a run its own code failed is not retried).
-    assert instance["run_retries"] == local["run_retries"] == {
-        "enabled": True,
-        "max_retries": 1,
-        "retry_on_asset_or_op_failure": False,
-    }
+    assert (
+        instance["run_retries"]
+        == local["run_retries"]
+        == {
+            "enabled": True,
+            "max_retries": 1,
+            "retry_on_asset_or_op_failure": False,
+        }
+    )
     assert instance["run_monitoring"]["enabled"] and local["run_monitoring"]["enabled"]
 
 

@@ -131,6 +131,16 @@ def test_a_day_that_failed_its_checks_is_refused_by_later_runs_until_it_passes(
     validated = {day: len(lake.read("validated_transactions", day)) for day in (DAYS[0], DAYS[2])}
     assert metadata["history_rows"].value == sum(validated.values())
 
+    # The training set leaves the day out of its window.
+    online = [*validation, entity_features, online_features]
+    assert dg.materialize(online, selection=[online_features], partition_key=DAYS[2], resources=resources).success
+    config = {"ops": {"training_set": {"config": {"days": 3, "holdout_days": 1}}}}
+    training = dg.materialize([training_set], selection=[training_set], resources=resources, run_config=config)
+    assert training.success
+    assert list(training.asset_materializations_for_node("training_set")[0].metadata["days_refused"].value) == [DAYS[1]]
+    labelled = sum(int(lake.read("validated_transactions", day)["is_fraud"].notna().sum()) for day in validated)
+    assert len(lake.read("training_set")) == labelled
+
     # Validated again under the default threshold, the day passes and is refused no more.
     assert dg.materialize(validation, partition_key=DAYS[1], resources=resources).success
     assert features_of(DAYS[1]).success

@@ -22,7 +22,6 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -31,6 +30,7 @@ from mlops_assets.settings import REPO_ROOT
 from tests.conftest import use_home
 from tests.history import CONFIG, first_champion
 from tests.ingestion.test_daemon import MLOPS, wait_until
+from tests.processes import kill_tree
 
 pytestmark = pytest.mark.slow
 
@@ -52,16 +52,6 @@ def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
 
 def started_steps(instance: dg.DagsterInstance, run_id: str) -> set[str]:
     return {entry.step_key for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
-
-
-def kill_tree(pid: int) -> list[int]:
-    """SIGKILL to a process and every process under it (the run worker and its step processes)."""
-    root = psutil.Process(pid)
-    processes = [root, *root.children(recursive=True)]
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.send_signal(signal.SIGKILL)
-    return [process.pid for process in processes]
 
 
 def one_day_at_a_time(instance: dg.DagsterInstance, log_path: Path) -> None:
