@@ -32,7 +32,7 @@ from tests.history import CONFIG, first_champion
 from tests.ingestion.test_daemon import MLOPS, wait_until
 from tests.processes import kill_tree
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.end_to_end]  # a long story: in the process beside the rest
 
 DAGSTER = str(Path(MLOPS).with_name("dagster"))
 DAEMON = str(Path(MLOPS).with_name("dagster-daemon"))
