@@ -56,13 +56,15 @@ def new_transactions(served: Served, count: int) -> list[dict]:
     return rows.to_dict(orient="records")
 
 
-def wait_for_model(served: Served, agrees: Callable[[dict], bool], what: str, seconds: float = 30) -> None:
-    """Until every worker's `GET /model` agrees: each worker follows the registry on its own, so
-    ten answers in a row on fresh connections (which land on either worker) must agree."""
+def wait_for_model(served: Served | str, agrees: Callable[[dict], bool], what: str, seconds: float = 30) -> None:
+    """Until every worker's `GET /model` agrees (of `served`, or of the server at a URL): each
+    worker follows the registry on its own, so ten answers in a row on fresh connections (which
+    land on either worker) must agree."""
+    url = served if isinstance(served, str) else served.url
     deadline, agreeing = time.monotonic() + seconds, 0
     while agreeing < 10:
         assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        with httpx.Client(base_url=served.url, timeout=30) as fresh:
+        with httpx.Client(base_url=url, timeout=30) as fresh:
             agreeing = agreeing + 1 if agrees(fresh.get("/model").json()) else 0
         time.sleep(0.05)
 
