@@ -33,6 +33,9 @@ class TcpRelay:
                 with contextlib.suppress(OSError):
                     # A reset rather than a clean close: what a client sees when a server dies.
                     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    # shutdown, not only close: close does not end a connection while a pipe
+                    # thread is blocked reading it; shutdown wakes that thread, and the bytes stop.
+                    connection.shutdown(socket.SHUT_RDWR)
                     connection.close()
             self._open.clear()
 
@@ -62,6 +65,10 @@ class TcpRelay:
                 continue
             server.settimeout(None)
             with self._lock:
+                if self._cut:  # cut while this one was being connected: it must not get through
+                    client.close()
+                    server.close()
+                    continue
                 self._open.update((client, server))
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
