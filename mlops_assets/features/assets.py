@@ -69,13 +69,14 @@ def entity_features(
     whose latest validation failed a check is refused, and so are its rows in another day's
     history (`validation.verdicts`)."""
     day = pd.Timestamp(context.partition_key, tz="UTC")
-    refused = verdicts.failed_days(lake.lake())
+    window = pd.date_range(day - features.HISTORY, day, freq="D").strftime("%Y-%m-%d")
+    refused = verdicts.failed_days(lake.lake(), window)
     if context.partition_key in refused:
         raise dg.Failure(
             f"validated_transactions {context.partition_key} {refused[context.partition_key]}: "
             "its features wait until the day is validated again and passes"
         )
-    refused_in_history = sorted(d for d in refused if day - features.HISTORY <= pd.Timestamp(d, tz="UTC") < day)
+    refused_in_history = sorted(refused)
     history = validated_transactions
     if refused_in_history and len(history):
         dropped = pd.DatetimeIndex(refused_in_history, tz="UTC")
@@ -174,7 +175,7 @@ def training_set(
     if end_day is None:
         raise dg.Failure("no validated transactions yet: ingest some days first")
     start_day = (pd.Timestamp(end_day) - pd.Timedelta(days=config.days - 1)).strftime("%Y-%m-%d")
-    refused = {day: why for day, why in verdicts.failed_days(table).items() if start_day <= day <= end_day}
+    refused = verdicts.failed_days(table, [day for day in days if start_day <= day <= end_day])
     for day, why in refused.items():
         context.log.warning(f"training set leaves out {day}: validated_transactions {why}")
     window = [day for day in days if start_day <= day <= end_day and day not in refused]

@@ -45,9 +45,9 @@ def features_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
         return dg.SkipReason("waiting for ingestion runs to finish")
     stale = stale_feature_days(lake.lake())
     # A day that failed validation is refused by the features asset: no run is asked for it.
-    refused = verdicts.failed_days(lake.lake())
-    for day in sorted(set(stale) & set(refused)):
-        context.log.info(f"features of {day} wait: validated_transactions {refused[day]}")
+    refused = verdicts.failed_days(lake.lake(), stale)
+    for day, why in refused.items():
+        context.log.info(f"features of {day} wait: validated_transactions {why}")
         del stale[day]
     if not stale:
         return dg.SkipReason("features are up to date" + (f" (refused days: {len(refused)})" if refused else ""))

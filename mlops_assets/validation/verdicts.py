@@ -7,6 +7,7 @@ a day whose latest validation failed a check, until it is validated again and pa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -25,11 +26,16 @@ def record(lake: Lake, day: str, results: list[dg.AssetCheckResult], run_id: str
     )
 
 
-def failed_days(lake: Lake) -> dict[str, str]:
-    """Day -> why it is refused (its failed checks and the run that found them), for every day
-    whose latest validation failed a check."""
-    return {
-        verdict["day"]: f"failed {', '.join(verdict['failed_checks'])} in run {verdict['run_id']}"
-        for verdict in lake.read_records(FOLDER)
-        if verdict["failed_checks"]
-    }
+def failed_days(lake: Lake, days: Iterable[str]) -> dict[str, str]:
+    """Day -> why it is refused (its failed checks and the run that found them), for each of
+    `days` whose latest validation failed a check. Only these days' verdicts are read: the
+    sensor asks every few seconds, and a lake holds one verdict per day it ever validated."""
+    refused = {}
+    for day in days:
+        try:
+            verdict = lake.read_record(f"{FOLDER}/{day}")
+        except FileNotFoundError:  # validated before verdicts were kept, or not validated
+            continue
+        if verdict["failed_checks"]:
+            refused[day] = f"failed {', '.join(verdict['failed_checks'])} in run {verdict['run_id']}"
+    return refused
