@@ -115,3 +115,28 @@ def test_serving_treats_values_older_than_the_ttl_as_missing(store, history) -> 
     # A new customer at a known merchant: customer values missing, merchant values present.
     newcomer = features.normalize_features(online_features(store, soon.assign(customer_id=999)))
     assert newcomer["txn_count_30d"].isna().all() and newcomer["merchant_txn_count_7d"].notna().all()
+
+
+def test_reads_go_on_while_another_process_materializes(store, settings, history) -> None:
+    """A materialization marks its feature views MATERIALIZING in the shared registry until it ends
+    (or forever, if its process is killed). Training sets and serving read meanwhile, from the
+    values already there: a retraining that starts while a day's features load must not fail."""
+    from feast.feature_view import FeatureViewState
+
+    window = dict(
+        start_date=(history["event_timestamp"].min() - DAY).to_pydatetime(),
+        end_date=(history["event_timestamp"].max() + DAY).to_pydatetime(),
+    )
+    store.materialize(**window)
+    rows = [{"customer_id": 1, "merchant_id": 10}]
+    served = store.get_online_features(features=store.get_feature_service(FEATURE_SERVICE), entity_rows=rows).to_df()
+    views = ("customer_activity", "merchant_activity")
+    for name in views:  # what a materialization in another process commits when it starts
+        store.set_feature_view_state(name, FeatureViewState.MATERIALIZING)
+
+    reader = open_store(settings)  # another process: the trainer, or a serving worker
+    assert {reader.get_feature_view(name).state for name in views} == {FeatureViewState.MATERIALIZING}
+    entities = history[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
+    assert len(historical(reader, entities)) == len(entities)
+    during = reader.get_online_features(features=reader.get_feature_service(FEATURE_SERVICE), entity_rows=rows).to_df()
+    pd.testing.assert_frame_equal(during, served)
