@@ -39,6 +39,7 @@ DAEMON = str(Path(MLOPS).with_name("dagster-daemon"))
 MODEL_KINDS = ("xgboost", "baseline", "bayesian_network")
 PROMPT_SECONDS = 60  # the code server notices a dead run process within seconds
 LAST_DAY = "2025-03-10"  # the last day of `first_champion`'s history
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
@@ -101,7 +102,13 @@ def test_a_run_whose_worker_dies_in_training_fails_promptly_and_is_retried_once(
             )  # fmt: skip
             assert launched.returncode == 0, launched.stderr[-3000:]
             with dg.DagsterInstance.get() as instance:
-                wait_until(lambda: "xgboost_model" in started_steps(instance, run_id), 600, "training", log_path)
+
+                def training() -> bool:
+                    ended = instance.get_run_by_id(run_id).status in FINISHED
+                    assert not ended, f"retrain_job ended before training:\n{log_path.read_text()[-3000:]}"
+                    return "xgboost_model" in started_steps(instance, run_id)
+
+                wait_until(training, 600, "training", log_path)
                 killed = kill_tree(worker_pid(instance, run_id))
                 killed_at = time.monotonic()
                 assert len(killed) > 1  # the run worker and at least the training step's process
@@ -118,8 +125,7 @@ def test_a_run_whose_worker_dies_in_training_fails_promptly_and_is_retried_once(
                 def retries() -> list[dg.DagsterRun]:
                     return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/parent_run_id": run_id}))
 
-                finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-                wait_until(lambda: [r.status in finished for r in retries()] == [True], 900, "the retry", log_path)
+                wait_until(lambda: [r.status in FINISHED for r in retries()] == [True], 900, "the retry", log_path)
                 [retry] = retries()
                 assert retry.status == dg.DagsterRunStatus.SUCCESS, log_path.read_text()[-3000:]
                 assert retry.tags["dagster/retry_number"] == "1" and retry.root_run_id == run_id
