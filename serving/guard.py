@@ -9,6 +9,9 @@
   over it they answer 429 at once instead of queueing.
 - Every response carries `X-Model-Version`: the version that answered when the handler set it,
   else the champion loaded at the time.
+- A 400 of BentoML's own routes (`/predict`, `/explain`) whose error has no place (`"loc": []`,
+  as pydantic reports a body that is not an object at all, `[]` say) gets `["body"]`, so every
+  error says where.
 
 Errors have the shape of FastAPI's validation errors (`{"detail": [{"loc", "msg", "type"}]}`), so a
 client reads every 4xx of the service the same way.
@@ -61,7 +64,7 @@ class RequestGuard:
             await _answer(send, *refusal)
             return
         if scope["path"] not in self.mounted_paths:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _with_placed_errors(send))
             return
         if self.mounted_slots.locked():
             await _answer(send, *error_body(429, ["path"], f"{scope['path']} is at capacity; retry shortly", "busy"))
@@ -119,6 +122,42 @@ class RequestGuard:
             await send(message)
 
         return sending
+
+
+def _with_placed_errors(send):
+    """`send` for BentoML's routes: a 400's errors without a `loc` are placed in the body."""
+    held: dict = {}
+
+    async def sending(message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 400:
+            held["start"], held["body"] = message, b""
+            return
+        if "start" not in held:
+            await send(message)
+            return
+        held["body"] += message.get("body", b"")
+        if message.get("more_body", False):
+            return
+        body = _placed(held["body"])
+        start = held["start"]
+        headers = [(name, value) for name, value in start.get("headers", []) if name.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return sending
+
+
+def _placed(body: bytes) -> bytes:
+    """The error body with `["body"]` for every empty `loc`; any other body as it was."""
+    try:
+        answer = json.loads(body)
+        errors = answer["detail"]
+        if not any(isinstance(error, dict) and error.get("loc") == [] for error in errors):
+            return body
+        answer["detail"] = [{**error, "loc": error["loc"] or ["body"]} for error in errors]
+    except (ValueError, KeyError, TypeError):
+        return body
+    return json.dumps(answer).encode()
 
 
 def _headers(scope) -> dict[str, str]:

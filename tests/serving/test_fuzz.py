@@ -37,8 +37,8 @@ def test_no_request_the_schema_allows_or_breaks_gets_a_5xx_and_each_4xx_says_whe
             assert response.status_code < 500, f"{case.operation.label}: {response.status_code} {response.text[:500]}"
             if response.status_code >= 400:
                 errors = response.json()["detail"]
-                # Each error says where; a body that is not JSON at all is wrong as a whole.
-                assert errors and all(error["loc"] or error["type"] == "json_invalid" for error in errors), (
+                # Each error says where; a body that is not JSON, or not an object, is wrong as a whole.
+                assert errors and all(error["loc"] for error in errors), (
                     f"{case.operation.label}: {response.text[:500]}"
                 )
 

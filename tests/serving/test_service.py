@@ -73,6 +73,8 @@ def one(served: Served, **changes) -> dict:
         (lambda t: {"transactions": []}, "transactions"),
         (lambda t: {"transactions": [t] * 10_001}, "transactions"),
         (lambda t: {"transaction": [t]}, "transactions"),
+        # Found by the fuzzing test: an error without a place (`"loc": []`).
+        (lambda t: [t], "body"),
     ],
     ids=[
         "missing",
@@ -84,6 +86,7 @@ def one(served: Served, **changes) -> dict:
         "empty",
         "oversized",
         "misnamed",
+        "not-an-object",
     ],
 )
 def test_bad_input_gets_a_400_that_names_the_field(served: Served, body, field: str) -> None:
@@ -104,7 +107,8 @@ def test_non_finite_amounts_are_refused(served: Served, amount: bytes) -> None:
 
 def test_malformed_json_is_a_400(served: Served) -> None:
     answer = served.client.post("/predict", content=b'{"transactions": [', headers={"Content-Type": "application/json"})
-    assert answer.status_code == 400 and answer.json()["detail"][0]["type"] == "json_invalid"
+    [error] = answer.json()["detail"]
+    assert answer.status_code == 400 and error["type"] == "json_invalid" and error["loc"] == ["body"], answer.text
 
 
 def test_unknown_categories_and_customers_are_scored_with_defaults(served: Served) -> None:
