@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -56,6 +57,7 @@ pytestmark = pytest.mark.slow
 BUCKET = "mlops-production"
 FIRST_DAY = date(2025, 3, 1)
 LAST_DAY = "2025-03-10"
+WORKERS = 2  # of the service in the outage test
 REDIS_PASSWORD = "test-redis-4b1e"  # not a credential: what the test's own Redis asks for
 # The secrets a deployment hands the code (values set by the `production` fixture and moto_server).
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "MLOPS_REDIS_PASSWORD", "DAGSTER_PG_PASSWORD")
@@ -338,8 +340,12 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
             "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri.replace(f":{postgres.port}/", f":{database.port}/"),
             "MLOPS_REDIS_URL": redis.address,
             "MLOPS_SERVING_POLL": "0.5",
+            "MLOPS_SERVING_WORKERS": str(WORKERS),
         }
-        with serving(tmp_path / "bentoml.log", environment) as (url, client):
+        log_path = tmp_path / "bentoml.log"
+        with serving(log_path, environment) as (url, client):
+            # `/readyz` answers once one worker is up: the outage is to find them all serving.
+            every_worker_says(log_path, "Service fraud_detector initialized", 120)
             answer = client.post("/predict", json=body)
             assert answer.status_code == 200 and "X-Degraded" not in answer.headers, answer.text
             assert probabilities(answer) == pytest.approx(expected(champion, known), abs=1e-6)
@@ -348,6 +354,10 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
             redis.cut()
             registry.client.set_registered_model_alias(MODEL_NAME, CHAMPION, newcomer.version)
             down = {"registry", "online_store"}
+            # Each worker finds each outage on its own, at its next poll or read (a read that hangs
+            # takes MLOPS_SERVING_FEATURE_TIMEOUT): its log says when, whichever worker answers.
+            for first_words in ("champion not refreshed", "online store unreadable"):
+                every_worker_says(log_path, first_words, 60)
             wait_for_model(url, lambda info: set(info["degraded"]) == down, "every worker reports both down", 60)
             defaults = expected(champion, unknown_features(len(frame)))
             for _ in range(20):  # both workers, all answering without their dependencies
@@ -373,8 +383,17 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
             assert answer.status_code == 200 and "X-Degraded" not in answer.headers, answer.text
             assert probabilities(answer) == pytest.approx(expected(newcomer, known), abs=1e-6)
             assert degraded_gauges(client.get("/metrics").text) == {"registry": 0.0, "online_store": 0.0}
-    places = [("the service's log", (tmp_path / "bentoml.log").read_bytes())]
+    places = [("the service's log", log_path.read_bytes())]
     assert not leaks(secrets(), [*places, *(("GET /model", report.encode()) for report in outage_reports)])
+
+
+def every_worker_says(log_path: Path, first_words: str, seconds: float) -> None:
+    """Waits until each of the service's workers has logged a line beginning with `first_words`."""
+    pattern = re.compile(rf"\[entry_service:fraud_detector:(\d+)\] {re.escape(first_words)}")
+    deadline = time.monotonic() + seconds
+    while len(set(pattern.findall(log_path.read_text()))) < WORKERS:
+        assert time.monotonic() < deadline, f"not every worker logged {first_words!r} within {seconds} s"
+        time.sleep(0.2)
 
 
 def probabilities(answer) -> list[float]:
