@@ -30,13 +30,13 @@ class TcpRelay:
         with self._lock:
             self._cut = True
             for connection in self._open:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError):  # the peer may have gone already
                     # A reset rather than a clean close: what a client sees when a server dies.
                     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                     # shutdown, not only close: close does not end a connection while a pipe
                     # thread is blocked reading it; shutdown wakes that thread, and the bytes stop.
                     connection.shutdown(socket.SHUT_RDWR)
-                    connection.close()
+                connection.close()  # also when shutdown failed (a connection already ended)
             self._open.clear()
 
     def restore(self) -> None:

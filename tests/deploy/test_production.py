@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -47,6 +46,7 @@ from serving.scoring import FIELDS, transactions_frame
 from tests.conftest import use_home
 from tests.deploy.secrets import files_under, leaks, readable
 from tests.history import CONFIG, DAYS
+from tests.ingestion.test_daemon import wait_until
 from tests.servers import moto_server, postgres_server, redis_server
 from tests.serving.conftest import serving, wait_for_model
 from tests.serving.test_bento import BENTOML, bentoml_json
@@ -390,10 +390,11 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
 def every_worker_says(log_path: Path, first_words: str, seconds: float) -> None:
     """Waits until each of the service's workers has logged a line beginning with `first_words`."""
     pattern = re.compile(rf"\[entry_service:fraud_detector:(\d+)\] {re.escape(first_words)}")
-    deadline = time.monotonic() + seconds
-    while len(set(pattern.findall(log_path.read_text()))) < WORKERS:
-        assert time.monotonic() < deadline, f"not every worker logged {first_words!r} within {seconds} s"
-        time.sleep(0.2)
+
+    def every_one() -> bool:
+        return len(set(pattern.findall(log_path.read_text()))) == WORKERS
+
+    wait_until(every_one, seconds, f"every worker to log {first_words!r}", log_path)
 
 
 def probabilities(answer) -> list[float]:
