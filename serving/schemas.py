@@ -38,9 +38,9 @@ class Transaction(BaseModel):
     event_timestamp: Annotated[datetime, AfterValidator(_a_year_we_score)] = Field(
         description=f"ISO 8601; without an offset it is taken as UTC. Years {FIRST_YEAR} to {LAST_YEAR}."
     )
-    customer_id: Annotated[int, Field(gt=0, le=MAX_ID)]
-    merchant_id: Annotated[int, Field(gt=0, le=MAX_ID)]
-    amount: Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="USD")]
+    customer_id: Annotated[int, Field(ge=0, le=MAX_ID)]
+    merchant_id: Annotated[int, Field(ge=0, le=MAX_ID)]
+    amount: Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="USD")]
     merchant_category: Annotated[str, Field(max_length=100)] | None = None
     channel: Annotated[str, Field(max_length=100)] | None = None
     card_present: bool | None = None

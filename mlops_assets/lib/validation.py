@@ -38,11 +38,11 @@ TRANSACTION_SCHEMA = pa.DataFrameSchema(
             "string", pa.Check.str_length(min_value=1, error=Rule.TRANSACTION_ID_NON_EMPTY), unique=True
         ),
         "event_timestamp": pa.Column("datetime64[us, UTC]"),
-        "customer_id": pa.Column("int64", pa.Check.gt(0, error=Rule.CUSTOMER_ID)),
-        "merchant_id": pa.Column("int64", pa.Check.gt(0, error=Rule.MERCHANT_ID)),
+        "customer_id": pa.Column("int64", pa.Check.ge(0, error=Rule.CUSTOMER_ID)),
+        "merchant_id": pa.Column("int64", pa.Check.ge(0, error=Rule.MERCHANT_ID)),
         "amount": pa.Column(
             "float64",
-            [pa.Check.gt(0, error=Rule.AMOUNT_POSITIVE), pa.Check.le(MAX_AMOUNT, error=Rule.AMOUNT_MAX)],
+            [pa.Check.ge(0, error=Rule.AMOUNT_NON_NEGATIVE), pa.Check.le(MAX_AMOUNT, error=Rule.AMOUNT_MAX)],
         ),
         "merchant_category": pa.Column("string", nullable=True),
         "channel": pa.Column("string", pa.Check.isin(CHANNELS, error=Rule.CHANNEL), nullable=True),
@@ -117,8 +117,9 @@ def _parse(raw: pd.DataFrame, day: str) -> tuple[pd.DataFrame, list[tuple[str, n
     for column, rule in (("customer_id", Rule.CUSTOMER_ID), ("merchant_id", Rule.MERCHANT_ID)):
         # Digits, not floats: an id above 2**53 would silently change on its way through a float.
         digits = text[column].str.extract(INTEGER_TEXT, expand=False)
-        broken.append((rule, (text[column].notna() & digits.isna()).to_numpy()))
-        typed[column] = digits.fillna("0").astype("int64")  # 0 fails the schema's > 0 check
+        # Missing counts too: 0 is a valid id, so the placeholder below would pass the schema.
+        broken.append((rule, digits.isna().to_numpy()))
+        typed[column] = digits.fillna("0").astype("int64")  # a placeholder: the row is quarantined
 
     amount = pd.to_numeric(text["amount"], errors="coerce").astype("float64")
     broken.append((Rule.AMOUNT_NUMBER, (text["amount"].notna() & amount.isna()).to_numpy()))

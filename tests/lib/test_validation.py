@@ -37,13 +37,13 @@ def raw(*rows: dict, drop: tuple[str, ...] = ()) -> pd.DataFrame:
         ({"event_timestamp": "2025-02-30T10:00:00"}, Rule.TIMESTAMP_ISO),
         ({"event_timestamp": None}, Rule.TIMESTAMP_ISO),
         ({"event_timestamp": "2025-03-05T10:00:00Z"}, Rule.TIMESTAMP_IN_RANGE),
-        ({"customer_id": "0"}, Rule.CUSTOMER_ID),
+        ({"customer_id": "-1"}, Rule.CUSTOMER_ID),
         ({"customer_id": "1.5"}, Rule.CUSTOMER_ID),
         ({"customer_id": None}, Rule.CUSTOMER_ID),
         ({"merchant_id": "-3"}, Rule.MERCHANT_ID),
         ({"merchant_id": "1e3"}, Rule.MERCHANT_ID),
         ({"merchant_id": "9" * 19}, Rule.MERCHANT_ID),
-        ({"amount": "0"}, Rule.AMOUNT_POSITIVE),
+        ({"amount": "-0.01"}, Rule.AMOUNT_NON_NEGATIVE),
         ({"amount": "1000000.01"}, Rule.AMOUNT_MAX),
         ({"amount": "inf"}, Rule.AMOUNT_MAX),
         ({"amount": "ten"}, Rule.AMOUNT_NUMBER),
@@ -64,7 +64,7 @@ def test_each_broken_rule_is_named_once(override: dict, reason: str) -> None:
 
 def test_a_row_breaking_several_rules_names_them_all_in_contract_order() -> None:
     result = validate_day(raw({"amount": "-1", "country": "xx", "customer_id": "abc"}), DAY)
-    assert result.quarantined["reasons"].tolist() == [f"{Rule.CUSTOMER_ID}; {Rule.AMOUNT_POSITIVE}; {Rule.COUNTRY}"]
+    assert result.quarantined["reasons"].tolist() == [f"{Rule.CUSTOMER_ID}; {Rule.AMOUNT_NON_NEGATIVE}; {Rule.COUNTRY}"]
 
 
 def test_quarantine_keeps_the_raw_text_and_lineage() -> None:
@@ -86,6 +86,13 @@ def test_optional_columns_may_be_absent_and_values_may_be_empty() -> None:
     assert len(result.valid) == 2 and result.quarantined.empty
     assert result.valid["country"].isna().all() and result.valid["is_fraud"].isna().tolist() == [False, True]
     TRANSACTION_SCHEMA.validate(result.valid)
+
+
+def test_ids_of_zero_and_amounts_of_zero_are_valid_data() -> None:
+    # Identifiers from 0 are common (row numbers of an export); an amount of 0 is a card check.
+    result = validate_day(raw({"customer_id": "0", "merchant_id": "0", "amount": "0"}), DAY)
+    assert result.quarantined.empty
+    assert result.valid[["customer_id", "merchant_id", "amount"]].values.tolist() == [[0, 0, 0.0]]
 
 
 def test_large_ids_keep_every_digit() -> None:
