@@ -1,50 +1,44 @@
 """Feature views: what each entity looks like just after its latest transaction.
 
-The TTL bounds how old a row may be for a point-in-time join; online reads do not apply it, so
-serving checks freshness itself from the returned event timestamps.
+Their fields follow the deployment's feature spec (`MLOPS_*_WINDOWS`, `lib/feature_spec.py`): the
+one list of feature names is `lib/features.py`'s, which computes them. The TTL, how old a row may
+be for a point-in-time join, is how far the longest window reaches; online reads do not apply it,
+so serving checks freshness itself from the returned event timestamps.
 """
-
-from datetime import timedelta
 
 from entities import customer, merchant
 from feast import FeatureView, Field
 from feast.types import Float64, Int64, UnixTimestamp
 from sources import customer_features_source, merchant_features_source
 
+from mlops_assets.lib.features import COUNT, NUMBER, TIMESTAMP, customer_feature_kinds, merchant_feature_kinds
+from mlops_assets.settings import Settings
+
+SPEC = Settings.from_env().features
+FEAST_TYPES = {COUNT: Int64, NUMBER: Float64, TIMESTAMP: UnixTimestamp}
+
+
+def _fields(kinds: dict[str, str]) -> list[Field]:
+    return [Field(name=name, dtype=FEAST_TYPES[kind]) for name, kind in kinds.items()]
+
+
 customer_activity = FeatureView(
     name="customer_activity",
     entities=[customer],
-    ttl=timedelta(days=30),
-    schema=[
-        Field(name="txn_count_1h", dtype=Int64),
-        Field(name="txn_count_24h", dtype=Int64),
-        Field(name="txn_count_7d", dtype=Int64),
-        Field(name="txn_count_30d", dtype=Int64),
-        Field(name="amount_usd_sum_24h", dtype=Float64),
-        Field(name="amount_usd_mean_7d", dtype=Float64),
-        Field(name="amount_usd_mean_30d", dtype=Float64),
-        Field(name="distinct_countries_7d", dtype=Int64),
-        Field(name="distinct_merchants_7d", dtype=Int64),
-        Field(name="card_not_present_share_7d", dtype=Float64),
-        Field(name="last_txn_at", dtype=UnixTimestamp),
-    ],
+    ttl=SPEC.history,
+    schema=_fields(customer_feature_kinds(SPEC)),
     source=customer_features_source,
     online=True,
-    description="Counts and amounts over 1 h, 24 h, 7 d and 30 d windows, diversity, card-not-present share.",
+    description="Counts and amounts over the customer windows; merchant and country diversity, "
+    "card-not-present share and zero amounts over the habit windows.",
 )
 
 merchant_activity = FeatureView(
     name="merchant_activity",
     entities=[merchant],
-    ttl=timedelta(days=30),
-    schema=[
-        Field(name="merchant_txn_count_24h", dtype=Int64),
-        Field(name="merchant_txn_count_7d", dtype=Int64),
-        Field(name="merchant_amount_usd_mean_7d", dtype=Float64),
-        Field(name="merchant_labelled_txn_30d", dtype=Int64),
-        Field(name="merchant_fraud_rate_30d", dtype=Float64),
-    ],
+    ttl=SPEC.history,
+    schema=_fields(merchant_feature_kinds(SPEC)),
     source=merchant_features_source,
     online=True,
-    description="Volume, average amount, and the fraud rate over labels known by then.",
+    description="Volume and average amount; labelled transactions and fraud rate over labels known by then.",
 )

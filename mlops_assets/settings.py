@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from mlops_assets.lib.feature_spec import FeatureSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +64,11 @@ run_retries:
 """
 
 
+# Settings that describe the data rather than the machine (the first day on record, the feature
+# windows, the label delay, the time zone), kept in MLOPS_HOME as `NAME=value` lines: `mlops import`
+# writes them, and every later command, sensor and server reads them. The environment wins.
+PROJECT_FILE = "project.env"
+
 ENVIRONMENTS = ("local", "production")
 # Read in production, required there; exported to child processes in both environments.
 PRODUCTION_VARIABLES = ("MLOPS_STORAGE_URI", "MLOPS_S3_ENDPOINT_URL", "MLOPS_REDIS_URL")
@@ -87,6 +94,7 @@ class Settings:
     storage_uri: str = ""  # production: `s3://bucket/prefix` holding every location below
     s3_endpoint_url: str = ""  # an S3-compatible server's URL; empty for AWS itself
     redis_url: str = ""  # production: Feast's online store, `host:port`
+    features: FeatureSpec = field(default_factory=FeatureSpec)  # windows, label delay, time zone
 
     @property
     def production(self) -> bool:
@@ -136,6 +144,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        home = Path(env.get("MLOPS_HOME") or REPO_ROOT / ".mlops").expanduser().resolve()
+        env = {**read_project_file(home), **env}
         environment = env.get("MLOPS_ENV") or "local"
         if environment not in ENVIRONMENTS:
             raise ValueError(f"MLOPS_ENV is {environment!r}; it must be one of {', '.join(ENVIRONMENTS)}")
@@ -145,7 +155,6 @@ class Settings:
             ]
             if missing:
                 raise ValueError(f"MLOPS_ENV=production needs {', '.join(missing)} (see the README's deploy section)")
-        home = Path(env.get("MLOPS_HOME") or REPO_ROOT / ".mlops").expanduser().resolve()
 
         def path(variable: str) -> Path:
             value = env.get(variable)
@@ -171,6 +180,7 @@ class Settings:
             storage_uri=env.get("MLOPS_STORAGE_URI", "").rstrip("/"),
             s3_endpoint_url=env.get("MLOPS_S3_ENDPOINT_URL", ""),
             redis_url=env.get("MLOPS_REDIS_URL", ""),
+            features=FeatureSpec.from_variables(env),
         )
 
     def ensure_dirs(self) -> None:
@@ -197,6 +207,7 @@ class Settings:
             "MLOPS_GIT_COMMIT": self.git_commit,
             "MLOPS_RETRAIN_CRON": self.retrain_cron,
             "MLOPS_ENV": self.environment,
+            **self.features.to_variables(),
             **{
                 name: value
                 for name, value in zip(
@@ -205,6 +216,31 @@ class Settings:
                 if value
             },
         }
+
+
+def read_project_file(home: Path) -> dict[str, str]:
+    """The `NAME=value` lines of `home`'s project file (none where it does not exist)."""
+    path = home / PROJECT_FILE
+    if not path.exists():
+        return {}
+    values = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, equals, value = line.partition("=")
+            if not equals:
+                raise ValueError(f"{path}:{number}: expected NAME=value, got {line!r}")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def write_project_file(home: Path, values: dict[str, str]) -> Path:
+    """Adds or replaces `values` in `home`'s project file; returns its path."""
+    path = home / PROJECT_FILE
+    merged = {**read_project_file(home), **values}
+    home.mkdir(parents=True, exist_ok=True)
+    header = "# Settings of the data in this MLOPS_HOME (written by `mlops import`); the environment wins.\n"
+    path.write_text(header + "".join(f"{name}={value}\n" for name, value in sorted(merged.items())))
+    return path
 
 
 def _git_commit() -> str:

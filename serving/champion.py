@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.models import BayesianNetworkModel, FraudModel
 from mlops_assets.lib.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 
@@ -58,14 +57,13 @@ class Loaded:
 def load(registry: Registry, info: VersionInfo, explained: bool = True) -> Loaded:
     """The version (and, when `explained`, its explaining network) loaded, checked and warmed
     (one row scored and explained, so the first request pays nothing)."""
-    row = pd.DataFrame([[0.0] * len(MODEL_INPUTS)], columns=list(MODEL_INPUTS))
     model = registry.load(info.version)
-    model.predict_proba(row)
+    model.predict_proba(_zeros(model))
     network_info = explaining_network(registry, info) if explained else None
     network = None
     if network_info is not None:
         network = model if network_info.version == info.version else registry.load(network_info.version)
-        network.explain(row)
+        network.explain(_zeros(network))
     return Loaded(
         info.version,
         model,
@@ -147,3 +145,8 @@ class ServedModels:
             self._challenger_error = reason
             return
         log.info("challenger: version %s", self.challenger.version)
+
+
+def _zeros(model: FraudModel) -> pd.DataFrame:
+    """One row of the model's inputs, all 0: enough to warm it."""
+    return pd.DataFrame([[0.0] * len(model.inputs)], columns=list(model.inputs))

@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlops_assets.lib.feature_spec import FeatureSpec
 from mlops_assets.lib.feature_store import FEATURE_SERVICE, online_features
-from mlops_assets.lib.features import HISTORY, MICROS, feature_columns
+from mlops_assets.lib.features import DEFAULT_SPEC, MICROS, feature_columns
 
 WRITTEN_AT = "__written_at"
 log = logging.getLogger(__name__)
@@ -57,9 +58,10 @@ class View:
 
 
 class OnlineMirror:
-    def __init__(self, store, max_age: pd.Timedelta = HISTORY, timeout: float = 5.0):
+    def __init__(self, store, spec: FeatureSpec = DEFAULT_SPEC, timeout: float = 5.0):
         self.store = store
-        self.max_age = max_age
+        self.spec = spec  # which features the views hold, and how old a value may be (the views' TTL)
+        self.max_age = pd.Timedelta(spec.history)
         self.timeout = timeout
         config = store.config.online_store
         self.path = Path(config.path) if getattr(config, "type", "") == "sqlite" else None
@@ -99,7 +101,7 @@ class OnlineMirror:
         if self.path is None:
             return self._read_through_feast(transactions)
         if self.views is None and not self.refresh():  # nothing materialized: every entity unknown
-            return unknown_features(len(transactions))
+            return unknown_features(len(transactions), self.spec)
         now = pd.to_datetime(transactions["event_timestamp"], utc=True).to_numpy("datetime64[ns]").view("int64")
         found: dict[str, np.ndarray] = {}
         for view in self.views:
@@ -108,22 +110,22 @@ class OnlineMirror:
             stale = (now - view.written_at[rows]) > self.max_age.value
             rows[stale] = len(view.ids)
             found.update({name: values[rows] for name, values in view.columns.items()})
-        return pd.DataFrame({name: found[name] for name in feature_columns()})
+        return pd.DataFrame({name: found[name] for name in feature_columns(self.spec)})
 
     def _read_through_feast(self, transactions: pd.DataFrame, retrying: bool = False) -> pd.DataFrame:
         """Feast's answer; every entity unknown while the store is down (a read failed and no
         retry has succeeded since)."""
         if self.last_error is not None and not retrying:
-            return unknown_features(len(transactions))
-        read = self._reads.submit(online_features, self.store, transactions, self.max_age)
+            return unknown_features(len(transactions), self.spec)
+        read = self._reads.submit(online_features, self.store, transactions, self.max_age, self.spec)
         try:
             found = read.result(timeout=self.timeout)
         except NoAnswer:
             self._failed(f"no answer within {self.timeout:g} s")
-            return unknown_features(len(transactions))
+            return unknown_features(len(transactions), self.spec)
         except Exception as error:  # noqa: BLE001 - scoring goes on with the defaults
             self._failed(error)
-            return unknown_features(len(transactions))
+            return unknown_features(len(transactions), self.spec)
         self._recovered()
         return found
 
@@ -193,9 +195,9 @@ def _wide(rows: list[tuple], features: list[str], decode_key) -> pd.DataFrame:
     return wide
 
 
-def unknown_features(rows: int) -> pd.DataFrame:
+def unknown_features(rows: int, spec: FeatureSpec = DEFAULT_SPEC) -> pd.DataFrame:
     """What `rows` transactions of unknown customers and merchants get: every feature missing."""
-    return pd.DataFrame({name: _missing(name, rows) for name in feature_columns()})
+    return pd.DataFrame({name: _missing(name, rows) for name in feature_columns(spec)})
 
 
 def _probe() -> pd.DataFrame:

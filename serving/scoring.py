@@ -35,7 +35,7 @@ def transactions_frame(transactions: list[Transaction]) -> pd.DataFrame:
 
 def model_inputs(features: OnlineMirror, frame: pd.DataFrame) -> pd.DataFrame:
     """The model inputs of each row of `frame`, with the entities' online features."""
-    return model_input(frame, features.lookup(frame))
+    return model_input(frame, features.lookup(frame), features.spec)
 
 
 def predictions_json(version: str, ids: list[str], probabilities: np.ndarray, threshold: float) -> bytes:

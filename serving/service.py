@@ -181,7 +181,7 @@ class FraudDetector:
         self.models.refresh()
         self._publish_version()
         timeout = float(os.environ.get("MLOPS_SERVING_FEATURE_TIMEOUT", "5"))
-        self.features = OnlineMirror(open_store(settings), timeout=timeout)
+        self.features = OnlineMirror(open_store(settings), settings.features, timeout=timeout)
         self._refresh_features()
         self._publish_degraded()
         self.batcher = MicroBatcher(self._score_rows)

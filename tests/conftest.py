@@ -8,6 +8,7 @@ import pytest
 
 from mlops_assets.definitions import build_definitions
 from mlops_assets.lib import generator
+from mlops_assets.lib.feature_spec import VARIABLES as FEATURE_VARIABLES
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import PATH_VARIABLES, PRODUCTION_VARIABLES, Settings
 
@@ -23,6 +24,7 @@ def use_home(patch: pytest.MonkeyPatch, home: Path) -> Settings:
         "MLOPS_ENV",
         "MLFLOW_TRACKING_URI",
         "MLOPS_PARTITIONS_START",
+        *FEATURE_VARIABLES,
     ]:
         patch.delenv(variable, raising=False)
     patch.setenv("MLOPS_HOME", str(home))

@@ -15,7 +15,8 @@ from pydantic import Field
 from mlops_assets.lib.drift import recovery_tags
 from mlops_assets.lib.gates import GateThresholds, gate_failures
 from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.metrics import Costs, evaluate
+from mlops_assets.features.assets import SPEC
+from mlops_assets.lib.metrics import Costs, evaluate, evaluate_new_cards, known_compromised
 from mlops_assets.lib.plots import evaluation_png
 from mlops_assets.lib.registry import CHALLENGER, CHAMPION
 from mlops_assets.lib.retraining import Decision, outcome_key
@@ -32,6 +33,11 @@ RANK_BY = "pr_auc"
 class EvaluationConfig(dg.Config):
     max_fpr: float = Field(default=0.01, description="False-positive rate at which recall is measured.")
     top_k: int = Field(default=100, description="Cards an investigation team checks per day (card precision@k).")
+    known_fraud_delay_days: float | None = Field(
+        default=None,
+        description="For the `*_new_cards` metrics: a card counts as known compromised this long after its first "
+        "fraud, and its holdout rows from the next day on are left out (default: the features' label delay).",
+    )
     missed_fraud_cost: float = Field(default=150.0, description="Cost (USD) of letting one fraud through.")
     false_alarm_cost: float = Field(default=5.0, description="Cost (USD) of stopping one legitimate transaction.")
     min_pr_auc: float = Field(default=0.3, description="Gate: lowest PR AUC a candidate may have.")
@@ -122,12 +128,19 @@ def model_evaluation(
     registry = model_registry.registry()
     costs = Costs(config.missed_fraud_cost, config.false_alarm_cost)
     scored: dict[str, tuple] = {}
+    delay = (
+        pd.Timedelta(SPEC.label_delay_length)
+        if config.known_fraud_delay_days is None
+        else pd.Timedelta(days=config.known_fraud_delay_days)
+    )
+    known = known_compromised(holdout, training_set.rename(columns={"is_fraud": "label"}), delay)
 
     def score(name: str, version: str) -> dict[str, float]:
         scores = registry.load(version).predict_proba(holdout)
         scored[name] = (holdout["is_fraud"].to_numpy(), scores)
         frame = holdout[["event_timestamp", "customer_id"]].assign(label=holdout["is_fraud"], score=scores)
-        return evaluate(frame, max_fpr=config.max_fpr, top_k=config.top_k, costs=costs)
+        metrics = evaluate(frame, max_fpr=config.max_fpr, top_k=config.top_k, costs=costs)
+        return metrics | evaluate_new_cards(frame, known, top_k=config.top_k)
 
     champion, challenger = registry.alias(CHAMPION), registry.alias(CHALLENGER)
     live = None
@@ -165,6 +178,7 @@ def model_evaluation(
         "holdout_window": f"{days.min()}..{days.max()}",
         "holdout_rows": len(holdout),
         "holdout_fraud_rows": int(holdout["is_fraud"].sum()),
+        "holdout_rows_of_known_compromised_cards": int(known.sum()),
         "candidates": candidates,
         "ranked_by": RANK_BY,
         "best_passing": passing[0] if passing else None,

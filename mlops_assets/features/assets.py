@@ -13,21 +13,17 @@ from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions
 from mlops_assets.lib.point_in_time import historical_features
 from mlops_assets.partitions import DAILY
 from mlops_assets.resources import FeastResource, LakeResource
+from mlops_assets.settings import Settings
 from mlops_assets.validation import verdicts
 
-# A day's features need the 30 days before it (the longest window) and the day itself.
-HISTORY_DAYS = features.HISTORY.days
+# The deployment's feature windows, label delay and time zone (`MLOPS_*_WINDOWS`, ...): fixed for
+# the life of the code location, since the partition mapping below and the Feast views follow them.
+SPEC = Settings.from_env().features
+# A day's features need the days before it that its longest window reaches, and the day itself.
 WITH_HISTORY = dg.AssetIn(
     "validated_transactions",
-    partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-HISTORY_DAYS, end_offset=0),
+    partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-SPEC.history_days, end_offset=0),
 )
-
-
-class FeatureConfig(dg.Config):
-    label_delay_days: float = Field(
-        default=3.0,
-        description="Days after a transaction before its label counts as known (chargebacks take time).",
-    )
 
 
 @contextlib.contextmanager
@@ -63,14 +59,12 @@ def _summary(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.MetadataValue:
     partitions_def=DAILY,
     group_name="features",
 )
-def entity_features(
-    context: dg.AssetExecutionContext, config: FeatureConfig, validated_transactions: pd.DataFrame, lake: LakeResource
-):
-    """Computes the day's customer and merchant feature rows from the 30 days before it. A day
+def entity_features(context: dg.AssetExecutionContext, validated_transactions: pd.DataFrame, lake: LakeResource):
+    """Computes the day's customer and merchant feature rows from the days before it. A day
     whose latest validation failed a check is refused, and so are its rows in another day's
     history (`validation.verdicts`)."""
     day = pd.Timestamp(context.partition_key, tz="UTC")
-    window = pd.date_range(day - features.HISTORY, day, freq="D").strftime("%Y-%m-%d")
+    window = pd.date_range(day - pd.Timedelta(days=SPEC.history_days), day, freq="D").strftime("%Y-%m-%d")
     refused = verdicts.failed_days(lake.lake(), window)
     if context.partition_key in refused:
         raise dg.Failure(
@@ -85,8 +79,8 @@ def entity_features(
     if history.empty:
         raise dg.Failure(f"no validated transactions up to {context.partition_key}: ingest the day first")
     day_rows = history[history["event_timestamp"].dt.floor("D") == day]
-    customer = features.customer_features(history, day_rows)
-    merchant = features.merchant_features(history, day_rows, pd.Timedelta(days=config.label_delay_days))
+    customer = features.customer_features(history, day_rows, SPEC)
+    merchant = features.merchant_features(history, day_rows, SPEC)
     yield dg.Output(
         customer,
         output_name="customer_features",
@@ -95,7 +89,7 @@ def entity_features(
             "customers": int(customer["customer_id"].nunique()),
             "history_rows": len(history),
             "history_days_refused": dg.MetadataValue.json(refused_in_history),
-            "feature_statistics": _summary(customer, features.CUSTOMER_FEATURES),
+            "feature_statistics": _summary(customer, tuple(features.customer_feature_kinds(SPEC))),
         },
     )
     yield dg.Output(
@@ -104,7 +98,7 @@ def entity_features(
         metadata={
             "dagster/row_count": len(merchant),
             "merchants": int(merchant["merchant_id"].nunique()),
-            "feature_statistics": _summary(merchant, features.MERCHANT_FEATURES),
+            "feature_statistics": _summary(merchant, tuple(features.merchant_feature_kinds(SPEC))),
         },
     )
 
@@ -141,7 +135,7 @@ def point_in_time_inputs(
     entities = transactions[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
     with _feast_output_to_log(context):
         store = feast.store()
-    return features.model_input(transactions, historical_features(store, entities, FEATURE_SERVICE))
+    return features.model_input(transactions, historical_features(store, entities, FEATURE_SERVICE), SPEC)
 
 
 class TrainingSetConfig(dg.Config):
@@ -152,6 +146,22 @@ class TrainingSetConfig(dg.Config):
         description="The last days of the window, held out for evaluation: models never train on them "
         "(a time-based split: a random split would let models learn from the future).",
     )
+    gap_days: int = Field(
+        default=0,
+        description="Days between the training days and the holdout that neither uses (the label delay, as "
+        "fraud teams evaluate: a model in service has not seen the labels of its last days). Their frauds "
+        "still count as known compromised cards for the evaluation.",
+    )
+
+
+def training_rows(training_set: pd.DataFrame) -> pd.DataFrame:
+    """The rows models are fitted on: neither held out nor in the gap before the holdout."""
+    return training_set[~training_set["is_holdout"] & ~training_set["is_gap"]].reset_index(drop=True)
+
+
+def input_columns(frame: pd.DataFrame) -> list[str]:
+    """The model inputs a training set (or a model's reference) holds, in the code's order."""
+    return [name for name in features.model_inputs(SPEC) if name in frame.columns]
 
 
 @dg.asset(
@@ -163,15 +173,18 @@ class TrainingSetConfig(dg.Config):
 def training_set(
     context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastResource, lake: LakeResource
 ) -> dg.Output[pd.DataFrame]:
-    """Labelled transactions of the window with their point-in-time features, as model inputs, and
-    which of them are held out for evaluation."""
-    if not 0 < config.holdout_days < config.days:
-        raise dg.Failure(f"holdout_days must be between 1 and days - 1 ({config.days - 1}), not {config.holdout_days}")
+    """Labelled transactions of the window with their point-in-time features, as model inputs (those
+    the data's columns give), and which of them are held out for evaluation or lie in the gap."""
+    if not 0 < config.holdout_days < config.days - config.gap_days or config.gap_days < 0:
+        raise dg.Failure(
+            f"holdout_days ({config.holdout_days}) must be at least 1 and leave training days beside "
+            f"gap_days ({config.gap_days}) in days ({config.days})"
+        )
     table = lake.lake()
     days = table.partitions("validated_transactions")
     end_day = config.end_day or (days[-1] if days else None)
     if end_day is None:
-        raise dg.Failure("no validated transactions yet: ingest some days first")
+        raise dg.Failure("no validated transactions yet: ingest some days first (`mlops ingest`)")
     start_day = (pd.Timestamp(end_day) - pd.Timedelta(days=config.days - 1)).strftime("%Y-%m-%d")
     refused = verdicts.failed_days(table, [day for day in days if start_day <= day <= end_day])
     for day, why in refused.items():
@@ -181,20 +194,25 @@ def training_set(
         raise dg.Failure(f"no day of {start_day}..{end_day} passed its validation checks: {refused}")
     transactions = pd.concat([table.read("validated_transactions", day) for day in window], ignore_index=True)
     labelled = transactions[transactions["is_fraud"].notna()].reset_index(drop=True)
-
     inputs = point_in_time_inputs(context, feast, labelled)
+    available = features.available_inputs(labelled, SPEC)
     holdout_start = pd.Timestamp(end_day, tz="UTC") - pd.Timedelta(days=config.holdout_days - 1)
+    gap_start = holdout_start - pd.Timedelta(days=config.gap_days)
     frame = pd.concat(
         [
             labelled[["transaction_id", "customer_id", "event_timestamp"]],
-            inputs,
+            inputs[list(available)],
             labelled["is_fraud"].astype("int64"),
             (labelled["event_timestamp"] >= holdout_start).rename("is_holdout"),
+            labelled["event_timestamp"].between(gap_start, holdout_start, inclusive="left").rename("is_gap"),
         ],
         axis=1,
     )
+    left_out = [name for name in features.model_inputs(SPEC) if name not in available]
     context.log.info(
-        f"training set {start_day}..{end_day}: {len(frame)} rows, {int(frame['is_holdout'].sum())} held out"
+        f"training set {start_day}..{end_day}: {len(frame)} rows, {int(frame['is_holdout'].sum())} held out, "
+        f"{int(frame['is_gap'].sum())} in the gap; {len(available)} inputs"
+        + (f" (without {len(left_out)} of optional columns the data lacks)" if left_out else "")
     )
     return dg.Output(
         frame,
@@ -204,8 +222,11 @@ def training_set(
             "days_refused": dg.MetadataValue.json(refused),
             "holdout_window": f"{holdout_start.date()}..{end_day}",
             "holdout_rows": int(frame["is_holdout"].sum()),
+            "gap_days": config.gap_days,
             "fraud_share": round(float(frame["is_fraud"].mean()), 5) if len(frame) else 0.0,
             "without_customer_history": int((frame["has_history"] == 0).sum()),
-            "feature_statistics": _summary(inputs, features.MODEL_INPUTS),
+            "inputs": len(available),
+            "inputs_left_out": dg.MetadataValue.json(left_out),
+            "feature_statistics": _summary(inputs[list(available)], available),
         },
     )

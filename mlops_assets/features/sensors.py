@@ -1,15 +1,15 @@
 """`features_sensor`: features follow the validated transactions they are computed from.
 
 Which days need features is derived from the lake: a day whose feature table is missing, or older
-than any validated partition in its 30-day history. Requests wait until no ingestion run is in
+than any validated partition in its history (the feature windows' reach). Requests wait until no ingestion run is in
 progress, so a day never reads half-ingested history.
 """
 
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.features.assets import SPEC
 from mlops_assets.features.jobs import features_job
-from mlops_assets.lib.features import HISTORY
 from mlops_assets.lib.lake import Lake
 from mlops_assets.resources import LakeResource
 from mlops_assets.validation import verdicts
@@ -30,7 +30,7 @@ def stale_feature_days(lake: Lake) -> dict[str, int]:
     written = lake.modified_ns("customer_features")
     stale = {}
     for day in sorted(validated):
-        start = (pd.Timestamp(day) - HISTORY).strftime("%Y-%m-%d")
+        start = (pd.Timestamp(day) - pd.Timedelta(days=SPEC.history_days)).strftime("%Y-%m-%d")
         newest_input = max(modified for other, modified in validated.items() if start <= other <= day)
         if written.get(day, -1) < newest_input:
             stale[day] = newest_input

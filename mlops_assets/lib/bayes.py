@@ -199,11 +199,13 @@ def learn_network(
     structure_rows: int | None = None,
     seed: int = 0,
 ):
-    """A `pgmpy` `DiscreteBayesianNetwork` learned from discrete columns: structure by hill
-    climbing on BIC, with `target` forbidden from having parents (fraud is the cause of what it
-    looks like, as in the generator's story), then parameters with a BDeu prior, so that no
-    evidence is ever impossible. The structure comes from a seeded sample of `structure_rows`
-    rows when given (hill climbing is the slow part), the parameters from every row.
+    """A `pgmpy` `DiscreteBayesianNetwork` learned from discrete columns: `target` is the parent of
+    every other column (they were chosen for what they say about it: fraud is what makes a
+    transaction look as it does), and hill climbing on BIC adds the edges among them that the data
+    supports, each column keeping at most `max_indegree` parents, `target` included; then
+    parameters with a BDeu prior, so that no evidence is ever impossible. The structure comes
+    from a seeded sample of `structure_rows` rows when given (hill climbing is the slow part), the
+    parameters from every row.
     `state_names` lists states the data may lack (they get the prior's share). pgmpy is imported
     here: it takes seconds."""
     from pgmpy.causal_discovery import ExpertKnowledge, HillClimbSearch
@@ -218,9 +220,10 @@ def learn_network(
     columns = list(data.columns)
     number = {column: position for position, column in enumerate(columns)}
     forbidden = [(number[column], number[target]) for column in columns if column != target]
+    required = [(number[target], number[column]) for column in columns if column != target]
     search = HillClimbSearch(
         scoring_method="bic-d",
-        expert_knowledge=ExpertKnowledge(forbidden_edges=forbidden),
+        expert_knowledge=ExpertKnowledge(forbidden_edges=forbidden, required_edges=required),
         max_indegree=max_indegree,
         return_type="dag",
         show_progress=False,

@@ -1,99 +1,177 @@
-"""Model inputs turned into the discrete variables of the Bayesian network.
+"""Model inputs turned into the discrete variables of the Bayesian network, learned from the
+training data itself: nothing here knows the data's story.
 
-Variables that the generator's causal graph also has keep its names (`hour_of_day`, `channel`,
-`amount`, ...), so a learned structure can be compared with the truth. Cut points of the
-continuous variables are fitted on training data (quantiles) and stored with the model, so
-serving discretizes exactly as training did.
+- A group of one-hot inputs is one variable (`is_category_*` -> `merchant_category`;
+  `is_online`, `is_atm` -> `channel`), with the group's names as states.
+- An input that only takes 0 and 1 is a two-state variable, under its own name.
+- Any other input gets cut points chosen for fraud: a small decision tree on that input alone
+  splits where the fraud rate changes most, so a heavy-tailed amount is cut where its tail turns
+  fraudulent (not at quantiles, which would spend every bin on the common small amounts) and a
+  risk rate with most of its mass at 0 gets its 0 state. A missing value (a merchant without
+  labels yet) is a state of its own. An input that no split helps is left out.
+
+The variables and cut points are stored with the model, so serving discretizes as training did.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 
-from mlops_assets.lib.features import CATEGORIES
-
 TARGET = "is_fraud"
-# Fixed cut points where the domain gives them; None: quantiles of the training data.
-FIXED_CUTS: dict[str, list[float] | None] = {
-    "hour_of_day": [6, 12, 18],
-    "txn_count_1h": [1, 2, 3],
-    "distinct_countries_7d": [2, 3],
-    "amount": None,
-    "amount_vs_mean_30d": None,
-    "minutes_since_prev_txn": None,
-    "merchant_fraud_rate_30d": None,
-}
-# Which model input each numeric variable reads (the names differ only where the input has units).
-SOURCE_COLUMN = {"amount": "amount_usd"}
-CATEGORICAL_STATES: dict[str, list[str]] = {
-    "merchant_category": [*CATEGORIES, "unknown"],
-    "channel": ["atm", "online", "pos"],
-    "card_present": ["no", "yes"],
-}
 TARGET_STATES = [0, 1]
-VARIABLES: tuple[str, ...] = (TARGET, *CATEGORICAL_STATES, *FIXED_CUTS)
+MISSING = "missing"
+# One-hot input groups: the variable's name, the inputs' common prefix, and the state when none is set.
+ONE_HOT_GROUPS: dict[str, tuple[str, str]] = {"merchant_category": ("is_category_", "unknown")}
+# Inputs that together say one thing (which channel), read as one variable with a default state.
+CHOICE_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {"channel": (("is_online", "is_atm"), "pos")}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One node of the network and how it reads the model inputs."""
+
+    name: str
+    inputs: tuple[str, ...]  # the model inputs it is read from
+    states: tuple[str, ...]
+    cuts: tuple[float, ...] = ()  # numeric variables: a value v falls in bin searchsorted(cuts, v, "left")
+    default: str | None = None  # group variables: the state when none of the inputs is set
+
+    def read(self, inputs: pd.DataFrame) -> np.ndarray:
+        """The state name of each row, as an object array."""
+        if len(self.inputs) > 1 or self.default is not None:  # a group: the first input that is set
+            values = inputs[list(self.inputs)].to_numpy() > 0
+            names = np.array(self.states[: len(self.inputs)], dtype=object)
+            return np.where(values.any(axis=1), names[values.argmax(axis=1)], self.default)
+        values = inputs[self.inputs[0]].to_numpy(dtype=np.float64)
+        if not self.cuts:  # two states
+            return np.where(values > 0, "yes", "no").astype(object)
+        positions = np.searchsorted(np.asarray(self.cuts), values, side="left")
+        named = np.array(self.states, dtype=object)[np.minimum(positions, len(self.cuts))]
+        return np.where(np.isnan(values), MISSING, named)
+
+
+def _bin_names(cuts: list[float]) -> list[str]:
+    return [f"<={cuts[0]:g}", *(f"{low:g}..{high:g}" for low, high in pairwise(cuts)), f">{cuts[-1]:g}"]
+
+
+def fraud_cuts(values: np.ndarray, labels: np.ndarray, bins: int, min_share: float, seed: int) -> list[float]:
+    """Cut points of at most `bins` bins, each holding at least `min_share` of the rows with a
+    value, chosen by a decision tree on this input alone to separate fraud (entropy splits)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    known = ~np.isnan(values)
+    if known.sum() < 2 or len(np.unique(labels[known])) < 2:
+        return []
+    tree = DecisionTreeClassifier(
+        criterion="entropy",
+        max_leaf_nodes=bins,
+        min_samples_leaf=max(1, int(min_share * known.sum())),
+        random_state=seed,
+    ).fit(values[known].reshape(-1, 1), labels[known])
+    thresholds = tree.tree_.threshold[tree.tree_.feature >= 0]  # leaves carry -2
+    return sorted(float(round(cut, 6)) for cut in np.unique(thresholds))
+
+
+def mutual_information(states: np.ndarray, labels: np.ndarray) -> float:
+    """I(variable; fraud) in nats from the empirical joint distribution."""
+    table = pd.crosstab(states, labels).to_numpy(dtype=np.float64)
+    joint = table / table.sum()
+    expected = joint.sum(axis=1, keepdims=True) @ joint.sum(axis=0, keepdims=True)
+    nonzero = joint > 0
+    return float((joint[nonzero] * np.log(joint[nonzero] / expected[nonzero])).sum())
 
 
 @dataclass(frozen=True)
 class Discretizer:
-    """Cut points per numeric variable: a value `v` falls in state `searchsorted(cuts, v, "right")`."""
+    """The network's variables, in the order they were chosen (most informative first)."""
 
-    cuts: dict[str, list[float]]
+    variables: tuple[Variable, ...]
 
     @classmethod
-    def fit(cls, inputs: pd.DataFrame, bins: int = 5) -> Discretizer:
-        """Quantile cut points (at most `bins` states) where no fixed ones exist."""
-        cuts = {}
-        for variable, fixed in FIXED_CUTS.items():
-            if fixed is not None:
-                cuts[variable] = [float(cut) for cut in fixed]
+    def fit(
+        cls,
+        inputs: pd.DataFrame,
+        labels: pd.Series,
+        *,
+        bins: int = 6,
+        min_share: float = 0.01,
+        max_variables: int = 12,
+        seed: int = 0,
+    ) -> Discretizer:
+        """Variables from the inputs' own columns, ranked by mutual information with fraud on the
+        training data; the `max_variables` most informative that say anything are kept."""
+        y = labels.to_numpy(dtype=np.int64)
+        candidates = _group_variables(inputs)
+        grouped = {name for variable in candidates for name in variable.inputs}
+        for name in inputs.columns:
+            if name in grouped:
                 continue
-            values = inputs[SOURCE_COLUMN.get(variable, variable)].to_numpy(dtype=np.float64)
-            quantiles = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]) if len(values) else []
-            # Ties (many zeros, say) give repeated quantiles: one state for all of them.
-            cuts[variable] = [float(round(cut, 6)) for cut in np.unique(quantiles)]
-        return cls(cuts)
+            values = inputs[name].to_numpy(dtype=np.float64)
+            if np.isin(values[~np.isnan(values)], (0.0, 1.0)).all() and not np.isnan(values).any():
+                candidates.append(Variable(name, (name,), ("no", "yes")))
+                continue
+            cuts = fraud_cuts(values, y, bins, min_share, seed)
+            if cuts:
+                candidates.append(Variable(name, (name,), (*_bin_names(cuts), MISSING), tuple(cuts)))
+        scored = [(mutual_information(variable.read(inputs), y), variable) for variable in candidates]
+        kept = [variable for score, variable in sorted(scored, key=lambda item: -item[0]) if score > 0]
+        return cls(tuple(kept[:max_variables]))
 
-    def states(self, variable: str) -> list:
-        """The state names of a variable, in index order."""
-        if variable == TARGET:
-            return list(TARGET_STATES)
-        if variable in CATEGORICAL_STATES:
-            return list(CATEGORICAL_STATES[variable])
-        cuts = self.cuts[variable]
-        if not cuts:
-            return ["any"]
-        return [f"<{cuts[0]:g}", *(f"{low:g}..{high:g}" for low, high in pairwise(cuts)), f">={cuts[-1]:g}"]
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(variable.name for variable in self.variables)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The model inputs the variables read."""
+        return tuple(name for variable in self.variables for name in variable.inputs)
 
     def state_names(self) -> dict[str, list]:
-        return {variable: self.states(variable) for variable in VARIABLES}
+        return {TARGET: list(TARGET_STATES), **{v.name: list(v.states) for v in self.variables}}
 
     def transform(self, inputs: pd.DataFrame, labels: pd.Series | None = None) -> pd.DataFrame:
-        """One column of state names per variable (the target too when `labels` are given)."""
-        frame = pd.DataFrame(index=range(len(inputs)))
-        if labels is not None:
-            frame[TARGET] = labels.astype("int64").to_numpy()
-        one_hot = inputs[[f"is_category_{name}" for name in CATEGORIES]].to_numpy()
-        category = np.where(one_hot.any(axis=1), np.array(CATEGORIES, dtype=object)[one_hot.argmax(axis=1)], "unknown")
-        frame["merchant_category"] = category
-        frame["channel"] = np.select(
-            [inputs["is_online"].to_numpy() > 0, inputs["is_atm"].to_numpy() > 0], ["online", "atm"], "pos"
-        )
-        frame["card_present"] = np.where(inputs["is_card_present"].to_numpy() > 0, "yes", "no")
-        for variable in FIXED_CUTS:
-            values = inputs[SOURCE_COLUMN.get(variable, variable)].to_numpy(dtype=np.float64)
-            positions = np.searchsorted(self.cuts[variable], values, side="right")
-            frame[variable] = np.array(self.states(variable), dtype=object)[positions]
-        return frame
+        """One column of state names per variable (the target first, when `labels` are given)."""
+        columns = {} if labels is None else {TARGET: labels.astype("int64").to_numpy()}
+        columns |= {variable.name: variable.read(inputs) for variable in self.variables}
+        return pd.DataFrame(columns, index=range(len(inputs)))
 
     def to_json(self) -> str:
-        return json.dumps({"cuts": self.cuts}, indent=2, sort_keys=True)
+        return json.dumps({"variables": [asdict(variable) for variable in self.variables]}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Discretizer:
-        return cls({variable: [float(cut) for cut in cuts] for variable, cuts in json.loads(text)["cuts"].items()})
+        data = json.loads(text)
+        if "variables" not in data:
+            raise ValueError("this network's discretizer is of an older release: retrain the model")
+        return cls(
+            tuple(
+                Variable(
+                    item["name"],
+                    tuple(item["inputs"]),
+                    tuple(item["states"]),
+                    tuple(float(cut) for cut in item["cuts"]),
+                    item["default"],
+                )
+                for item in data["variables"]
+            )
+        )
+
+
+def _group_variables(inputs: pd.DataFrame) -> list[Variable]:
+    """The one-hot and choice groups whose inputs the frame has."""
+    found = []
+    for name, (prefix, default) in ONE_HOT_GROUPS.items():
+        members = tuple(c for c in inputs.columns if c.startswith(prefix) and c != prefix + default)
+        if members:
+            states = (*(c.removeprefix(prefix) for c in members), default)
+            found.append(Variable(name, members, states, default=default))
+    for name, (members, default) in CHOICE_GROUPS.items():
+        if all(member in inputs.columns for member in members):
+            states = (*(member.removeprefix("is_") for member in members), default)
+            found.append(Variable(name, members, states, default=default))
+    return found

@@ -15,7 +15,8 @@ import warnings
 import pandas as pd
 import yaml
 
-from mlops_assets.lib.features import HISTORY, feature_columns
+from mlops_assets.lib.feature_spec import FeatureSpec
+from mlops_assets.lib.features import DEFAULT_SPEC, feature_columns
 from mlops_assets.lib.storage import S3_PREFIX, S3Access, open_location
 from mlops_assets.settings import REPO_ROOT, Settings
 
@@ -125,10 +126,14 @@ def definitions() -> list:
     return list(found.values())
 
 
-def online_features(store, transactions: pd.DataFrame, max_age: pd.Timedelta = HISTORY) -> pd.DataFrame:
+def online_features(
+    store, transactions: pd.DataFrame, max_age: pd.Timedelta | None = None, spec: FeatureSpec = DEFAULT_SPEC
+) -> pd.DataFrame:
     """The feature service's online values for each transaction's customer and merchant, aligned
-    with `transactions`. Feast applies no TTL to online reads: a value older than `max_age` at the
-    transaction's time is treated as missing here, as the offline join would treat it."""
+    with `transactions`. Feast applies no TTL to online reads: a value older than `max_age` (by
+    default the views' TTL, `spec.history`) at the transaction's time is treated as missing here,
+    as the offline join would treat it."""
+    max_age = pd.Timedelta(spec.history) if max_age is None else max_age
     from feast.online_response import TIMESTAMP_POSTFIX
 
     entity_rows = {
@@ -138,8 +143,8 @@ def online_features(store, transactions: pd.DataFrame, max_age: pd.Timedelta = H
     service = store.get_feature_service(FEATURE_SERVICE)
     frame = store.get_online_features(features=service, entity_rows=entity_rows).to_df(include_event_timestamps=True)
     now = pd.to_datetime(transactions["event_timestamp"], utc=True).reset_index(drop=True)
-    values = frame[list(feature_columns())].astype(object)
-    for name in feature_columns():
+    values = frame[list(feature_columns(spec))].astype(object)
+    for name in feature_columns(spec):
         written_at = pd.to_datetime(frame[name + TIMESTAMP_POSTFIX], unit="s", utc=True)
         values.loc[(now - written_at) > max_age, name] = None
     return values

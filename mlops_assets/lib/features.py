@@ -1,57 +1,74 @@
 """Customer and merchant features from validated transactions, and the one function that turns a
 raw transaction plus its entity features into a model input row (used by training and serving).
 
+Which features exist follows the deployment's `FeatureSpec` (`lib/feature_spec.py`): the windows
+of each family, the label delay and the calendar's time zone. Names carry their window
+(`txn_count_24h`, `merchant_fraud_rate_7d`).
+
 Semantics, chosen so that training and serving see the same values by construction:
 - A feature row describes an entity just after one of its transactions: windows `(t - w, t]`
   around that transaction's time `t`, the transaction included. The row's `event_timestamp` is
   `t + 1 µs`, the moment it can be known, so a point-in-time join for a transaction at `t` takes
   the row of the entity's *previous* transaction, never its own: exactly what an online store
   holds when the transaction arrives.
-- A label counts for the merchant fraud rate only once it is known: `label_delay` after the
-  transaction (chargebacks take time), so no feature ever uses a label from the future.
+- A label counts for the merchant risk features only once it is known: `label_delay` after the
+  transaction (chargebacks take time). The risk windows end there: `(t - delay - w, t - delay]`,
+  so no feature ever uses a label from the future.
+- Features of an optional column (channel, card presence, category, country) are missing where
+  the data lacks the column, and a model trained on such data does without their inputs
+  (`available_inputs`): never a constant column standing in for an absent one.
 Everything is vectorized: cumulative sums per entity, looked up with `merge_asof` at `t` and
 `t - w`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
+
+from mlops_assets.lib.feature_spec import FeatureSpec, parse_window
 
 AVAILABLE_AFTER = pd.Timedelta(microseconds=1)
 TIME = "event_timestamp"
 MICROS = "datetime64[us, UTC]"
+DEFAULT_SPEC = FeatureSpec()
 
-CUSTOMER_WINDOWS = {
-    "1h": pd.Timedelta(hours=1),
-    "24h": pd.Timedelta(hours=24),
-    "7d": pd.Timedelta(days=7),
-    "30d": pd.Timedelta(days=30),
-}
-MERCHANT_WINDOWS = {"24h": pd.Timedelta(hours=24), "7d": pd.Timedelta(days=7)}
-FRAUD_RATE_WINDOW = pd.Timedelta(days=30)
-# How much history a day's features need: the longest window.
-HISTORY = pd.Timedelta(days=30)
+# Feature value kinds, as the Feast views declare them.
+COUNT, NUMBER, TIMESTAMP = "count", "number", "timestamp"
 
-CUSTOMER_FEATURES: tuple[str, ...] = (
-    *(f"txn_count_{name}" for name in CUSTOMER_WINDOWS),
-    "amount_usd_sum_24h",
-    "amount_usd_mean_7d",
-    "amount_usd_mean_30d",
-    "distinct_countries_7d",
-    "distinct_merchants_7d",
-    "card_not_present_share_7d",
-    "last_txn_at",
-)
-MERCHANT_FEATURES: tuple[str, ...] = (
-    *(f"merchant_txn_count_{name}" for name in MERCHANT_WINDOWS),
-    "merchant_amount_usd_mean_7d",
-    "merchant_labelled_txn_30d",
-    "merchant_fraud_rate_30d",
-)
+
+def _window(name: str) -> pd.Timedelta:
+    return pd.Timedelta(parse_window(name))
+
+
+def customer_feature_kinds(spec: FeatureSpec = DEFAULT_SPEC) -> dict[str, str]:
+    """The customer view's features, name -> kind, in order."""
+    kinds: dict[str, str] = {}
+    for w in spec.customer_windows:
+        kinds |= {f"txn_count_{w}": COUNT, f"amount_usd_sum_{w}": NUMBER, f"amount_usd_mean_{w}": NUMBER}
+    for w in spec.habit_windows:
+        kinds |= {
+            f"distinct_merchants_{w}": COUNT,
+            f"distinct_countries_{w}": COUNT,
+            f"card_not_present_share_{w}": NUMBER,
+            f"zero_amount_count_{w}": COUNT,
+        }
+    return kinds | {"last_txn_at": TIMESTAMP}
+
+
+def merchant_feature_kinds(spec: FeatureSpec = DEFAULT_SPEC) -> dict[str, str]:
+    """The merchant view's features, name -> kind, in order."""
+    kinds: dict[str, str] = {}
+    for w in spec.merchant_windows:
+        kinds |= {f"merchant_txn_count_{w}": COUNT, f"merchant_amount_usd_mean_{w}": NUMBER}
+    for w in spec.risk_windows:
+        kinds |= {f"merchant_labelled_txn_{w}": COUNT, f"merchant_fraud_rate_{w}": NUMBER}
+    return kinds
+
+
+def feature_columns(spec: FeatureSpec = DEFAULT_SPEC) -> tuple[str, ...]:
+    """Every feature of the service, customer view first."""
+    return (*customer_feature_kinds(spec), *merchant_feature_kinds(spec))
 
 
 def _micros(times: pd.Series) -> pd.Series:
@@ -90,6 +107,8 @@ def _distinct_in_window(history: pd.DataFrame, key: str, value: str, queries: pd
     the last appearance of that run; distinct(t) = entries <= t - exits <= t.
     """
     ordered = history[[key, value, TIME]].dropna().sort_values([key, value, TIME], kind="stable")
+    if ordered.empty:  # an optional column without a value in the whole history
+        return np.zeros(len(queries), dtype="int64")
     same_pair = (ordered[key].to_numpy()[1:] == ordered[key].to_numpy()[:-1]) & (
         ordered[value].to_numpy()[1:] == ordered[value].to_numpy()[:-1]
     )
@@ -102,40 +121,49 @@ def _distinct_in_window(history: pd.DataFrame, key: str, value: str, queries: pd
     keys, at = queries[key], queries[TIME]
     entered = _RunningSums(entries, key, ["_entries"]).at(keys, at)["_entries"]
     exited = _RunningSums(exits, key, ["_exits"]).at(keys, at)["_exits"]
-    return (entered - exited).astype("int64")
+    return (entered - exited).astype("int64").to_numpy()
 
 
-def customer_features(history: pd.DataFrame, day_rows: pd.DataFrame) -> pd.DataFrame:
+def customer_features(history: pd.DataFrame, day_rows: pd.DataFrame, spec: FeatureSpec = DEFAULT_SPEC) -> pd.DataFrame:
     """Feature rows for `day_rows` (validated transactions), from `history` (which includes them
-    and at least `HISTORY` before). Keyed by `customer_id` and `event_timestamp` = t + 1 µs."""
+    and at least `spec.history` before). Keyed by `customer_id` and `event_timestamp` = t + 1 µs."""
+    card_present = _column(history, "card_present").astype("boolean")
     history = history.assign(
         _count=1,
         _amount=history["amount"].astype("float64"),
-        _cnp=(history["card_present"] == False).astype(int),  # noqa: E712
+        _zero=(history["amount"] == 0).astype(int),
+        _card_known=card_present.notna().astype(int),
+        _cnp=card_present.eq(False).fillna(False).astype(int),
     )
     at, keys = day_rows[TIME], day_rows["customer_id"]
-    running = _RunningSums(history, "customer_id", ["_count", "_amount", "_cnp"])
-    out = pd.DataFrame({"customer_id": keys.to_numpy()})
-    for name, window in CUSTOMER_WINDOWS.items():
+    running = _RunningSums(history, "customer_id", ["_count", "_amount", "_zero", "_card_known", "_cnp"])
+    columns: dict[str, object] = {"customer_id": keys.to_numpy()}
+    for w in spec.customer_windows:
+        sums = running.between(keys, at - _window(w), at)
+        columns[f"txn_count_{w}"] = sums["_count"].astype("int64").to_numpy()
+        columns[f"amount_usd_sum_{w}"] = sums["_amount"].to_numpy()
+        columns[f"amount_usd_mean_{w}"] = (sums["_amount"] / sums["_count"].where(sums["_count"] > 0)).to_numpy()
+    for w in spec.habit_windows:
+        window = _window(w)
         sums = running.between(keys, at - window, at)
-        out[f"txn_count_{name}"] = sums["_count"].astype("int64").to_numpy()
-        if name == "24h":
-            out["amount_usd_sum_24h"] = sums["_amount"].to_numpy()
-        if name in ("7d", "30d"):
-            out[f"amount_usd_mean_{name}"] = (sums["_amount"] / sums["_count"]).to_numpy()
-        if name == "7d":
-            out["card_not_present_share_7d"] = (sums["_cnp"] / sums["_count"]).to_numpy()
-    week = CUSTOMER_WINDOWS["7d"]
-    out["distinct_countries_7d"] = _distinct_in_window(history, "customer_id", "country", day_rows, week).to_numpy()
-    out["distinct_merchants_7d"] = _distinct_in_window(history, "customer_id", "merchant_id", day_rows, week).to_numpy()
+        columns[f"distinct_merchants_{w}"] = _distinct_in_window(
+            history, "customer_id", "merchant_id", day_rows, window
+        )
+        columns[f"distinct_countries_{w}"] = _distinct_in_window(
+            history.assign(country=_column(history, "country")), "customer_id", "country", day_rows, window
+        )
+        known = sums["_card_known"].where(sums["_card_known"] > 0)
+        columns[f"card_not_present_share_{w}"] = (sums["_cnp"] / known).to_numpy()
+        columns[f"zero_amount_count_{w}"] = sums["_zero"].astype("int64").to_numpy()
     # Whole seconds: Feast's online UnixTimestamp keeps no more, and training must see what serving sees.
-    out["last_txn_at"] = _micros(at.dt.floor("s"))
-    out[TIME] = _micros(at + AVAILABLE_AFTER)
-    return out[["customer_id", TIME, *CUSTOMER_FEATURES]]
+    columns["last_txn_at"] = _micros(at.dt.floor("s"))
+    columns[TIME] = _micros(at + AVAILABLE_AFTER)
+    out = pd.DataFrame(columns)
+    return out[["customer_id", TIME, *customer_feature_kinds(spec)]]
 
 
-def merchant_features(history: pd.DataFrame, day_rows: pd.DataFrame, label_delay: pd.Timedelta) -> pd.DataFrame:
-    """Merchant feature rows for `day_rows`; the fraud rate uses only labels known by then."""
+def merchant_features(history: pd.DataFrame, day_rows: pd.DataFrame, spec: FeatureSpec = DEFAULT_SPEC) -> pd.DataFrame:
+    """Merchant feature rows for `day_rows`; the risk features use only labels known by then."""
     history = history.assign(
         _count=1,
         _amount=history["amount"].astype("float64"),
@@ -144,21 +172,35 @@ def merchant_features(history: pd.DataFrame, day_rows: pd.DataFrame, label_delay
     )
     at, keys = day_rows[TIME], day_rows["merchant_id"]
     running = _RunningSums(history, "merchant_id", ["_count", "_amount", "_labelled", "_fraud"])
-    out = pd.DataFrame({"merchant_id": keys.to_numpy()})
-    for name, window in MERCHANT_WINDOWS.items():
-        sums = running.between(keys, at - window, at)
-        out[f"merchant_txn_count_{name}"] = sums["_count"].astype("int64").to_numpy()
-        if name == "7d":
-            out["merchant_amount_usd_mean_7d"] = (sums["_amount"] / sums["_count"]).to_numpy()
-    # Labels of transactions in (t - 30d, t - delay] are the ones known at t.
-    known = running.between(keys, at - FRAUD_RATE_WINDOW, at - label_delay)
-    out["merchant_labelled_txn_30d"] = known["_labelled"].astype("int64").to_numpy()
-    out["merchant_fraud_rate_30d"] = (known["_fraud"] / known["_labelled"].where(known["_labelled"] > 0)).to_numpy()
-    out[TIME] = _micros(at + AVAILABLE_AFTER)
-    return out[["merchant_id", TIME, *MERCHANT_FEATURES]]
+    columns: dict[str, object] = {"merchant_id": keys.to_numpy()}
+    for w in spec.merchant_windows:
+        sums = running.between(keys, at - _window(w), at)
+        columns[f"merchant_txn_count_{w}"] = sums["_count"].astype("int64").to_numpy()
+        columns[f"merchant_amount_usd_mean_{w}"] = (
+            sums["_amount"] / sums["_count"].where(sums["_count"] > 0)
+        ).to_numpy()
+    known_at = at - pd.Timedelta(spec.label_delay_length)
+    for w in spec.risk_windows:
+        # Labels of transactions in (t - delay - w, t - delay] are the ones known at t.
+        known = running.between(keys, known_at - _window(w), known_at)
+        columns[f"merchant_labelled_txn_{w}"] = known["_labelled"].astype("int64").to_numpy()
+        columns[f"merchant_fraud_rate_{w}"] = (
+            known["_fraud"] / known["_labelled"].where(known["_labelled"] > 0)
+        ).to_numpy()
+    columns[TIME] = _micros(at + AVAILABLE_AFTER)
+    out = pd.DataFrame(columns)
+    return out[["merchant_id", TIME, *merchant_feature_kinds(spec)]]
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """An optional column, or all missing where the frame lacks it."""
+    return frame[name] if name in frame else pd.Series(pd.NA, index=frame.index, dtype="object")
 
 
 # -- the model input: one code path for training and serving --------------------------------------
+# The merchant categories that get an input each; any other is `is_category_unknown`. They are the
+# contract's examples and the generator's; data with other categories names its own (a later
+# change makes the list a setting learned from the training data).
 CATEGORIES: tuple[str, ...] = (
     "grocery",
     "restaurants",
@@ -172,98 +214,129 @@ CATEGORIES: tuple[str, ...] = (
     "jewelry",
     "atm_withdrawal",
 )
+# A customer without history is treated as if its last transaction was this long before.
+NO_HISTORY_GAP = pd.Timedelta(days=30)
 
 
-@dataclass(frozen=True)
-class Defaults:
-    """What a feature is when it is missing (a new customer, a stale or absent online value)."""
+def _inputs_by_column(spec: FeatureSpec) -> list[tuple[str, str | None]]:
+    """Every model input with the optional column it needs (None: only required columns), in order."""
+    pairs: list[tuple[str, str | None]] = [
+        ("amount_usd", None),
+        ("is_zero_amount", None),
+        ("hour_of_day", None),
+        ("is_night", None),
+        ("is_weekend", None),
+        ("is_online", "channel"),
+        ("is_atm", "channel"),
+        ("is_card_present", "card_present"),
+        *((f"is_category_{c}", "merchant_category") for c in (*CATEGORIES, "unknown")),
+        ("has_history", None),
+        ("minutes_since_prev_txn", None),
+    ]
+    for w in spec.customer_windows:
+        pairs += [
+            (f"{name}_{w}", None) for name in ("txn_count", "amount_usd_sum", "amount_usd_mean", "amount_vs_mean")
+        ]
+    for w in spec.habit_windows:
+        pairs += [
+            (f"distinct_merchants_{w}", None),
+            (f"distinct_countries_{w}", "country"),
+            (f"card_not_present_share_{w}", "card_present"),
+            (f"zero_amount_count_{w}", None),
+        ]
+    for w in spec.merchant_windows:
+        pairs += [(f"merchant_txn_count_{w}", None), (f"merchant_amount_usd_mean_{w}", None)]
+    for w in spec.risk_windows:
+        pairs += [(f"merchant_labelled_txn_{w}", None), (f"merchant_fraud_rate_{w}", None)]
+    return pairs
 
-    merchant_fraud_rate: float = 0.008  # the long-run share of fraud, until the merchant has labels
+
+def model_inputs(spec: FeatureSpec = DEFAULT_SPEC) -> tuple[str, ...]:
+    """Every input `model_input` computes under the spec, in order."""
+    return tuple(name for name, _ in _inputs_by_column(spec))
 
 
-MODEL_INPUTS: tuple[str, ...] = (
-    "amount_usd",
-    "hour_of_day",
-    "is_night",
-    "is_online",
-    "is_atm",
-    "is_card_present",
-    *(f"is_category_{category}" for category in CATEGORIES),
-    "is_category_unknown",
-    "has_history",
-    "minutes_since_prev_txn",
-    *(f"txn_count_{name}" for name in CUSTOMER_WINDOWS),
-    "amount_usd_sum_24h",
-    "amount_vs_mean_30d",
-    "distinct_countries_7d",
-    "distinct_merchants_7d",
-    "card_not_present_share_7d",
-    *(f"merchant_txn_count_{name}" for name in MERCHANT_WINDOWS),
-    "merchant_fraud_rate_30d",
-)
+def available_inputs(transactions: pd.DataFrame, spec: FeatureSpec = DEFAULT_SPEC) -> tuple[str, ...]:
+    """The inputs that the data can give: those of an optional column only where that column has
+    values in `transactions` (a training window), in `model_inputs` order."""
+
+    def has(column: str | None) -> bool:
+        return column is None or (column in transactions and bool(transactions[column].notna().any()))
+
+    return tuple(name for name, column in _inputs_by_column(spec) if has(column))
 
 
-def model_input(transactions: pd.DataFrame, features: pd.DataFrame, defaults: Defaults = Defaults()) -> pd.DataFrame:
+# Inputs that are missing, not zero, where there is nothing to compute them from (a mean without
+# transactions, a rate without labels): each model fills them in its own way, learned from its
+# training data (XGBoost natively, the baseline by imputation, the network as a state of its own).
+def _stays_missing(name: str) -> bool:
+    return name.startswith(
+        (
+            "amount_usd_mean_",
+            "amount_vs_mean_",
+            "merchant_amount_usd_mean_",
+            "merchant_fraud_rate_",
+            "card_not_present_",
+        )
+    )
+
+
+def model_input(transactions: pd.DataFrame, features: pd.DataFrame, spec: FeatureSpec = DEFAULT_SPEC) -> pd.DataFrame:
     """Model input rows from raw transactions and their entity features (aligned row by row).
 
-    `features` holds the columns of `CUSTOMER_FEATURES` and `MERCHANT_FEATURES` as a point-in-time
-    join (training) or an online lookup (serving) returns them: missing where the entity has no
-    history. Missing optional columns of a transaction and unknown categories get defaults, never
-    errors. The columns are `MODEL_INPUTS`, all float64, in that order.
+    `features` holds the columns of `feature_columns(spec)` as a point-in-time join (training) or
+    an online lookup (serving) returns them: missing where the entity has no history. Missing
+    optional columns of a transaction and unknown categories get neutral values, never errors.
+    The columns are `model_inputs(spec)`, all float64, in that order; a model reads its own subset.
     """
     n = len(transactions)
-    time = pd.to_datetime(transactions[TIME], utc=True)
+    utc = pd.to_datetime(transactions[TIME], utc=True).reset_index(drop=True)
+    local = utc.dt.tz_convert(spec.timezone)
 
-    def column(name: str, default: object) -> pd.Series:
+    def column(name: str) -> pd.Series:
         if name in transactions:
             return transactions[name].reset_index(drop=True)
-        return pd.Series([default] * n)
+        return pd.Series([None] * n, dtype="object")
 
-    feature = normalize_features(features.reset_index(drop=True))
-    channel = column("channel", None).astype("string").str.lower()
-    category = column("merchant_category", None).astype("string").str.lower()
-    hour = time.dt.hour.reset_index(drop=True)
-    has_history = feature["last_txn_at"].notna()
+    feature = normalize_features(features.reset_index(drop=True), spec)
+    channel = column("channel").astype("string").str.lower()
+    category = column("merchant_category").astype("string").str.lower()
+    amount = transactions["amount"].astype("float64").reset_index(drop=True)
+    hour = local.dt.hour
     last_txn_at = feature["last_txn_at"]
-    inputs = {
-        "amount_usd": transactions["amount"].astype("float64").reset_index(drop=True),
+    inputs: dict[str, pd.Series] = {
+        "amount_usd": amount,
+        "is_zero_amount": amount.eq(0),
         "hour_of_day": hour,
         "is_night": hour.lt(6),
+        "is_weekend": local.dt.dayofweek.ge(5),
         "is_online": channel.eq("online").fillna(False),
         "is_atm": channel.eq("atm").fillna(False),
-        "is_card_present": column("card_present", None).astype("boolean").fillna(False),
+        "is_card_present": column("card_present").astype("boolean").fillna(False),
         **{f"is_category_{name}": category.eq(name).fillna(False) for name in CATEGORIES},
         "is_category_unknown": ~category.isin(CATEGORIES).fillna(False),
-        "has_history": has_history,
-        # Without history, as if the last transaction was a month before.
-        "minutes_since_prev_txn": ((time.reset_index(drop=True) - last_txn_at).dt.total_seconds() / 60).fillna(
-            HISTORY.total_seconds() / 60
+        "has_history": last_txn_at.notna(),
+        "minutes_since_prev_txn": ((utc - last_txn_at).dt.total_seconds() / 60).fillna(
+            NO_HISTORY_GAP.total_seconds() / 60
         ),
     }
-    for name in (
-        *(f"txn_count_{w}" for w in CUSTOMER_WINDOWS),
-        "amount_usd_sum_24h",
-        "distinct_countries_7d",
-        "distinct_merchants_7d",
-        "card_not_present_share_7d",
-        *(f"merchant_txn_count_{w}" for w in MERCHANT_WINDOWS),
-    ):
-        inputs[name] = feature[name].fillna(0.0)
-    mean_30d = feature["amount_usd_mean_30d"]
-    inputs["amount_vs_mean_30d"] = (inputs["amount_usd"] / mean_30d).fillna(1.0)
-    inputs["merchant_fraud_rate_30d"] = feature["merchant_fraud_rate_30d"].fillna(defaults.merchant_fraud_rate)
+    for name in feature_columns(spec):
+        if name != "last_txn_at":
+            inputs[name] = feature[name] if _stays_missing(name) else feature[name].fillna(0.0)
+    for w in spec.customer_windows:
+        inputs[f"amount_vs_mean_{w}"] = amount / feature[f"amount_usd_mean_{w}"].where(lambda m: m > 0)
     frame = pd.DataFrame(inputs)
-    return frame[list(MODEL_INPUTS)].astype("float64")
+    return frame[list(model_inputs(spec))].astype("float64")
 
 
-def normalize_features(frame: pd.DataFrame) -> pd.DataFrame:
+def normalize_features(frame: pd.DataFrame, spec: FeatureSpec = DEFAULT_SPEC) -> pd.DataFrame:
     """Feature columns with canonical types, whichever store returned them (an offline join gives
     timestamps as text, an online lookup objects): numbers float64, `last_txn_at` UTC timestamps."""
     columns = {
         name: pd.to_datetime(frame[name], utc=True, format="ISO8601").astype(MICROS)
         if name == "last_txn_at"
         else _numbers(frame[name])
-        for name in feature_columns()
+        for name in feature_columns(spec)
     }
     # One frame from all columns at once: inserting them one by one costs more than the work.
     return pd.DataFrame(columns, index=frame.index)
@@ -274,7 +347,3 @@ def _numbers(values: pd.Series) -> pd.Series:
     if values.dtype == "float64":
         return values
     return pd.to_numeric(values, errors="coerce").astype("float64")
-
-
-def feature_columns() -> Iterable[str]:
-    return (*CUSTOMER_FEATURES, *MERCHANT_FEATURES)

@@ -1,7 +1,7 @@
 """The MLflow model of every fraud-detector version, logged as "models from code": MLflow keeps a
 copy of this file next to the model's own files and runs it to load them, so nothing is unpickled.
 `mlflow.pyfunc.load_model("models:/fraud-detector@champion").predict(inputs)` gives P(fraud) for
-`MODEL_INPUTS` rows, whichever kind of model serves. Only MLflow imports this file."""
+rows of model inputs (`features.model_input`), whichever kind of model serves. Only MLflow imports this file."""
 
 from pathlib import Path
 

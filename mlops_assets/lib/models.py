@@ -2,12 +2,14 @@
 executing code: XGBoost's own JSON, scikit-learn through skops (which refuses unknown types), and
 the Bayesian network as JSON arrays.
 
-Every model takes `MODEL_INPUTS` frames (from `features.model_input`, shared with serving) and
-returns P(fraud) per row. `load_model(folder)` reads any of them back from the folder `save` wrote.
+Every model is fitted on the inputs its training data could give (`features.available_inputs`),
+reads those columns of `features.model_input` frames (shared with serving) and returns P(fraud)
+per row. `load_model(folder)` reads any of them back from the folder `save` wrote.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -18,14 +20,15 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets.lib.bayes import CompiledNetwork, learn_network
-from mlops_assets.lib.discretize import TARGET, VARIABLES, Discretizer
-from mlops_assets.lib.features import MODEL_INPUTS
+from mlops_assets.lib.discretize import TARGET, Discretizer
 
 MANIFEST = "manifest.json"
 REFERENCE = "reference.parquet"
 # Types a scikit-learn baseline pipeline may contain; loading anything else is refused.
 SKOPS_TRUSTED_TYPES = [
     "sklearn.pipeline.Pipeline",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.impute._base.MissingIndicator",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.linear_model._logistic.LogisticRegression",
 ]
@@ -33,6 +36,7 @@ SKOPS_TRUSTED_TYPES = [
 
 class FraudModel(Protocol):
     kind: str
+    inputs: tuple[str, ...]  # the model input columns it reads, in order
 
     def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray: ...
 
@@ -41,9 +45,11 @@ class FraudModel(Protocol):
 
 @dataclass
 class XGBoostModel:
-    """Gradient-boosted trees (xgboost), saved as XGBoost's JSON model."""
+    """Gradient-boosted trees (xgboost), saved as XGBoost's JSON model; missing inputs go the way
+    each split learned."""
 
     booster: object
+    inputs: tuple[str, ...]
     kind: str = "xgboost"
 
     @classmethod
@@ -52,6 +58,7 @@ class XGBoostModel:
         inputs: pd.DataFrame,
         labels: pd.Series,
         *,
+        columns: tuple[str, ...],
         rounds: int,
         max_depth: int,
         learning_rate: float,
@@ -60,9 +67,12 @@ class XGBoostModel:
         monotone_increasing: tuple[str, ...] = (),
         threads: int = 2,
     ) -> XGBoostModel:
+        """`monotone_increasing` holds input names or shell patterns (`txn_count_*`)."""
         import xgboost as xgb
 
-        constraints = tuple(1 if name in monotone_increasing else 0 for name in MODEL_INPUTS)
+        constraints = tuple(
+            1 if any(fnmatch.fnmatchcase(name, pattern) for pattern in monotone_increasing) else 0 for name in columns
+        )
         params = {
             "objective": "binary:logistic",
             "eval_metric": "aucpr",
@@ -73,47 +83,54 @@ class XGBoostModel:
             "nthread": threads,
             "monotone_constraints": "(" + ",".join(map(str, constraints)) + ")",
         }
-        matrix = xgb.DMatrix(inputs[list(MODEL_INPUTS)], label=labels.to_numpy())
-        return cls(xgb.train(params, matrix, num_boost_round=rounds))
+        matrix = xgb.DMatrix(inputs[list(columns)], label=labels.to_numpy())
+        return cls(xgb.train(params, matrix, num_boost_round=rounds), tuple(columns))
 
     def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray:
         # In place on the numpy array: no DMatrix is built (a third of the cost of small batches).
-        values = inputs[list(MODEL_INPUTS)].to_numpy(np.float64)
+        values = inputs[list(self.inputs)].to_numpy(np.float64)
         return self.booster.inplace_predict(values).astype(np.float64)
 
     def save(self, folder: Path) -> None:
         self.booster.save_model(folder / "model.json")
 
     @classmethod
-    def load(cls, folder: Path) -> XGBoostModel:
+    def load(cls, folder: Path, inputs: tuple[str, ...]) -> XGBoostModel:
         import xgboost as xgb
 
         booster = xgb.Booster()
         booster.load_model(folder / "model.json")
-        return cls(booster)
+        return cls(booster, inputs)
 
 
 @dataclass
 class BaselineModel:
-    """Standardized inputs into a logistic regression (scikit-learn), saved with skops."""
+    """A logistic regression (scikit-learn) on standardized inputs, a missing input filled with its
+    training median beside an indicator that it was missing; saved with skops."""
 
     pipeline: object
+    inputs: tuple[str, ...]
     kind: str = "baseline"
 
     @classmethod
-    def fit(cls, inputs: pd.DataFrame, labels: pd.Series, *, regularization: float, seed: int) -> BaselineModel:
+    def fit(
+        cls, inputs: pd.DataFrame, labels: pd.Series, *, columns: tuple[str, ...], regularization: float, seed: int
+    ) -> BaselineModel:
+        from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         pipeline = make_pipeline(
-            StandardScaler(), LogisticRegression(C=regularization, max_iter=2000, random_state=seed)
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(C=regularization, max_iter=2000, random_state=seed),
         )
-        pipeline.fit(inputs[list(MODEL_INPUTS)].to_numpy(), labels.to_numpy())
-        return cls(pipeline)
+        pipeline.fit(inputs[list(columns)].to_numpy(), labels.to_numpy())
+        return cls(pipeline, tuple(columns))
 
     def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(inputs[list(MODEL_INPUTS)].to_numpy())[:, 1]
+        return self.pipeline.predict_proba(inputs[list(self.inputs)].to_numpy())[:, 1]
 
     def save(self, folder: Path) -> None:
         import skops.io
@@ -121,19 +138,21 @@ class BaselineModel:
         skops.io.dump(self.pipeline, folder / "model.skops")
 
     @classmethod
-    def load(cls, folder: Path) -> BaselineModel:
+    def load(cls, folder: Path, inputs: tuple[str, ...]) -> BaselineModel:
         import skops.io
 
         path = folder / "model.skops"
         unknown = set(skops.io.get_untrusted_types(file=path)) - set(SKOPS_TRUSTED_TYPES)
         if unknown:
             raise ValueError(f"{path} holds types that are not trusted: {sorted(unknown)}")
-        return cls(skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES))
+        return cls(skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES), inputs)
 
 
 @dataclass
 class BayesianNetworkModel:
-    """A discrete Bayesian network over discretized inputs, scored by the compiled network."""
+    """A discrete Bayesian network over discretized inputs, scored by the compiled network. Its
+    variables, their states and its structure are learned from the training data
+    (`discretize.Discretizer`, `bayes.learn_network`)."""
 
     network: CompiledNetwork
     discretizer: Discretizer
@@ -143,21 +162,33 @@ class BayesianNetworkModel:
     def __post_init__(self) -> None:
         self.fraud_state = self.network.state_names[TARGET].index(1)
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.discretizer.inputs
+
     @classmethod
     def fit(
         cls,
         inputs: pd.DataFrame,
         labels: pd.Series,
         *,
+        columns: tuple[str, ...],
         bins: int,
+        min_bin_share: float,
+        max_variables: int,
         max_indegree: int,
         equivalent_sample_size: float,
         structure_rows: int,
         seed: int,
     ) -> BayesianNetworkModel:
-        """Structure from a seeded sample of at most `structure_rows` rows, parameters from all."""
-        discretizer = Discretizer.fit(inputs, bins=bins)
-        data = discretizer.transform(inputs, labels)[list(VARIABLES)]
+        """Variables from all rows; structure from a seeded sample of at most `structure_rows` rows;
+        parameters from all rows."""
+        discretizer = Discretizer.fit(
+            inputs[list(columns)], labels, bins=bins, min_share=min_bin_share, max_variables=max_variables, seed=seed
+        )
+        if not discretizer.variables:
+            raise ValueError("no input says anything about fraud in the training data: no network to learn")
+        data = discretizer.transform(inputs, labels)
         model = learn_network(
             data,
             TARGET,
@@ -192,7 +223,7 @@ class BayesianNetworkModel:
         (folder / "discretizer.json").write_text(self.discretizer.to_json())
 
     @classmethod
-    def load(cls, folder: Path) -> BayesianNetworkModel:
+    def load(cls, folder: Path, inputs: tuple[str, ...]) -> BayesianNetworkModel:
         network = CompiledNetwork.from_dict(json.loads((folder / "network.json").read_text()))
         return cls(network, Discretizer.from_json((folder / "discretizer.json").read_text()))
 
@@ -212,16 +243,18 @@ def save_model(model: FraudModel, folder: Path, reference: pd.DataFrame | None =
     model.save(folder)
     if reference is not None:
         reference.to_parquet(folder / REFERENCE, index=False)
-    (folder / MANIFEST).write_text(json.dumps({"kind": model.kind, "inputs": list(MODEL_INPUTS)}, indent=2))
+    (folder / MANIFEST).write_text(json.dumps({"kind": model.kind, "inputs": list(model.inputs)}, indent=2))
     return folder_sha256(folder)
 
 
-def load_model(folder: Path) -> FraudModel:
-    """The model `save_model` wrote into `folder`."""
+def load_model(folder: Path, computed: tuple[str, ...] | None = None) -> FraudModel:
+    """The model `save_model` wrote into `folder`; when `computed` (the inputs this deployment's
+    `model_input` gives) is passed, a model that reads any other input is refused."""
     manifest = json.loads((Path(folder) / MANIFEST).read_text())
-    if manifest["inputs"] != list(MODEL_INPUTS):
-        raise ValueError(f"{folder} was trained on other inputs than this code computes: retrain it")
-    return MODEL_CLASSES[manifest["kind"]].load(Path(folder))
+    unknown = [name for name in manifest["inputs"] if computed is not None and name not in computed]
+    if unknown:
+        raise ValueError(f"{folder} reads inputs this deployment does not compute ({', '.join(unknown)}): retrain it")
+    return MODEL_CLASSES[manifest["kind"]].load(Path(folder), tuple(manifest["inputs"]))
 
 
 def read_reference(folder: Path) -> pd.DataFrame:

@@ -19,7 +19,6 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.models import FraudModel, folder_sha256, load_model, read_reference
 
 MODEL_NAME = "fraud-detector"
@@ -65,8 +64,9 @@ class Registry:
 
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def log_model(self, folder: Path, sample: pd.DataFrame) -> str:
-        """Logs the model saved in `folder` under the active MLflow run; returns its model URI."""
+    def log_model(self, folder: Path, sample: pd.DataFrame, columns: tuple[str, ...]) -> str:
+        """Logs the model saved in `folder`, which reads the `columns` of `sample`, under the active
+        MLflow run; returns its model URI."""
         import mlflow
         from mlflow.models import infer_signature
 
@@ -74,7 +74,7 @@ class Registry:
         if mlflow.get_tracking_uri() != self.tracking_uri:
             raise RuntimeError(f"MLflow tracks to {mlflow.get_tracking_uri()}, the registry is {self.tracking_uri}")
 
-        inputs = sample[list(MODEL_INPUTS)].head(5)
+        inputs = sample[list(columns)].head(5)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(MODEL_CODE),

@@ -12,7 +12,6 @@ from pydantic import Field
 
 from mlops_assets.features.assets import point_in_time_inputs
 from mlops_assets.lib.drift import DriftPolicy, input_drift, network_drift, psi, recovery_level
-from mlops_assets.lib.features import MODEL_INPUTS
 from mlops_assets.lib.metrics import pr_auc_upper_bound, recall_at_fpr
 from mlops_assets.lib.registry import CHAMPION
 from mlops_assets.lib.shadow import compare, scores_between
@@ -96,7 +95,7 @@ def drift_report(
 
     with tempfile.TemporaryDirectory() as folder:  # Evidently saves to a local file
         report = Path(folder) / "drift.html"
-        inputs_table = input_drift(reference[list(MODEL_INPUTS)], inputs, policy, str(report))
+        inputs_table = input_drift(reference[list(model.inputs)], inputs[list(model.inputs)], policy, str(report))
         html = reports.write(f"drift/{day}.html", report.read_bytes())
     scores = model.predict_proba(inputs)
     prediction_psi = psi(model.predict_proba(reference), scores)
