@@ -12,10 +12,10 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from mlops_assets.features.assets import SPEC
 from mlops_assets.lib.drift import recovery_tags
 from mlops_assets.lib.gates import GateThresholds, gate_failures
 from mlops_assets.lib.lake import Lake
-from mlops_assets.features.assets import SPEC
 from mlops_assets.lib.metrics import Costs, evaluate, evaluate_new_cards, known_compromised
 from mlops_assets.lib.plots import evaluation_png
 from mlops_assets.lib.registry import CHALLENGER, CHAMPION
