@@ -52,7 +52,7 @@ class Variable:
             return np.where(values > 0, "yes", "no").astype(object)
         positions = np.searchsorted(np.asarray(self.cuts), values, side="left")
         named = np.array(self.states, dtype=object)[np.minimum(positions, len(self.cuts))]
-        return np.where(np.isnan(values), MISSING, named)
+        return np.where(np.isnan(values), MISSING, named)  # unknown to a variable without that state
 
 
 def _bin_names(cuts: list[float]) -> list[str]:
@@ -117,7 +117,9 @@ class Discretizer:
                 continue
             cuts = fraud_cuts(values, y, bins, min_share, seed)
             if cuts:
-                candidates.append(Variable(name, (name,), (*_bin_names(cuts), MISSING), tuple(cuts)))
+                # A missing state only where training saw one; elsewhere a missing value is unobserved.
+                missing = (MISSING,) if np.isnan(values).any() else ()
+                candidates.append(Variable(name, (name,), (*_bin_names(cuts), *missing), tuple(cuts)))
         scored = [(mutual_information(variable.read(inputs), y), variable) for variable in candidates]
         kept = [variable for score, variable in sorted(scored, key=lambda item: -item[0]) if score > 0]
         return cls(tuple(kept[:max_variables]))

@@ -29,6 +29,7 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.pipeline.Pipeline",
     "sklearn.impute._base.SimpleImputer",
     "sklearn.impute._base.MissingIndicator",
+    "numpy.dtype",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.linear_model._logistic.LogisticRegression",
 ]

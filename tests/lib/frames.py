@@ -15,7 +15,8 @@ def point_in_time(entities: pd.DataFrame, table: pd.DataFrame, key: str, columns
     left = entities.sort_values("event_timestamp")
     right = table.sort_values("event_timestamp").rename(columns={"event_timestamp": "_feature_time"})
     joined = pd.merge_asof(left, right, left_on="event_timestamp", right_on="_feature_time", by=key)
-    joined.loc[joined["_feature_time"] < joined["event_timestamp"] - features.HISTORY, list(columns)] = None
+    ttl = pd.Timedelta(features.DEFAULT_SPEC.history)
+    joined.loc[joined["_feature_time"] < joined["event_timestamp"] - ttl, list(columns)] = None
     return joined.set_index("transaction_id")[list(columns)]
 
 
@@ -28,19 +29,20 @@ def transactions(days: int, rows_per_day: int, scenario: str = "baseline", seed:
     return frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
-def labelled_inputs(history: pd.DataFrame, label_delay_days: float = 3.0) -> pd.DataFrame:
-    """`transaction_id`, `customer_id`, `event_timestamp`, the model inputs and `is_fraud`."""
+def labelled_inputs(history: pd.DataFrame) -> pd.DataFrame:
+    """`transaction_id`, `customer_id`, `event_timestamp`, the model inputs the data's columns give,
+    and `is_fraud`."""
     customer = features.customer_features(history, history)
-    merchant = features.merchant_features(history, history, pd.Timedelta(days=label_delay_days))
+    merchant = features.merchant_features(history, history)
     entities = history[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
     joined = pd.concat(
         [
-            point_in_time(entities, customer, "customer_id", features.CUSTOMER_FEATURES),
-            point_in_time(entities, merchant, "merchant_id", features.MERCHANT_FEATURES),
+            point_in_time(entities, customer, "customer_id", tuple(features.customer_feature_kinds())),
+            point_in_time(entities, merchant, "merchant_id", tuple(features.merchant_feature_kinds())),
         ],
         axis=1,
     ).loc[history["transaction_id"]]
-    inputs = features.model_input(history, joined.reset_index(drop=True))
+    inputs = features.model_input(history, joined.reset_index(drop=True))[list(features.available_inputs(history))]
     return pd.concat(
         [
             history[["transaction_id", "customer_id", "event_timestamp"]].reset_index(drop=True),

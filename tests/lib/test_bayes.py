@@ -130,10 +130,12 @@ def test_the_learned_structure_is_the_same_in_every_process() -> None:
     script = (
         "import warnings; warnings.simplefilter('ignore')\n"
         "from tests.lib.frames import labelled_inputs, transactions\n"
+        "from mlops_assets.lib.features import model_inputs\n"
         "from mlops_assets.lib.models import BayesianNetworkModel\n"
         "frame = labelled_inputs(transactions(8, 4000, seed=7))\n"
-        "model = BayesianNetworkModel.fit(frame, frame['is_fraud'], bins=5, max_indegree=3,\n"
-        "    equivalent_sample_size=10, structure_rows=50000, seed=0)\n"
+        "columns = tuple(name for name in model_inputs() if name in frame)\n"
+        "model = BayesianNetworkModel.fit(frame, frame['is_fraud'], columns=columns, bins=6, min_bin_share=0.01,\n"
+        "    max_variables=12, max_indegree=3, equivalent_sample_size=10, structure_rows=50000, seed=0)\n"
         "print(model.network.edges)\n"
     )
     learned = {

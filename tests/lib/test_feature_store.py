@@ -5,13 +5,14 @@ import pandas as pd
 import pytest
 
 from mlops_assets.lib import features
+from mlops_assets.lib.feature_spec import FeatureSpec
 from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions, online_features, open_store
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.point_in_time import historical_features
 from mlops_assets.settings import Settings
 from tests.lib.test_features import DAY, HOUR, transactions
 
-LABEL_DELAY = 2 * DAY
+LABELS_KNOWN_AFTER_2_DAYS = FeatureSpec(label_delay="2d")
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def write_feature_tables(settings: Settings, history: pd.DataFrame) -> None:
     lake = Lake(str(settings.lake_dir))
     for day, rows in history.groupby(history["event_timestamp"].dt.strftime("%Y-%m-%d")):
         lake.write("customer_features", features.customer_features(history, rows), day)
-        lake.write("merchant_features", features.merchant_features(history, rows, LABEL_DELAY), day)
+        lake.write("merchant_features", features.merchant_features(history, rows, LABELS_KNOWN_AFTER_2_DAYS), day)
 
 
 @pytest.fixture
@@ -73,7 +74,8 @@ def test_the_as_of_join_gives_feasts_values_row_for_row(store, history) -> None:
     including the entities without history and the rows whose latest feature is past the TTL."""
     entities = history[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
     later = entities.assign(transaction_id=entities["transaction_id"] + "-later")
-    later["event_timestamp"] = later["event_timestamp"] + pd.Timedelta(days=30, hours=2)  # some in, some past
+    ttl = pd.Timedelta(features.DEFAULT_SPEC.history)
+    later["event_timestamp"] = later["event_timestamp"] + ttl + pd.Timedelta(hours=2)  # some in, some past
     stranger = entities.head(2).assign(transaction_id=["s0", "s1"], customer_id=999, merchant_id=[10, 999])
     asked = pd.concat([entities, later, stranger], ignore_index=True).sample(frac=1, random_state=0)
 
@@ -82,7 +84,7 @@ def test_the_as_of_join_gives_feasts_values_row_for_row(store, history) -> None:
     ours = pd.concat([ours[asked.columns], features.normalize_features(ours)], axis=1)
     feasts = historical(store, asked)
     pd.testing.assert_frame_equal(ours.sort_values("transaction_id").reset_index(drop=True), feasts)
-    # Both cases really occur: a later row inside the 30 days, and one past them.
+    # Both cases really occur: a later row inside the TTL, and one past it.
     by_id = feasts.set_index("transaction_id")
     assert pd.notna(by_id.loc["t0-later", "txn_count_30d"]) and pd.isna(by_id.loc["t6-later", "txn_count_30d"])
 
@@ -127,7 +129,7 @@ def test_serving_treats_values_older_than_the_ttl_as_missing(store, history) -> 
         end_date=(history["event_timestamp"].max() + DAY).to_pydatetime(),
     )
     soon = history.tail(1).assign(event_timestamp=history["event_timestamp"].max() + DAY)
-    much_later = soon.assign(event_timestamp=soon["event_timestamp"] + features.HISTORY)
+    much_later = soon.assign(event_timestamp=soon["event_timestamp"] + pd.Timedelta(features.DEFAULT_SPEC.history))
     fresh = features.normalize_features(online_features(store, soon))
     stale = features.normalize_features(online_features(store, much_later))
     assert fresh["txn_count_30d"].tolist() == [3.0] and fresh["merchant_txn_count_7d"].notna().all()
