@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mlops_assets.lib.feature_store import open_store  # noqa: E402
-from mlops_assets.lib.features import MODEL_INPUTS, model_input  # noqa: E402
+from mlops_assets.lib.features import model_input, model_inputs  # noqa: E402
 from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry  # noqa: E402
 from mlops_assets.settings import Settings  # noqa: E402
 from serving.online import OnlineMirror  # noqa: E402
@@ -71,6 +71,7 @@ def predict_tutorial(body: Body) -> Response:
 
 
 lean = FastAPI()
+MODEL_INPUTS = model_inputs()
 AMOUNT, HOUR = MODEL_INPUTS.index("amount_usd"), MODEL_INPUTS.index("hour_of_day")
 
 

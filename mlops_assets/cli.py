@@ -83,6 +83,27 @@ def build_parser() -> OneLineParser:
     generate.add_argument("--list-scenarios", action="store_true", help="name the scenarios and exit")
     generate.add_argument("--truth", action="store_true", help="print the generator's causal graph as JSON and exit")
 
+    imported = commands.add_parser(
+        "import", help="map a foreign table (Parquet or CSV, other column names) onto the landing contract and land it"
+    )
+    imported.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="files, or folders of them")
+    imported.add_argument(
+        "--map",
+        default="",
+        metavar="CONTRACT=SOURCE,...",
+        help="contract column = source column pairs; a contract column the source has by name needs none",
+    )
+    imported.add_argument(
+        "--timezone",
+        default="UTC",
+        help="the time zone of naive timestamps, and of the calendar features (default UTC)",
+    )
+    imported.add_argument("--start", type=_day, help="land only days from this one, YYYY-MM-DD")
+    imported.add_argument("--end", type=_day, help="land only days up to this one, YYYY-MM-DD")
+    imported.add_argument(
+        "--label-delay", help="how long after a transaction its label is known, like 7d (default: the setting, 3d)"
+    )
+
     commands.add_parser("ingest", help="ingest every pending landing file through Dagster and print counts per file")
 
     demo = commands.add_parser(
@@ -192,6 +213,61 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         print("faults injected: " + json.dumps(dict(sorted(result.faults.items()))))
     for path in result.rejected_files:
         print(f"written to be rejected: {path.name}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from mlops_assets.lib import importer
+    from mlops_assets.lib.feature_spec import parse_window
+    from mlops_assets.settings import read_project_file, write_project_file
+
+    try:
+        ZoneInfo(args.timezone)
+        mapping = importer.parse_mapping(args.map)
+        if args.label_delay:
+            parse_window(args.label_delay)
+    except (ValueError, ZoneInfoNotFoundError) as error:
+        raise usage_error("mlops import", str(error) or f"unknown time zone {args.timezone!r}") from None
+    if args.start and args.end and args.start > args.end:
+        raise usage_error("mlops import", f"--start {args.start} is after --end {args.end}")
+    try:
+        result = importer.import_tables(
+            args.sources, mapping, settings.landing_dir, timezone=args.timezone, start=args.start, end=args.end
+        )
+    except (ValueError, OSError) as error:
+        raise CommandError(str(error)) from error
+    if not result.files:
+        raise CommandError(f"no row of {result.rows_read:,} lies in the days asked for: nothing landed")
+    absent = [c for c in ("merchant_category", "channel", "card_present", "country") if c not in result.columns]
+    print("mapped: " + ", ".join(f"{contract} <- {source}" for contract, source in mapping.items()))
+    if absent:
+        print(f"optional columns absent: {', '.join(absent)} (the models do without their features)")
+    print(
+        f"read {result.rows_read:,} rows; landed {result.rows_landed:,} in {len(result.files)} file(s) "
+        f"in {settings.landing_dir}"
+        + (f"; {result.rows_outside:,} outside --start/--end" if result.rows_outside else "")
+    )
+    project = {**read_project_file(settings.home), **os.environ}
+    values = {"MLOPS_TIMEZONE": args.timezone}
+    if args.label_delay:
+        values["MLOPS_LABEL_DELAY"] = args.label_delay
+    if result.first_day and ("MLOPS_PARTITIONS_START" not in project or result.first_day < settings.partitions_start):
+        values["MLOPS_PARTITIONS_START"] = result.first_day
+    path = write_project_file(settings.home, values)
+    print(
+        f"days {result.first_day}..{result.last_day}; settings for this data in {path}: "
+        + ", ".join(f"{name}={value}" for name, value in values.items())
+    )
+    refused = sum(result.refusals.values())
+    if refused:
+        print("validation will quarantine rows for these reasons (rows):")
+        for reason, count in result.refusals.most_common():
+            print(f"    {reason}: {count:,}")
+    else:
+        print("validation will quarantine no row")
+    print("next: `mlops ingest` lands every day through Dagster, `mlops retrain` trains the first champion")
     return 0
 
 
@@ -455,6 +531,7 @@ def _serve_command(port: int) -> list[str]:
 
 COMMANDS = {
     "generate": cmd_generate,
+    "import": cmd_import,
     "ingest": cmd_ingest,
     "demo": cmd_demo,
     "up": cmd_up,
