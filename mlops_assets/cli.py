@@ -106,6 +106,13 @@ def build_parser() -> OneLineParser:
 
     commands.add_parser("ingest", help="ingest every pending landing file through Dagster and print counts per file")
 
+    backfill = commands.add_parser(
+        "backfill",
+        help="build the whole history through Dagster: ingest pending files, features of every day that lacks "
+        "them (oldest first), then the first champion when there is none",
+    )
+    _training_window_arguments(backfill)
+
     demo = commands.add_parser(
         "demo",
         help="the main job: history, a champion, then drifted days through the Dagster daemon until a "
@@ -146,6 +153,7 @@ def build_parser() -> OneLineParser:
     retrain = commands.add_parser(
         "retrain", help="train the three candidates on the latest window, evaluate, and promote one if it passes"
     )
+    _training_window_arguments(retrain)
     retrain.add_argument(
         "--reason",
         choices=("initial", "manual", "schedule"),
@@ -159,6 +167,27 @@ def build_parser() -> OneLineParser:
         "env", help='print the state variables as shell exports, for `eval "$(mlops env)"` before feast or dagster'
     )
     return parser
+
+
+def _training_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training set's window, as `training_set`'s run config takes it."""
+    parser.add_argument("--days", type=_positive_int, help="days of labelled transactions in the window (default 28)")
+    parser.add_argument("--end-day", type=_day, help="the window's last day, YYYY-MM-DD (default: the latest)")
+    parser.add_argument("--holdout-days", type=_positive_int, help="last days held out for evaluation (default 7)")
+    parser.add_argument(
+        "--gap-days",
+        type=int,
+        help="days between training and holdout used by neither, e.g. the label delay (default 0)",
+    )
+
+
+def _training_config(args: argparse.Namespace) -> dict:
+    """`training_set`'s run config from the window arguments given."""
+    fields = {"days": args.days, "holdout_days": args.holdout_days, "gap_days": args.gap_days}
+    config = {name: value for name, value in fields.items() if value is not None}
+    if args.end_day:
+        config["end_day"] = args.end_day.isoformat()
+    return {"training_set": {"config": config}} if config else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,11 +254,14 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         ZoneInfo(args.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise usage_error("mlops import", f"unknown time zone {args.timezone!r} (an IANA name, like UTC)") from None
+    try:
         mapping = importer.parse_mapping(args.map)
         if args.label_delay:
             parse_window(args.label_delay)
-    except (ValueError, ZoneInfoNotFoundError) as error:
-        raise usage_error("mlops import", str(error) or f"unknown time zone {args.timezone!r}") from None
+    except ValueError as error:
+        raise usage_error("mlops import", str(error)) from None
     if args.start and args.end and args.start > args.end:
         raise usage_error("mlops import", f"--start {args.start} is after --end {args.end}")
     try:
@@ -399,7 +431,7 @@ def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _retrain(settings: Settings, reason: str | None) -> bool:
+def _retrain(settings: Settings, reason: str | None, ops_config: dict | None = None) -> bool:
     """Runs `retrain_job`, prints the evaluation; True when a candidate became champion."""
     from mlops_assets.definitions import build_definitions
     from mlops_assets.lib.lake import Lake
@@ -408,7 +440,7 @@ def _retrain(settings: Settings, reason: str | None) -> bool:
     from mlops_assets.training.jobs import retrain
 
     with _instance(settings) as instance:
-        result = retrain(build_definitions(build_resources(settings)), instance, reason)
+        result = retrain(build_definitions(build_resources(settings)), instance, reason, ops_config)
     # Gates that no candidate passes fail the run on purpose (blocking checks); anything else is an error.
     if not result.asset_materializations_for_node("model_evaluation"):
         raise CommandError(f"retrain_job failed: {first_error(result)}")
@@ -437,8 +469,49 @@ def _retrain(settings: Settings, reason: str | None) -> bool:
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
     if not (settings.lake_dir / "validated_transactions").is_dir():
         raise CommandError("no validated transactions yet: run `mlops ingest` (or `mlops demo`) first")
+    if not (settings.lake_dir / "customer_features").is_dir():
+        raise CommandError("no features built yet: run `mlops backfill` (or `mlops up`, whose sensors build them)")
     print("retraining through Dagster's retrain_job")
-    return 0 if _retrain(settings, args.reason) else 1
+    return 0 if _retrain(settings, args.reason, _training_config(args)) else 1
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.definitions import build_definitions
+    from mlops_assets.features.jobs import build_features
+    from mlops_assets.features.sensors import stale_feature_days
+    from mlops_assets.lib.lake import Lake
+    from mlops_assets.lib.registry import CHAMPION
+    from mlops_assets.resources import build_resources
+
+    if settings.landing_dir.is_dir():
+        started = time.perf_counter()
+        report = _ingest(settings)
+        print(f"ingestion: {time.perf_counter() - started:.1f} s")
+        if report.failed_days:
+            raise CommandError(f"ingestion failed for {len(report.failed_days)} day(s): fix them, then run again")
+    if not (settings.lake_dir / "validated_transactions").is_dir():
+        raise CommandError("no validated transactions: `mlops import` or copy files into the landing folder first")
+    days = sorted(stale_feature_days(Lake(str(settings.lake_dir))))
+    started = time.perf_counter()
+    with _instance(settings) as instance:
+        failed = build_features(build_definitions(build_resources(settings)), instance, days)
+    print(f"features of {len(days)} day(s) and the training set: {time.perf_counter() - started:.1f} s")
+    for day, reason in failed.items():
+        print(f"features for {day} failed: {reason}", file=sys.stderr)
+    if failed:
+        return 1
+    try:
+        champion = _registry(settings).alias(CHAMPION)
+    except CommandError:  # no local registry yet: nothing was trained
+        champion = None
+    if champion is not None:
+        print(f"a champion exists (version {champion.version}): `mlops retrain` trains new candidates")
+        return 0
+    print("training the first champion through Dagster's retrain_job")
+    started = time.perf_counter()
+    promoted = _retrain(settings, None, _training_config(args))
+    print(f"retraining: {time.perf_counter() - started:.1f} s")
+    return 0 if promoted else 1
 
 
 def _registry(settings: Settings):
@@ -533,6 +606,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "import": cmd_import,
     "ingest": cmd_ingest,
+    "backfill": cmd_backfill,
     "demo": cmd_demo,
     "up": cmd_up,
     "serve": cmd_serve,

@@ -29,6 +29,10 @@ def mlops(*args: str) -> subprocess.CompletedProcess:
         (["generate", "--start", "2025-01-01", "--unlabelled-share", "2"], "expected a number between 0 and 1"),
         (["explode"], "invalid choice: 'explode'"),
         (["serve", "--port", "x"], "expected a whole number, got 'x'"),
+        (["import", "x.csv", "--map", "card=CARD"], "'card', which is not a contract column"),
+        (["import", "x.csv", "--timezone", "Mars/Olympus"], "unknown time zone"),
+        (["import", "x.csv", "--label-delay", "a week"], "a window is a whole number and a unit"),
+        (["retrain", "--days", "0"], "expected a number of at least 1, got 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(settings: Settings, args: list[str], says: str) -> None:
@@ -106,3 +110,51 @@ def test_env_lets_the_feast_cli_work_in_the_feature_repo(settings: Settings) -> 
     assert result.returncode == 0, result.stderr
     assert "fraud_detection_v1" in result.stdout
     assert (settings.feast_dir / "registry.db").is_file()
+
+
+def test_import_lands_a_foreign_table_and_says_what_validation_will_refuse(settings: Settings, tmp_path: Path) -> None:
+    """Other column names, ids from 0, a zero amount, naive timestamps in Brussels time, no optional
+    column, one row that breaks the contract: every row is landed and accounted for at ingestion."""
+    import pandas as pd
+
+    source = tmp_path / "export.csv"
+    ordinary = 40  # more rows of the second day, so that one bad row stays under the day's quarantine limit
+    pd.DataFrame(
+        {
+            "TX_ID": range(4 + ordinary),
+            "TX_TIME": ["2018-04-01 00:30:00", "2018-04-01 12:00:00", "2018-04-02 09:15:00", "2018-04-02 10:00:00"]
+            + [f"2018-04-02 11:{minute:02d}:00" for minute in range(ordinary)],
+            "CARD": [0, 0, 1, 2] + [3] * ordinary,
+            "TERMINAL": [0, 5, 5, 7] + [8] * ordinary,
+            "AMOUNT": [12.5, 0.0, 80.0, -3.0] + [20.0] * ordinary,
+            "FRAUD": [0, 0, 1, 0] + [0] * ordinary,
+        }
+    ).to_csv(source, index=False)
+    mapping = "transaction_id=TX_ID,event_timestamp=TX_TIME,customer_id=CARD,merchant_id=TERMINAL,amount=AMOUNT"
+    result = mlops("import", str(source), "--map", mapping + ",is_fraud=FRAUD", "--timezone", "Europe/Brussels")
+    assert result.returncode == 0, result.stderr
+    assert "customer_id <- CARD" in result.stdout and "read 44 rows; landed 44" in result.stdout
+    assert "optional columns absent: merchant_category, channel, card_present, country" in result.stdout
+    assert "amount: >= 0: 1" in result.stdout  # the refusal, with its reason and count
+    # 00:30 in Brussels (UTC+2 in April) is 22:30 UTC the day before: the data starts on 2018-03-31.
+    assert "MLOPS_PARTITIONS_START=2018-03-31" in result.stdout
+    assert Settings.from_env().partitions_start == "2018-03-31" and Settings.from_env().features.timezone == (
+        "Europe/Brussels"
+    )
+    landed = pd.read_parquet(settings.landing_dir / "export.imported.parquet")
+    assert landed["event_timestamp"].tolist()[0].startswith("2018-03-31T22:30:00")
+    assert landed["customer_id"].tolist()[:4] == ["0", "0", "1", "2"]
+    ingested = mlops("ingest")
+    assert ingested.returncode == 0, ingested.stderr
+    # read = validated + quarantined: the ids of 0 and the zero amount are valid, the negative one is not.
+    assert "export.imported.parquet         44         43            1" in ingested.stdout
+
+
+def test_retrain_before_any_features_says_what_to_run(settings: Settings) -> None:
+    (settings.lake_dir / "validated_transactions").mkdir(parents=True)
+    result = mlops("retrain")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "mlops retrain: no features built yet: run `mlops backfill` (or `mlops up`, whose sensors build them)"
+    )
