@@ -482,6 +482,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.lib.lake import Lake
     from mlops_assets.lib.registry import CHAMPION
     from mlops_assets.resources import build_resources
+    from mlops_assets.validation import verdicts
 
     if settings.landing_dir.is_dir():
         started = time.perf_counter()
@@ -491,11 +492,18 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandError(f"ingestion failed for {len(report.failed_days)} day(s): fix them, then run again")
     if not (settings.lake_dir / "validated_transactions").is_dir():
         raise CommandError("no validated transactions: `mlops import` or copy files into the landing folder first")
-    days = sorted(stale_feature_days(Lake(str(settings.lake_dir))))
-    started = time.perf_counter()
-    with _instance(settings) as instance:
-        failed = build_features(build_definitions(build_resources(settings)), instance, days)
-    print(f"features of {len(days)} day(s) and the training set: {time.perf_counter() - started:.1f} s")
+    lake = Lake(str(settings.lake_dir))
+    stale = stale_feature_days(lake)
+    refused = verdicts.failed_days(lake, stale)
+    for day, why in refused.items():
+        print(f"features of {day} wait: validated_transactions {why}", file=sys.stderr)
+    days = sorted(day for day in stale if day not in refused)
+    failed = {}
+    if days:
+        started = time.perf_counter()
+        with _instance(settings) as instance:
+            failed = build_features(build_definitions(build_resources(settings)), instance, days)
+        print(f"features of {len(days)} day(s) and the training set: {time.perf_counter() - started:.1f} s")
     for day, reason in failed.items():
         print(f"features for {day} failed: {reason}", file=sys.stderr)
     if failed:

@@ -93,9 +93,21 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def _key(self, context: dg.OutputContext | dg.InputContext) -> str:
         return "/".join(context.asset_key.path)
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | dict[str, pd.DataFrame]) -> None:
+        """One frame for an unpartitioned asset or one day; for a run over a range of days (a
+        single-run backfill), a frame per day, keyed by day."""
+        lake = Lake(self.root, s3_access(self.s3))
+        if isinstance(obj, dict):
+            expected = set(context.asset_partition_keys)
+            if set(obj) != expected:
+                raise ValueError(
+                    f"{self._key(context)}: a frame for each of {len(expected)} days expected, not {sorted(obj)}"
+                )
+            paths = [lake.write(self._key(context), frame, day) for day, frame in sorted(obj.items())]
+            context.add_output_metadata({"path": dg.MetadataValue.path(paths[-1]), "days_written": len(paths)})
+            return
         partition = context.partition_key if context.has_partition_key else None
-        path = Lake(self.root, s3_access(self.s3)).write(self._key(context), obj, partition)
+        path = lake.write(self._key(context), obj, partition)
         context.add_output_metadata({"path": dg.MetadataValue.path(path)})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import warnings
 from collections.abc import Iterator
 
 import dagster as dg
@@ -15,6 +16,9 @@ from mlops_assets.partitions import DAILY
 from mlops_assets.resources import FeastResource, LakeResource
 from mlops_assets.settings import Settings
 from mlops_assets.validation import verdicts
+
+# BackfillPolicy is beta in this Dagster release: its warning at every import would reach every terminal.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 # The deployment's feature windows, label delay and time zone (`MLOPS_*_WINDOWS`, ...): fixed for
 # the life of the code location, since the partition mapping below and the Feast views follow them.
@@ -57,19 +61,25 @@ def _summary(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.MetadataValue:
     },
     ins={"validated_transactions": WITH_HISTORY},
     partitions_def=DAILY,
+    # A backfill of many days is one run: each transaction's features read only rows before it, so
+    # the whole range is computed at once from one read of its history.
+    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="features",
 )
 def entity_features(context: dg.AssetExecutionContext, validated_transactions: pd.DataFrame, lake: LakeResource):
-    """Computes the day's customer and merchant feature rows from the days before it. A day
-    whose latest validation failed a check is refused, and so are its rows in another day's
-    history (`validation.verdicts`)."""
-    day = pd.Timestamp(context.partition_key, tz="UTC")
-    window = pd.date_range(day - pd.Timedelta(days=SPEC.history_days), day, freq="D").strftime("%Y-%m-%d")
+    """Computes the customer and merchant feature rows of the day (or of each day of a backfill's
+    range) from the days before it. A day whose latest validation failed a check is refused, and
+    so are its rows in another day's history (`validation.verdicts`)."""
+    days = list(context.partition_keys)
+    first = pd.Timestamp(days[0], tz="UTC")
+    last = pd.Timestamp(days[-1], tz="UTC")
+    window = pd.date_range(first - pd.Timedelta(days=SPEC.history_days), last, freq="D").strftime("%Y-%m-%d")
     refused = verdicts.failed_days(lake.lake(), window)
-    if context.partition_key in refused:
+    refused_in_range = {day: why for day, why in refused.items() if day in days}
+    if refused_in_range:
         raise dg.Failure(
-            f"validated_transactions {context.partition_key} {refused[context.partition_key]}: "
-            "its features wait until the day is validated again and passes"
+            "; ".join(f"validated_transactions {day} {why}" for day, why in sorted(refused_in_range.items()))
+            + ": features wait until the day is validated again and passes"
         )
     refused_in_history = sorted(refused)
     history = validated_transactions
@@ -77,15 +87,23 @@ def entity_features(context: dg.AssetExecutionContext, validated_transactions: p
         dropped = pd.DatetimeIndex(refused_in_history, tz="UTC")
         history = history[~history["event_timestamp"].dt.floor("D").isin(dropped)]
     if history.empty:
-        raise dg.Failure(f"no validated transactions up to {context.partition_key}: ingest the day first")
-    day_rows = history[history["event_timestamp"].dt.floor("D") == day]
-    customer = features.customer_features(history, day_rows, SPEC)
-    merchant = features.merchant_features(history, day_rows, SPEC)
+        raise dg.Failure(f"no validated transactions up to {days[-1]}: ingest the days first")
+    row_day = history["event_timestamp"].dt.strftime("%Y-%m-%d")
+    range_rows = history[row_day.isin(days).to_numpy()]
+    customer = features.customer_features(history, range_rows, SPEC)
+    merchant = features.merchant_features(history, range_rows, SPEC)
+    range_day = range_rows["event_timestamp"].dt.strftime("%Y-%m-%d").to_numpy()
+    if len(days) == 1:
+        customer_out, merchant_out = customer, merchant
+    else:  # a frame per day of the range, for the lake's daily files
+        customer_out = {day: customer[range_day == day].reset_index(drop=True) for day in days}
+        merchant_out = {day: merchant[range_day == day].reset_index(drop=True) for day in days}
     yield dg.Output(
-        customer,
+        customer_out,
         output_name="customer_features",
         metadata={
             "dagster/row_count": len(customer),
+            "days": len(days),
             "customers": int(customer["customer_id"].nunique()),
             "history_rows": len(history),
             "history_days_refused": dg.MetadataValue.json(refused_in_history),
@@ -93,10 +111,11 @@ def entity_features(context: dg.AssetExecutionContext, validated_transactions: p
         },
     )
     yield dg.Output(
-        merchant,
+        merchant_out,
         output_name="merchant_features",
         metadata={
             "dagster/row_count": len(merchant),
+            "days": len(days),
             "merchants": int(merchant["merchant_id"].nunique()),
             "feature_statistics": _summary(merchant, tuple(features.merchant_feature_kinds(SPEC))),
         },
@@ -106,14 +125,16 @@ def entity_features(context: dg.AssetExecutionContext, validated_transactions: p
 @dg.asset(
     partitions_def=DAILY,
     deps=["customer_features", "merchant_features"],
+    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="features",
     kinds={"feast", "sqlite"},
 )
 def online_features(
     context: dg.AssetExecutionContext, feast: FeastResource, lake: LakeResource
 ) -> dg.MaterializeResult:
-    """Applies the Feast repository and loads the day (and any later days) into the online store."""
-    start = pd.Timestamp(context.partition_key, tz="UTC")
+    """Applies the Feast repository and loads the day (or a backfill's range), and any later days,
+    into the online store: one materialization, whatever the number of days."""
+    start = pd.Timestamp(context.partition_keys[0], tz="UTC")
     # Later days too, in order: an older day must never overwrite newer online values.
     latest = max(lake.lake().partitions("customer_features"))
     end = pd.Timestamp(latest, tz="UTC") + pd.Timedelta(days=1, microseconds=1)

@@ -152,3 +152,26 @@ def test_a_day_that_failed_its_checks_is_refused_by_later_runs_until_it_passes(
         .value
         == []
     )
+
+
+def test_a_range_of_days_is_built_in_one_run_with_the_values_of_day_by_day_runs(
+    settings: Settings, resources: dict, instance: dg.DagsterInstance
+) -> None:
+    """`build_features` (what `mlops backfill` runs) over five ingested days: one run covering the
+    range, writing each day's files, with the rows each day's own run would write."""
+    from mlops_assets.definitions import build_definitions
+    from mlops_assets.features.jobs import RANGE_END_TAG, RANGE_START_TAG, build_features
+    from mlops_assets.ingestion.runner import ingest_pending
+
+    land(settings, days=5, rows=400)
+    defs = build_definitions(resources)
+    assert not ingest_pending(defs, instance).failed_days
+    days = [f"2025-03-0{i}" for i in range(1, 6)]
+    assert build_features(defs, instance, days) == {}
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="features_job"))
+    assert len(runs) == 1 and (runs[0].tags[RANGE_START_TAG], runs[0].tags[RANGE_END_TAG]) == (days[0], days[-1])
+    lake = Lake(str(settings.lake_dir))
+    history = pd.concat([lake.read("validated_transactions", day) for day in days], ignore_index=True)
+    for day in days:
+        rows = history[history["event_timestamp"].dt.strftime("%Y-%m-%d") == day]
+        expected = features.customer_features(history, rows)  # a row reads only rows before it
