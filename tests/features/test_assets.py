@@ -175,3 +175,5 @@ def test_a_range_of_days_is_built_in_one_run_with_the_values_of_day_by_day_runs(
     for day in days:
         rows = history[history["event_timestamp"].dt.strftime("%Y-%m-%d") == day]
         expected = features.customer_features(history, rows)  # a row reads only rows before it
+        pd.testing.assert_frame_equal(lake.read("customer_features", day), expected.reset_index(drop=True))
+        assert len(lake.read("merchant_features", day)) == len(rows)
