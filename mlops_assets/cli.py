@@ -340,6 +340,12 @@ def _ingest(settings: Settings):
                 f"{counts.name:<{width}}  {counts.rows_read:>9,}  {counts.rows_validated:>9,}  "
                 f"{counts.rows_quarantined:>11,}"
             )
+    if report.reasons:
+        print("quarantined, by broken rule (rows; a row may break several):")
+        for rule, count in report.reasons.most_common(5):
+            print(f"    {rule}: {count:,}")
+        if len(report.reasons) > 5:
+            print(f"    ... {len(report.reasons) - 5} more rules: see quarantined_transactions in the lake or the UI")
     for day, reason in report.failed_days.items():
         print(f"run for {day} failed: {reason}", file=sys.stderr)
     return report

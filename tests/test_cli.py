@@ -148,6 +148,7 @@ def test_import_lands_a_foreign_table_and_says_what_validation_will_refuse(setti
     assert ingested.returncode == 0, ingested.stderr
     # read = validated + quarantined: the ids of 0 and the zero amount are valid, the negative one is not.
     assert "export.imported.parquet         44         43            1" in ingested.stdout
+    assert "quarantined, by broken rule (rows; a row may break several):\n    amount: >= 0: 1" in ingested.stdout
 
 
 def test_retrain_before_any_features_says_what_to_run(settings: Settings) -> None:

@@ -4,6 +4,7 @@ Runs are recorded in the instance at `DAGSTER_HOME`, tagged like the sensor's, s
 UI next to the sensor's own runs.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -11,7 +12,7 @@ import pandas as pd
 
 from mlops_assets.ingestion.pending import pending_days
 from mlops_assets.ingestion.sensors import run_request
-from mlops_assets.lib.contract import SOURCE_FILE
+from mlops_assets.lib.contract import REASONS, SOURCE_FILE
 from mlops_assets.lib.landing import Rejection
 from mlops_assets.resources import LakeResource, LandingResource
 from mlops_assets.runs import QUIET, first_error
@@ -32,6 +33,7 @@ class IngestReport:
     files: list[FileCounts] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     failed_days: dict[str, str] = field(default_factory=dict)  # day -> why the run failed
+    reasons: Counter = field(default_factory=Counter)  # broken rule -> quarantined rows of these files
 
 
 def ingest_pending(defs: dg.Definitions, instance: dg.DagsterInstance) -> IngestReport:
@@ -52,8 +54,22 @@ def ingest_pending(defs: dg.Definitions, instance: dg.DagsterInstance) -> Ingest
         )
         if not result.success:
             report.failed_days[day] = first_error(result)
-    report.files = count_per_file(landing, lake, sorted({name for files in pending.values() for name in files}))
+    names = sorted({name for files in pending.values() for name in files})
+    report.files = count_per_file(landing, lake, names)
+    report.reasons = quarantine_reasons(lake, sorted(pending), names)
     return report
+
+
+def quarantine_reasons(lake: LakeResource, days: list[str], names: list[str]) -> Counter:
+    """How many quarantined rows of the files broke each rule, over the days they touched."""
+    table = lake.lake()
+    counts: Counter = Counter()
+    for day in days:
+        if table.exists("quarantined_transactions", day):
+            rows = table.read("quarantined_transactions", day, columns=[SOURCE_FILE, REASONS])
+            for reasons in rows.loc[rows[SOURCE_FILE].isin(names), REASONS]:
+                counts.update(str(reasons).split("; "))
+    return counts
 
 
 def count_per_file(landing: LandingResource, lake: LakeResource, names: list[str]) -> list[FileCounts]:

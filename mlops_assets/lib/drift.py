@@ -197,7 +197,8 @@ def input_drift(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    columns = list(current.columns)
+    # An input with no value on one side (a rate no merchant has labels for yet) cannot be compared.
+    columns = [c for c in current.columns if current[c].notna().any() and reference[c].notna().any()]
     definition = DataDefinition(
         numerical_columns=[c for c in columns if not is_flag(c)], categorical_columns=[c for c in columns if is_flag(c)]
     )
@@ -212,10 +213,14 @@ def input_drift(
         ]
     )
     # Evidently takes the current data first: by keyword, so the two cannot be swapped.
-    snapshot = report.run(
-        current_data=Dataset.from_pandas(current, data_definition=definition),
-        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
-    )
+    # Evidently divides by a constant column's spread inside its statistics and says so through
+    # numpy's RuntimeWarning, in every terminal that runs a drift report: its result for such a
+    # column is what we read, so the warning is noise.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snapshot = report.run(
+            current_data=Dataset.from_pandas(current[columns], data_definition=definition),
+            reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
+        )
     if html_path:
         snapshot.save_html(html_path)
     rows = [
