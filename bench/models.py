@@ -17,6 +17,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mlops_assets.evaluation.assets import EvaluationConfig  # noqa: E402
+from mlops_assets.features.assets import input_columns  # noqa: E402
 from mlops_assets.lib.discretize import TARGET  # noqa: E402
 from mlops_assets.lib.metrics import Costs, evaluate  # noqa: E402
 from mlops_assets.lib.models import BaselineModel, BayesianNetworkModel, XGBoostModel  # noqa: E402
@@ -27,11 +28,14 @@ from tests.lib.frames import labelled_inputs, transactions  # noqa: E402
 def train_all(train: pd.DataFrame) -> dict[str, tuple[object, float]]:
     """Each model with the asset's default config, and its fit time in seconds."""
     labels = train["is_fraud"]
+    columns = tuple(input_columns(train))
     bayes = BayesianNetworkConfig().model_dump(exclude={"compare_with_truth"})
     fits = {
-        "XGBoost": lambda: XGBoostModel.fit(train, labels, **XGBoostConfig().model_dump()),
-        "logistic regression (baseline)": lambda: BaselineModel.fit(train, labels, **BaselineConfig().model_dump()),
-        "Bayesian network": lambda: BayesianNetworkModel.fit(train, labels, **bayes),
+        "XGBoost": lambda: XGBoostModel.fit(train, labels, columns=columns, **XGBoostConfig().model_dump()),
+        "logistic regression (baseline)": lambda: BaselineModel.fit(
+            train, labels, columns=columns, **BaselineConfig().model_dump()
+        ),
+        "Bayesian network": lambda: BayesianNetworkModel.fit(train, labels, columns=columns, **bayes),
     }
     models = {}
     for name, fit in fits.items():
