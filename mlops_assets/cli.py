@@ -452,14 +452,19 @@ def _retrain(settings: Settings, reason: str | None, ops_config: dict | None = N
         raise CommandError(f"retrain_job failed: {first_error(result)}")
     evaluation = Lake(str(settings.lake_dir)).read_record("model_evaluation")
     print(f"    holdout {evaluation['holdout_window']}: {evaluation['holdout_rows']:,} transactions")
-    print(f"    {'model':<18} {'version':>7} {'PR AUC':>7} {'ROC AUC':>7} {'recall@FPR':>10} {'cost/1k':>8}  gates")
+    print(
+        f"    {'model':<18} {'version':>7} {'PR AUC':>7} {'ROC AUC':>7} {'recall@FPR':>10} {'cost/1k':>8} "
+        f"{'AP new':>7} {'CP@k new':>8}  gates"
+    )
     for kind, candidate in evaluation["candidates"].items():
         metrics, failures = candidate["metrics"], candidate["failures"]
         print(
             f"    {kind:<18} {candidate['version']:>7} {metrics['pr_auc']:>7.3f} {metrics['roc_auc']:>7.3f} "
-            f"{metrics['recall_at_fpr']:>10.3f} {metrics['expected_cost_per_1000']:>8.1f}  "
+            f"{metrics['recall_at_fpr']:>10.3f} {metrics['expected_cost_per_1000']:>8.1f} "
+            f"{metrics['pr_auc_new_cards']:>7.3f} {metrics['card_precision_at_k_new_cards']:>8.3f}  "
             + ("passed" if not failures else "; ".join(failures.values()))
         )
+    print("    (new: on the cards not known to be compromised, as the Fraud Detection Handbook scores)")
     champion = evaluation["champion"]
     if evaluation["best_passing"] is None:
         kept = f"version {champion['version']}" if champion else "none yet"
