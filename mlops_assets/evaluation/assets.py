@@ -13,6 +13,7 @@ import pandas as pd
 from pydantic import Field
 
 from mlops_assets.features.assets import SPEC
+from mlops_assets.lib import features
 from mlops_assets.lib.drift import recovery_tags
 from mlops_assets.lib.gates import GateThresholds, gate_failures
 from mlops_assets.lib.lake import Lake
@@ -136,7 +137,9 @@ def model_evaluation(
     known = known_compromised(holdout, training_set.rename(columns={"is_fraud": "label"}), delay)
 
     def score(name: str, version: str) -> dict[str, float]:
-        scores = registry.load(version).predict_proba(holdout)
+        model = registry.load(version)
+        # A champion trained where an optional column existed reads inputs this holdout may lack.
+        scores = model.predict_proba(features.with_inputs(holdout, model.inputs, SPEC))
         scored[name] = (holdout["is_fraud"].to_numpy(), scores)
         frame = holdout[["event_timestamp", "customer_id"]].assign(label=holdout["is_fraud"], score=scores)
         metrics = evaluate(frame, max_fpr=config.max_fpr, top_k=config.top_k, costs=costs)

@@ -246,9 +246,15 @@ def _inputs_by_column(spec: FeatureSpec) -> list[tuple[str, str | None]]:
         ]
     for w in spec.merchant_windows:
         pairs += [(f"merchant_txn_count_{w}", None), (f"merchant_amount_usd_mean_{w}", None)]
-    for w in spec.risk_windows:
-        pairs += [(f"merchant_labelled_txn_{w}", None), (f"merchant_fraud_rate_{w}", None)]
+    # The labelled counts behind the rates are features, not inputs: their level follows how much
+    # labelled history has accumulated, which says nothing about a transaction.
+    pairs += [(f"merchant_fraud_rate_{w}", None) for w in spec.risk_windows]
     return pairs
+
+
+# Inputs that follow the calendar rather than the world: whether a day is a weekend is the same for
+# every transaction of it, so its share in a drift window says which days the window holds.
+CALENDAR_DAY_INPUTS: tuple[str, ...] = ("is_weekend",)
 
 
 def model_inputs(spec: FeatureSpec = DEFAULT_SPEC) -> tuple[str, ...]:
@@ -264,6 +270,22 @@ def available_inputs(transactions: pd.DataFrame, spec: FeatureSpec = DEFAULT_SPE
         return column is None or (column in transactions and bool(transactions[column].notna().any()))
 
     return tuple(name for name, column in _inputs_by_column(spec) if has(column))
+
+
+def with_inputs(frame: pd.DataFrame, names: tuple[str, ...], spec: FeatureSpec = DEFAULT_SPEC) -> pd.DataFrame:
+    """`frame` (model inputs of data without some optional columns, as a training set keeps them)
+    with each of `names` it lacks added at the value `model_input` gives when that column is
+    absent: how serving sees such data, so a model trained where the column existed (a champion)
+    can be scored on it."""
+    lacking = [name for name in names if name not in frame.columns]
+    if not lacking:
+        return frame
+    bare = pd.DataFrame({TIME: [pd.Timestamp(0, tz="UTC")], "amount": [0.0]})
+    absent = model_input(bare, pd.DataFrame({name: [None] for name in feature_columns(spec)}), spec).iloc[0]
+    unknown = [name for name in lacking if name not in absent.index]
+    if unknown:
+        raise ValueError(f"inputs {', '.join(unknown)} are not computed by this deployment's feature spec")
+    return frame.assign(**{name: absent[name] for name in lacking})
 
 
 # Inputs that are missing, not zero, where there is nothing to compute them from (a mean without

@@ -11,6 +11,7 @@ import pandas as pd
 from pydantic import Field
 
 from mlops_assets.features.assets import point_in_time_inputs
+from mlops_assets.lib import features
 from mlops_assets.lib.drift import DriftPolicy, input_drift, network_drift, psi, recovery_level
 from mlops_assets.lib.metrics import pr_auc_upper_bound, recall_at_fpr
 from mlops_assets.lib.registry import CHAMPION
@@ -95,7 +96,8 @@ def drift_report(
 
     with tempfile.TemporaryDirectory() as folder:  # Evidently saves to a local file
         report = Path(folder) / "drift.html"
-        inputs_table = input_drift(reference[list(model.inputs)], inputs[list(model.inputs)], policy, str(report))
+        monitored = [name for name in model.inputs if name not in features.CALENDAR_DAY_INPUTS]
+        inputs_table = input_drift(reference[monitored], inputs[monitored], policy, str(report))
         html = reports.write(f"drift/{day}.html", report.read_bytes())
     scores = model.predict_proba(inputs)
     prediction_psi = psi(model.predict_proba(reference), scores)

@@ -177,3 +177,17 @@ def test_features_of_a_history_without_optional_columns() -> None:
     assert "distinct_countries_7d" not in available and "is_card_present" not in available
     assert not any(name.startswith("is_category_") or name in ("is_online", "is_atm") for name in available)
     assert {"amount_usd", "txn_count_24h", "merchant_fraud_rate_30d", "is_weekend"} <= set(available)
+
+
+def test_inputs_of_an_absent_column_are_added_as_serving_computes_them() -> None:
+    # A champion trained with card presence and channels, scored on a window without them.
+    history = transactions((pd.Timedelta(0), 1, 1, 10.0, "DE", 0))
+    missing = pd.DataFrame({name: [pd.NA] for name in features.feature_columns()})
+    bare = history.drop(columns=["card_present", "channel", "merchant_category", "country"])
+    served = features.model_input(bare, missing).iloc[0]
+    kept = features.model_input(bare, missing)[list(features.available_inputs(bare))]
+    completed = features.with_inputs(kept, features.model_inputs()).iloc[0]
+    assert completed[list(features.model_inputs())].equals(served)
+    assert completed["is_card_present"] == 0.0 and completed["is_category_unknown"] == 1.0
+    with pytest.raises(ValueError, match="txn_count_90d"):
+        features.with_inputs(kept, ("txn_count_90d",))

@@ -126,8 +126,8 @@ def obvious(fraud: bool) -> pd.DataFrame:
     row.update(merchant_txn_count_7d=300.0, merchant_txn_count_30d=1200.0, distinct_merchants_7d=5.0)
     row.update(merchant_amount_usd_mean_24h=50.0, merchant_amount_usd_mean_7d=50.0, merchant_amount_usd_mean_30d=50.0)
     row.update(distinct_countries_7d=1.0, card_not_present_share_7d=0.2, minutes_since_prev_txn=600.0)
-    for window, labelled in (("24h", 40.0), ("7d", 280.0), ("30d", 1100.0)):
-        row.update({f"merchant_labelled_txn_{window}": labelled, f"merchant_fraud_rate_{window}": 0.005})
+    for window in ("24h", "7d", "30d"):
+        row[f"merchant_fraud_rate_{window}"] = 0.005
     if fraud:
         row.update(amount_usd=1800.0, hour_of_day=3.0, is_night=1.0, is_online=1.0, is_category_electronics=1.0)
         row.update(txn_count_1h=4.0, amount_usd_sum_1h=5000.0, amount_usd_mean_1h=1250.0, distinct_countries_7d=3.0)
