@@ -52,10 +52,10 @@ def models(data) -> dict:
             train,
             labels,
             columns=columns,
-            bins=6,
+            bins=5,
             min_bin_share=0.01,
-            max_variables=12,
-            max_indegree=3,
+            max_variables=10,
+            max_indegree=2,
             equivalent_sample_size=10,
             structure_rows=20_000,
             seed=0,
@@ -122,8 +122,9 @@ def obvious(fraud: bool) -> pd.DataFrame:
     row.update(has_history=1.0, txn_count_1h=1.0, txn_count_24h=3.0, txn_count_7d=12.0, txn_count_30d=40.0)
     row.update(amount_usd_sum_1h=40.0, amount_usd_sum_24h=120.0, amount_usd_sum_7d=480.0, amount_usd_sum_30d=1600.0)
     row.update(amount_usd_mean_1h=40.0, amount_usd_mean_24h=40.0, amount_usd_mean_7d=40.0, amount_usd_mean_30d=40.0)
-    row.update(merchant_txn_count_24h=50.0)
-    row.update(merchant_txn_count_7d=300.0, merchant_txn_count_30d=1200.0, distinct_merchants_7d=5.0)
+    row.update(merchant_txn_count_24h=12.0)
+    # A merchant of ordinary volume for the history the test trains on (ten days of 2,500 rows).
+    row.update(merchant_txn_count_7d=84.0, merchant_txn_count_30d=120.0, distinct_merchants_7d=5.0)
     row.update(merchant_amount_usd_mean_24h=50.0, merchant_amount_usd_mean_7d=50.0, merchant_amount_usd_mean_30d=50.0)
     row.update(distinct_countries_7d=1.0, card_not_present_share_7d=0.2, minutes_since_prev_txn=600.0)
     for window in ("24h", "7d", "30d"):
