@@ -177,3 +177,19 @@ def test_a_range_of_days_is_built_in_one_run_with_the_values_of_day_by_day_runs(
         expected = features.customer_features(history, rows)  # a row reads only rows before it
         pd.testing.assert_frame_equal(lake.read("customer_features", day), expected.reset_index(drop=True))
         assert len(lake.read("merchant_features", day)) == len(rows)
+
+
+def test_the_gap_between_training_days_and_the_holdout_is_used_by_neither(built: Lake, resources: dict) -> None:
+    from mlops_assets.features.assets import training_rows
+
+    config = {"ops": {"training_set": {"config": {"days": 4, "holdout_days": 1, "gap_days": 1}}}}
+    assert dg.materialize([training_set], selection=[training_set], resources=resources, run_config=config).success
+    frame = built.read("training_set")
+    day = frame["event_timestamp"].dt.strftime("%Y-%m-%d")
+    assert sorted(day[frame["is_gap"]].unique()) == [DAYS[2]] and sorted(day[frame["is_holdout"]].unique()) == [DAYS[3]]
+    assert sorted(training_rows(frame)["event_timestamp"].dt.strftime("%Y-%m-%d").unique()) == DAYS[:2]
+    too_long = {"ops": {"training_set": {"config": {"days": 4, "holdout_days": 2, "gap_days": 2}}}}
+    result = dg.materialize(
+        [training_set], selection=[training_set], resources=resources, run_config=too_long, raise_on_error=False
+    )
+    assert not result.success and "leave training days" in str(result.all_events)

@@ -9,8 +9,11 @@ from mlops_assets.lib.metrics import (
     Costs,
     calibration_error,
     card_precision_at_k,
+    card_precision_at_k_new_cards,
     evaluate,
+    evaluate_new_cards,
     expected_cost,
+    known_compromised,
     recall_at_fpr,
 )
 
@@ -105,3 +108,44 @@ def test_pr_auc_upper_bound_is_above_the_estimate_and_tightens_with_more_frauds(
         assert upper > estimate
         widths.append(upper - estimate)
     assert widths[1] < widths[0] / 2
+
+
+def rows(*cards: tuple) -> pd.DataFrame:
+    """(day offset, hour, card, score, label) -> the frame the metrics take."""
+    start = pd.Timestamp("2018-08-08", tz="UTC")
+    return pd.DataFrame(
+        {
+            "event_timestamp": [start + pd.Timedelta(days=d, hours=h) for d, h, *_ in cards],
+            "customer_id": [c for _, _, c, _, _ in cards],
+            "score": [s for *_, s, _ in cards],
+            "label": [y for *_, y in cards],
+        }
+    )
+
+
+def test_card_precision_as_the_handbook_drops_cards_found_on_earlier_days_and_divides_by_k() -> None:
+    frame = rows(
+        # day 0: card 1 (fraud) and card 2 (legitimate) on top; card 3's fraud scores low.
+        (0, 1, 1, 0.9, 1), (0, 2, 1, 0.2, 0), (0, 3, 2, 0.8, 0), (0, 4, 3, 0.1, 1),
+        # day 1: card 1 again on top, but found on day 0: card 3 and card 4 compete for the two places.
+        (1, 1, 1, 0.95, 1), (1, 2, 3, 0.7, 1), (1, 3, 4, 0.6, 0),
+    )  # fmt: skip
+    # k = 2: day 0 finds card 1 (1 of 2); day 1 without card 1: cards 3 (fraud) and 4 (1 of 2).
+    assert card_precision_at_k_new_cards(frame, 2) == pytest.approx((1 / 2 + 1 / 2) / 2)
+    # k = 3: day 0 finds cards 1 and 3 (2 of 3); day 1 has card 4 alone left, and divides by 3.
+    assert card_precision_at_k_new_cards(frame, 3) == pytest.approx((2 / 3 + 0 / 3) / 2)
+    # Today's card precision keeps card 1 on day 1 and divides by the cards in the top k.
+    assert card_precision_at_k(frame, 2) == pytest.approx((1 / 2 + 2 / 2) / 2)
+
+
+def test_a_card_is_known_compromised_once_its_first_frauds_label_has_had_the_delay() -> None:
+    earlier = rows((-9, 12, 1, 0.0, 1), (-6, 12, 2, 0.0, 1), (-3, 0, 3, 0.0, 0))
+    holdout = rows((0, 10, 1, 0.5, 0), (0, 10, 2, 0.5, 1), (2, 10, 2, 0.5, 0), (0, 10, 3, 0.5, 0))
+    known = known_compromised(holdout, pd.concat([earlier, holdout]), pd.Timedelta(days=7))
+    # Card 1's fraud (day -9 noon) is known from day -2 noon: before day 0 begins. Card 2's (day -6
+    # noon) from day 1 noon: not on day 0, but on day 2. Card 3 had no fraud.
+    assert known.tolist() == [True, False, True, False]
+    metrics = evaluate_new_cards(holdout.assign(score=[0.9, 0.8, 0.1, 0.7]), known, top_k=1)
+    assert metrics["roc_auc_new_cards"] == 1.0 and metrics["pr_auc_new_cards"] == 1.0
+    only_known = evaluate_new_cards(holdout, np.array([False, True, True, True]), top_k=1)
+    assert np.isnan(only_known["pr_auc_new_cards"])  # one legitimate row left: not a measure
