@@ -142,7 +142,7 @@ def customer_features(history: pd.DataFrame, day_rows: pd.DataFrame, spec: Featu
         sums = running.between(keys, at - _window(w), at)
         columns[f"txn_count_{w}"] = sums["_count"].astype("int64").to_numpy()
         columns[f"amount_usd_sum_{w}"] = sums["_amount"].to_numpy()
-        columns[f"amount_usd_mean_{w}"] = (sums["_amount"] / sums["_count"].where(sums["_count"] > 0)).to_numpy()
+        columns[f"amount_usd_mean_{w}"] = _ratio(sums["_amount"], sums["_count"])
     for w in spec.habit_windows:
         window = _window(w)
         sums = running.between(keys, at - window, at)
@@ -152,8 +152,7 @@ def customer_features(history: pd.DataFrame, day_rows: pd.DataFrame, spec: Featu
         columns[f"distinct_countries_{w}"] = _distinct_in_window(
             history.assign(country=_column(history, "country")), "customer_id", "country", day_rows, window
         )
-        known = sums["_card_known"].where(sums["_card_known"] > 0)
-        columns[f"card_not_present_share_{w}"] = (sums["_cnp"] / known).to_numpy()
+        columns[f"card_not_present_share_{w}"] = _ratio(sums["_cnp"], sums["_card_known"])
         columns[f"zero_amount_count_{w}"] = sums["_zero"].astype("int64").to_numpy()
     # Whole seconds: Feast's online UnixTimestamp keeps no more, and training must see what serving sees.
     columns["last_txn_at"] = _micros(at.dt.floor("s"))
@@ -176,20 +175,22 @@ def merchant_features(history: pd.DataFrame, day_rows: pd.DataFrame, spec: Featu
     for w in spec.merchant_windows:
         sums = running.between(keys, at - _window(w), at)
         columns[f"merchant_txn_count_{w}"] = sums["_count"].astype("int64").to_numpy()
-        columns[f"merchant_amount_usd_mean_{w}"] = (
-            sums["_amount"] / sums["_count"].where(sums["_count"] > 0)
-        ).to_numpy()
+        columns[f"merchant_amount_usd_mean_{w}"] = _ratio(sums["_amount"], sums["_count"])
     known_at = at - pd.Timedelta(spec.label_delay_length)
     for w in spec.risk_windows:
         # Labels of transactions in (t - delay - w, t - delay] are the ones known at t.
         known = running.between(keys, known_at - _window(w), known_at)
         columns[f"merchant_labelled_txn_{w}"] = known["_labelled"].astype("int64").to_numpy()
-        columns[f"merchant_fraud_rate_{w}"] = (
-            known["_fraud"] / known["_labelled"].where(known["_labelled"] > 0)
-        ).to_numpy()
+        columns[f"merchant_fraud_rate_{w}"] = _ratio(known["_fraud"], known["_labelled"])
     columns[TIME] = _micros(at + AVAILABLE_AFTER)
     out = pd.DataFrame(columns)
     return out[["merchant_id", TIME, *merchant_feature_kinds(spec)]]
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> np.ndarray:
+    """numerator / denominator, missing where there is nothing to divide by (a mean of no
+    transactions, a rate of no labels): never 0, never an error."""
+    return (numerator / denominator.where(denominator > 0)).to_numpy()
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
