@@ -253,9 +253,13 @@ def _inputs_by_column(spec: FeatureSpec) -> list[tuple[str, str | None]]:
     return pairs
 
 
-# Inputs that follow the calendar rather than the world: whether a day is a weekend is the same for
-# every transaction of it, so its share in a drift window says which days the window holds.
-CALENDAR_DAY_INPUTS: tuple[str, ...] = ("is_weekend",)
+def drift_monitored(inputs: tuple[str, ...]) -> list[str]:
+    """The inputs whose distribution a drift report compares, in order. Left out: inputs that
+    follow the calendar rather than the world (whether a day is a weekend is the same for all of
+    it, so its share says which days a window holds), and inputs computed from labels (the
+    merchant fraud rates: they show past fraud, `label_delay` late, and what fraud looks like is
+    judged by the fraud conditionals and the labelled performance instead)."""
+    return [name for name in inputs if name != "is_weekend" and not name.startswith("merchant_fraud_rate_")]
 
 
 def model_inputs(spec: FeatureSpec = DEFAULT_SPEC) -> tuple[str, ...]:

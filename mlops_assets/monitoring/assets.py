@@ -96,7 +96,7 @@ def drift_report(
 
     with tempfile.TemporaryDirectory() as folder:  # Evidently saves to a local file
         report = Path(folder) / "drift.html"
-        monitored = [name for name in model.inputs if name not in features.CALENDAR_DAY_INPUTS]
+        monitored = features.drift_monitored(model.inputs)
         inputs_table = input_drift(reference[monitored], inputs[monitored], policy, str(report))
         html = reports.write(f"drift/{day}.html", report.read_bytes())
     scores = model.predict_proba(inputs)

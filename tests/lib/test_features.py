@@ -191,3 +191,9 @@ def test_inputs_of_an_absent_column_are_added_as_serving_computes_them() -> None
     assert completed["is_card_present"] == 0.0 and completed["is_category_unknown"] == 1.0
     with pytest.raises(ValueError, match="txn_count_90d"):
         features.with_inputs(kept, ("txn_count_90d",))
+
+
+def test_drift_compares_inputs_of_the_world_not_of_the_calendar_or_the_labels() -> None:
+    monitored = features.drift_monitored(features.model_inputs())
+    assert "is_weekend" not in monitored and not any(name.startswith("merchant_fraud_rate_") for name in monitored)
+    assert {"amount_usd", "hour_of_day", "txn_count_24h", "merchant_txn_count_7d"} <= set(monitored)
