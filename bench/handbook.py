@@ -112,6 +112,10 @@ def main() -> None:
 
     print(f"Test week {first['holdout_window']} (the handbook's chapter 3 protocol):\n")
     print(table({**PUBLISHED, **ours(first)}))
+    print("\nThe default gates on that week's holdout (all cards):\n")
+    for kind, candidate in first["candidates"].items():
+        verdict = "; ".join(candidate["failures"].values()) or "passed"
+        print(f"- {NAMES[kind]}: {verdict}")
     if len(folds) > 1:
         print(f"\nFour weekly folds {folds[0]['holdout_window'][:10]}..{folds[-1]['holdout_window'][-10:]}, means:\n")
         mean = {
