@@ -285,6 +285,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     values = {"MLOPS_TIMEZONE": args.timezone}
     if args.label_delay:
         values["MLOPS_LABEL_DELAY"] = args.label_delay
+    categories = result.common_categories()
+    if categories:
+        values["MLOPS_MERCHANT_CATEGORIES"] = ",".join(categories)
     if result.first_day and ("MLOPS_PARTITIONS_START" not in project or result.first_day < settings.partitions_start):
         values["MLOPS_PARTITIONS_START"] = result.first_day
     path = write_project_file(settings.home, values)

@@ -151,6 +151,31 @@ def test_import_lands_a_foreign_table_and_says_what_validation_will_refuse(setti
     assert "quarantined, by broken rule (rows; a row may break several):\n    amount: >= 0: 1" in ingested.stdout
 
 
+def test_import_keeps_the_data_s_common_merchant_categories_as_the_category_inputs(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    source = tmp_path / "export.parquet"
+    categories = ["Grocery"] * 200 + [" fuel "] * 97 + ["Rare"] + ["bars, pubs"] * 2  # 300 rows
+    pd.DataFrame(
+        {
+            "id": range(300),
+            "at": pd.date_range("2018-04-01", periods=300, freq="min"),
+            "card": 1,
+            "shop": 2,
+            "amount": 5.0,
+            "kind": categories,
+        }
+    ).to_parquet(source)
+    mapping = "transaction_id=id,event_timestamp=at,customer_id=card,merchant_id=shop,amount=amount"
+    result = mlops("import", str(source), "--map", mapping + ",merchant_category=kind")
+    assert result.returncode == 0, result.stderr
+    # The rare one (under 0.5% of rows) and the one with a comma (the setting's separator) are unknown.
+    assert "MLOPS_MERCHANT_CATEGORIES=grocery,fuel" in result.stdout
+    assert Settings.from_env().features.merchant_categories == ("grocery", "fuel")
+
+
 def test_retrain_before_any_features_says_what_to_run(settings: Settings) -> None:
     (settings.lake_dir / "validated_transactions").mkdir(parents=True)
     result = mlops("retrain")

@@ -3,7 +3,9 @@ time zone of the calendar flags. One spec per deployment (`Settings.features`), 
 feature assets, the Feast definitions, training and serving alike, so that all of them agree.
 
 Windows are written as a number and a unit, `30m`, `1h`, `24h`, `7d`; the text is also the
-suffix of the feature's name (`txn_count_24h`), so a name says its window.
+suffix of the feature's name (`txn_count_24h`), so a name says its window. The merchant
+categories that get a model input each are the data's own values (`mlops import` writes the
+common ones of the data it lands); any other category is `is_category_unknown`.
 
 No pandas here: `settings.py` builds a spec at every command's start.
 """
@@ -11,6 +13,7 @@ No pandas here: `settings.py` builds a spec at every command's start.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +40,34 @@ def parse_windows(text: str) -> tuple[str, ...]:
     return tuple(sorted(lengths, key=lengths.__getitem__))
 
 
+def parse_names(text: str) -> tuple[str, ...]:
+    """`"Grocery, fuel"` -> ("grocery", "fuel"): category values, compared without case."""
+    return tuple(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
+
+
+def category_input(category: str) -> str:
+    """The model input of a merchant category: `is_category_` and the category in lower case, each
+    run of other characters than letters and digits as one `_` (model libraries refuse some)."""
+    return "is_category_" + re.sub(r"[^0-9a-z]+", "_", category.lower()).strip("_")
+
+
+# The categories of our own generator (and the contract's examples): what a deployment without
+# `MLOPS_MERCHANT_CATEGORIES` has.
+GENERATOR_CATEGORIES: tuple[str, ...] = (
+    "grocery",
+    "restaurants",
+    "fuel",
+    "retail",
+    "health",
+    "travel",
+    "electronics",
+    "digital_goods",
+    "gambling",
+    "jewelry",
+    "atm_withdrawal",
+)
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """The entity feature families and their windows (see `lib/features.py` for what each holds)."""
@@ -53,6 +84,8 @@ class FeatureSpec:
     label_delay: str = "3d"
     # The IANA time zone of the calendar inputs (hour of day, night, weekend).
     timezone: str = "UTC"
+    # Merchant categories with an input each (lower case); any other is `is_category_unknown`.
+    merchant_categories: tuple[str, ...] = GENERATOR_CATEGORIES
 
     def __post_init__(self) -> None:
         for family in (self.customer_windows, self.habit_windows, self.merchant_windows, self.risk_windows):
@@ -65,6 +98,15 @@ class FeatureSpec:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {self.timezone!r} (an IANA name, like Europe/Brussels)") from None
+        # Data values are compared in lower case, without surrounding blanks: so are these.
+        object.__setattr__(self, "merchant_categories", tuple(c.strip().lower() for c in self.merchant_categories))
+        inputs = [category_input(category) for category in self.merchant_categories]
+        unnamed = {"is_category_", "is_category_unknown"} & set(inputs)
+        if unnamed or len(set(inputs)) < len(inputs):
+            raise ValueError(
+                f"merchant categories {','.join(self.merchant_categories)!r}: each needs a letter or digit, "
+                "none may be 'unknown', and no two may differ only in case or punctuation"
+            )
 
     @property
     def label_delay_length(self) -> timedelta:
@@ -86,24 +128,25 @@ class FeatureSpec:
     def from_variables(cls, values: dict[str, str]) -> FeatureSpec:
         """The spec from `MLOPS_*` variables (each optional; see `VARIABLES`)."""
         fields = {}
-        for variable, (name, windows) in VARIABLES.items():
+        for variable, (name, parse) in VARIABLES.items():
             if values.get(variable):
-                fields[name] = parse_windows(values[variable]) if windows else values[variable].strip()
+                fields[name] = parse(values[variable])
         return cls(**fields)
 
     def to_variables(self) -> dict[str, str]:
-        return {
-            variable: ",".join(getattr(self, name)) if windows else getattr(self, name)
-            for variable, (name, windows) in VARIABLES.items()
-        }
+        def text(value: str | tuple[str, ...]) -> str:
+            return value if isinstance(value, str) else ",".join(value)
+
+        return {variable: text(getattr(self, name)) for variable, (name, _) in VARIABLES.items()}
 
 
-# Environment variable -> (spec field, whether it is a list of windows). Documented in the README.
-VARIABLES: dict[str, tuple[str, bool]] = {
-    "MLOPS_CUSTOMER_WINDOWS": ("customer_windows", True),
-    "MLOPS_HABIT_WINDOWS": ("habit_windows", True),
-    "MLOPS_MERCHANT_WINDOWS": ("merchant_windows", True),
-    "MLOPS_RISK_WINDOWS": ("risk_windows", True),
-    "MLOPS_LABEL_DELAY": ("label_delay", False),
-    "MLOPS_TIMEZONE": ("timezone", False),
+# Environment variable -> (spec field, how its text is read). Documented in the README.
+VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "MLOPS_CUSTOMER_WINDOWS": ("customer_windows", parse_windows),
+    "MLOPS_HABIT_WINDOWS": ("habit_windows", parse_windows),
+    "MLOPS_MERCHANT_WINDOWS": ("merchant_windows", parse_windows),
+    "MLOPS_RISK_WINDOWS": ("risk_windows", parse_windows),
+    "MLOPS_LABEL_DELAY": ("label_delay", str.strip),
+    "MLOPS_TIMEZONE": ("timezone", str.strip),
+    "MLOPS_MERCHANT_CATEGORIES": ("merchant_categories", parse_names),
 }

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlops_assets.lib.feature_spec import FeatureSpec, parse_window
+from mlops_assets.lib.feature_spec import FeatureSpec, category_input, parse_window
 
 AVAILABLE_AFTER = pd.Timedelta(microseconds=1)
 TIME = "event_timestamp"
@@ -199,22 +199,6 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 # -- the model input: one code path for training and serving --------------------------------------
-# The merchant categories that get an input each; any other is `is_category_unknown`. They are the
-# contract's examples and the generator's; data with other categories names its own (a later
-# change makes the list a setting learned from the training data).
-CATEGORIES: tuple[str, ...] = (
-    "grocery",
-    "restaurants",
-    "fuel",
-    "retail",
-    "health",
-    "travel",
-    "electronics",
-    "digital_goods",
-    "gambling",
-    "jewelry",
-    "atm_withdrawal",
-)
 # A customer without history is treated as if its last transaction was this long before.
 NO_HISTORY_GAP = pd.Timedelta(days=30)
 
@@ -230,7 +214,7 @@ def _inputs_by_column(spec: FeatureSpec) -> list[tuple[str, str | None]]:
         ("is_online", "channel"),
         ("is_atm", "channel"),
         ("is_card_present", "card_present"),
-        *((f"is_category_{c}", "merchant_category") for c in (*CATEGORIES, "unknown")),
+        *((category_input(c), "merchant_category") for c in (*spec.merchant_categories, "unknown")),
         ("has_history", None),
         ("minutes_since_prev_txn", None),
     ]
@@ -327,7 +311,7 @@ def model_input(transactions: pd.DataFrame, features: pd.DataFrame, spec: Featur
 
     feature = normalize_features(features.reset_index(drop=True), spec)
     channel = column("channel").astype("string").str.lower()
-    category = column("merchant_category").astype("string").str.lower()
+    category = column("merchant_category").astype("string").str.strip().str.lower()
     amount = transactions["amount"].astype("float64").reset_index(drop=True)
     hour = local.dt.hour
     last_txn_at = feature["last_txn_at"]
@@ -340,8 +324,8 @@ def model_input(transactions: pd.DataFrame, features: pd.DataFrame, spec: Featur
         "is_online": channel.eq("online").fillna(False),
         "is_atm": channel.eq("atm").fillna(False),
         "is_card_present": column("card_present").astype("boolean").fillna(False),
-        **{f"is_category_{name}": category.eq(name).fillna(False) for name in CATEGORIES},
-        "is_category_unknown": ~category.isin(CATEGORIES).fillna(False),
+        **{category_input(name): category.eq(name).fillna(False) for name in spec.merchant_categories},
+        "is_category_unknown": ~category.isin(spec.merchant_categories).fillna(False),
         "has_history": last_txn_at.notna(),
         "minutes_since_prev_txn": ((utc - last_txn_at).dt.total_seconds() / 60).fillna(
             NO_HISTORY_GAP.total_seconds() / 60

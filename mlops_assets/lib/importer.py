@@ -111,6 +111,15 @@ class ImportResult:
     first_day: str | None = None
     last_day: str | None = None
     columns: list[str] = field(default_factory=list)  # the contract columns landed
+    categories: Counter = field(default_factory=Counter)  # merchant category (lower case) -> rows
+
+    def common_categories(self, min_share: float = 0.005, most: int = 30) -> tuple[str, ...]:
+        """The merchant categories of at least `min_share` of the landed rows, at most `most`, most
+        frequent first: those that get a model input each (the rest are `is_category_unknown`).
+        A value with a comma cannot be written in the comma-separated setting and is left out."""
+        least = min_share * sum(self.categories.values())
+        common = [name for name, count in self.categories.most_common() if count >= least and "," not in name]
+        return tuple(common[:most])
 
 
 def import_tables(
@@ -151,6 +160,8 @@ def import_tables(
             result.first_day = min(filter(None, (result.first_day, known.min())))
             result.last_day = max(filter(None, (result.last_day, known.max())))
         result.refusals += _refusals(frame, day, target.name)
+        if "merchant_category" in frame:
+            result.categories += Counter(frame["merchant_category"].dropna().astype(str).str.strip().str.lower())
     return result
 
 

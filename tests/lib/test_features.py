@@ -165,6 +165,27 @@ def test_calendar_inputs_are_in_the_configured_time_zone() -> None:
     assert (local["hour_of_day"], local["is_night"], local["is_weekend"]) == (0.0, 1.0, 1.0)
 
 
+def test_merchant_categories_are_the_data_s_own_values_from_the_spec() -> None:
+    raw = transactions(*((pd.Timedelta(minutes=i), 1, 1, 40.0, "DE", 0) for i in range(3)))
+    raw["merchant_category"] = [" Gas Station", "gas station", "grocery"]
+    spec = FeatureSpec(merchant_categories=("gas station", "supermarket"))
+    missing = pd.DataFrame({name: [pd.NA] * 3 for name in features.feature_columns(spec)})
+    inputs = features.model_input(raw, missing, spec)
+    category_inputs = [name for name in inputs.columns if name.startswith("is_category_")]
+    assert category_inputs == ["is_category_gas_station", "is_category_supermarket", "is_category_unknown"]
+    # Compared without case or surrounding blanks; a category not in the spec is unknown.
+    assert inputs["is_category_gas_station"].tolist() == [1.0, 1.0, 0.0]
+    assert inputs["is_category_unknown"].tolist() == [0.0, 0.0, 1.0]
+    assert FeatureSpec.from_variables({"MLOPS_MERCHANT_CATEGORIES": "Fuel, fuel,Travel"}).merchant_categories == (
+        "fuel",
+        "travel",
+    )
+    with pytest.raises(ValueError, match="no two may differ only in case or punctuation"):
+        FeatureSpec(merchant_categories=("gas station", "gas-station"))
+    with pytest.raises(ValueError, match="none may be 'unknown'"):
+        FeatureSpec(merchant_categories=("unknown",))
+
+
 def test_features_of_a_history_without_optional_columns() -> None:
     # No card presence, no country anywhere (the contract allows it): features compute, and the
     # inputs of those columns are left out rather than filled with constants.
