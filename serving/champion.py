@@ -54,15 +54,18 @@ class Loaded:
         return {name: float(self.tags[name]) for name in METRIC_TAGS if name in self.tags}
 
 
-def load(registry: Registry, info: VersionInfo, explained: bool = True) -> Loaded:
+def load(
+    registry: Registry, info: VersionInfo, explained: bool = True, computed: tuple[str, ...] | None = None
+) -> Loaded:
     """The version (and, when `explained`, its explaining network) loaded, checked and warmed
-    (one row scored and explained, so the first request pays nothing)."""
-    model = registry.load(info.version)
+    (one row scored and explained, so the first request pays nothing). With `computed` (the
+    inputs the deployment gives), a model that reads another input is refused."""
+    model = registry.load(info.version, computed)
     model.predict_proba(_zeros(model))
     network_info = explaining_network(registry, info) if explained else None
     network = None
     if network_info is not None:
-        network = model if network_info.version == info.version else registry.load(network_info.version)
+        network = model if network_info.version == info.version else registry.load(network_info.version, computed)
         network.explain(_zeros(network))
     return Loaded(
         info.version,
@@ -86,8 +89,9 @@ def explaining_network(registry: Registry, info: VersionInfo) -> VersionInfo | N
 class ServedModels:
     """The loaded `champion` and `challenger`; `refresh` follows the registry's aliases."""
 
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry, computed: tuple[str, ...] | None = None):
         self.registry = registry
+        self.computed = computed  # the inputs the deployment computes (None: not checked)
         self.champion: Loaded | None = None
         self.challenger: Loaded | None = None
         self.last_error: str | None = None
@@ -113,7 +117,7 @@ class ServedModels:
             if self.champion is not None and info.version == self.champion.version:
                 self.last_error, self.failing = None, False
                 return False
-            loaded = load(self.registry, info)
+            loaded = load(self.registry, info, computed=self.computed)
         except Exception as error:  # noqa: BLE001 - whatever failed, the current model keeps serving
             reason = f"{type(error).__name__}: {error}"
             if reason != self.last_error:  # said once, not at every poll
@@ -137,7 +141,7 @@ class ServedModels:
                 return
             if self.challenger is not None and self.challenger.version == info.version:
                 return
-            self.challenger = load(self.registry, info, explained=False)
+            self.challenger = load(self.registry, info, explained=False, computed=self.computed)
         except Exception as error:  # noqa: BLE001 - shadow scoring must never stop the service
             reason = f"{type(error).__name__}: {error}"
             if reason != self._challenger_error:

@@ -50,6 +50,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlops_assets.lib.feature_store import open_store
+from mlops_assets.lib.features import model_inputs as spec_inputs
 from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.lib.shadow import ShadowLog
@@ -177,7 +178,9 @@ class FraudDetector:
         settings = Settings.from_env()
         # Only versions whose files are under this deployment's artifact root are ever loaded.
         registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME, trusted_root=settings.mlartifacts_location)
-        self.models = ServedModels(registry)
+        # A version that reads inputs this deployment's feature spec does not compute is refused
+        # at load (the service says why), never a failure of every request.
+        self.models = ServedModels(registry, computed=spec_inputs(settings.features))
         self.models.refresh()
         self._publish_version()
         timeout = float(os.environ.get("MLOPS_SERVING_FEATURE_TIMEOUT", "5"))

@@ -181,10 +181,11 @@ class Registry:
     def _set_history(self, versions: list[str]) -> None:
         self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, ",".join(versions))
 
-    def load(self, version: str) -> FraudModel:
-        """The model of a version, its files checked against its `model_sha256` tag."""
+    def load(self, version: str, computed: tuple[str, ...] | None = None) -> FraudModel:
+        """The model of a version, its files checked against its `model_sha256` tag; with
+        `computed`, refused when it reads an input not among them (see `load_model`)."""
         with self.checked_files(version) as folder:
-            return load_model(folder)
+            return load_model(folder, computed)
 
     def load_with_reference(self, version: str) -> tuple[FraudModel, pd.DataFrame]:
         """The model of a version and the sample of training rows it keeps as its drift reference,

@@ -70,3 +70,35 @@ def test_is_within_compares_resolved_locations() -> None:
     assert not is_within("s3://bucket/mlartifacts/../other", "s3://bucket/mlartifacts")
     assert not is_within("s3://another/mlartifacts/1", "s3://bucket/mlartifacts")
     assert is_within("/srv/mlartifacts/1", "file:///srv/mlartifacts")
+
+
+def test_a_version_reading_inputs_the_deployment_does_not_compute_is_refused_at_load(tmp_path: Path) -> None:
+    """A champion trained under another feature spec (here: other merchant categories) would fail
+    every request; the loader refuses it and says which inputs are missing, and the service keeps
+    what it has."""
+    import pandas as pd
+
+    from mlops_assets.lib.feature_spec import FeatureSpec
+    from mlops_assets.lib.features import model_inputs
+    from mlops_assets.lib.models import XGBoostModel, save_model
+
+    columns = ("amount_usd", "is_category_grocery")
+    train = pd.DataFrame({"amount_usd": [5.0, 900.0] * 20, "is_category_grocery": [1.0, 0.0] * 20})
+    model = XGBoostModel.fit(
+        train, pd.Series([0, 1] * 20), columns=columns, rounds=2, max_depth=2, learning_rate=0.3, subsample=1.0, seed=0
+    )
+    logged = tmp_path / "logged"  # laid out as MLflow logs the pyfunc's `model` artifact
+    sha256 = save_model(model, logged / "artifacts" / "model")
+    registry = Registry(f"sqlite:///{tmp_path / 'mlflow.db'}", "fraud-detector")
+    registry.client.create_registered_model("fraud-detector")
+    registry.client.create_model_version("fraud-detector", source=logged.as_uri(), tags={"model_sha256": sha256})
+    registry.promote("1")
+
+    elsewhere = model_inputs(FeatureSpec(merchant_categories=("fuel",)))
+    with pytest.raises(ValueError, match=r"does not compute \(is_category_grocery\): retrain it"):
+        registry.load("1", elsewhere)
+    refused = ServedModels(registry, computed=elsewhere)
+    assert refused.refresh() is False and refused.champion is None
+    assert "is_category_grocery" in refused.last_error
+    served = ServedModels(registry, computed=model_inputs(FeatureSpec()))
+    assert served.refresh() is True and served.champion.model.inputs == columns
