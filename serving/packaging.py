@@ -7,6 +7,10 @@ reads). It prints the two tags, and the exported file, as JSON.
 It runs as its own process (the `bento` asset starts it) so that BentoML reads the
 `BENTOML_HOME` of the state it is given, whatever the calling process imported before. A model
 that is already in the store is reused; a Bento is built each time (its tag names the build).
+
+The build context is a copy of the files `bentofile.yaml` includes, in a folder of its own: the
+repository itself may hold an `MLOPS_HOME` (by default `.mlops/`), and with it BentoML's store,
+whose half-built Bentos a build would otherwise walk into and copy into themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -54,7 +59,20 @@ def build_bento(model_tag: str) -> str:
 
     options = yaml.safe_load(BENTOFILE.read_text())
     options["models"] = [model_tag]
-    return str(bentoml.bentos.build(**options, build_ctx=str(ROOT)).tag)
+    with tempfile.TemporaryDirectory(prefix="bento-context-") as context:
+        copy_included(options["include"], Path(context))
+        return str(bentoml.bentos.build(**options, build_ctx=context).tag)
+
+
+def copy_included(patterns: list[str], context: Path) -> None:
+    """Copies the repository's files matching `patterns` (globs relative to its root, as the
+    bentofile's `include` lists them) into `context`, at the same relative paths."""
+    for pattern in patterns:
+        for path in ROOT.glob(pattern):
+            if path.is_file() and "__pycache__" not in path.parts:
+                target = context / path.relative_to(ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
 
 
 def main(version: str, export_dir: str | None = None) -> None:

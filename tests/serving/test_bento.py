@@ -47,3 +47,33 @@ def test_the_champion_is_packaged_as_a_bentoml_model_inside_a_bento(home) -> Non
     bento = bentoml_json(settings.bentoml_home, "get", bento_tag)
     assert bento["service"] == "serving.service:FraudDetector"
     assert [m["tag"] for m in bento["models"]] == [model_tag]
+
+
+def test_a_store_inside_the_repository_is_never_copied_into_a_bento(home) -> None:
+    """`MLOPS_HOME` defaults to `.mlops/` in the repository, and BentoML's store with it: two
+    Bentos built there hold only the bentofile's files, and leave no temporary folder behind."""
+    import shutil
+    import uuid
+
+    from dagster_aws.s3 import S3Resource
+
+    from mlops_assets.resources import BentoResource
+    from mlops_assets.settings import REPO_ROOT
+
+    settings, _ = home
+    champion = Registry(settings.mlflow_tracking_uri, MODEL_NAME).alias(CHAMPION)
+    inside = REPO_ROOT / f".mlops-test-{uuid.uuid4().hex[:8]}" / "bentoml"
+    try:
+        store = BentoResource(bentoml_home=str(inside), tracking_uri=settings.mlflow_tracking_uri, s3=S3Resource())
+        tags = [store.package(champion.version)["bento"] for _ in range(2)]
+        assert tags[0] != tags[1]
+        for tag in tags:
+            name, version = tag.split(":")
+            source = inside / "bentos" / name / version / "src"
+            files = sorted(path.relative_to(source).as_posix() for path in source.rglob("*") if path.is_file())
+            assert "serving/service.py" in files and "uv.lock" in files
+            assert not [path for path in files if path.startswith(".")], files  # no store, no state, no .venv
+        leftovers = list((inside / "tmp").iterdir()) if (inside / "tmp").exists() else []
+        assert leftovers == []
+    finally:
+        shutil.rmtree(inside.parent, ignore_errors=True)
