@@ -9,6 +9,8 @@ functions: it takes seconds.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import posixpath
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +29,22 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 FIRST_RUN_TAG = "dagster_first_run_id"
 HISTORY_TAG = "champion_history"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _chatter_to_log(action: str) -> Iterator[None]:
+    """What MLflow prints while logging or registering a model (`Created version '2'...`,
+    `Copied uv.lock to model artifacts`: its own logger writes to the stderr of the moment) goes to
+    this module's log at DEBUG, not to the user's terminal; the project says what it means to."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            yield
+    finally:
+        for line in printed.getvalue().splitlines():
+            if line.strip():
+                log.debug("mlflow, %s: %s", action, line)
 
 
 @dataclass(frozen=True)
@@ -75,23 +93,25 @@ class Registry:
             raise RuntimeError(f"MLflow tracks to {mlflow.get_tracking_uri()}, the registry is {self.tracking_uri}")
 
         inputs = sample[list(columns)].head(5)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(MODEL_CODE),
-            artifacts={"model": str(folder)},
-            signature=infer_signature(inputs, np.zeros(len(inputs))),
-            # MLflow loads the logged model and scores this example: a model that cannot load fails here.
-            input_example=inputs,
-            # Listed, not inferred: inference runs the model in a subprocess for about 20 s.
-            pip_requirements=_requirements(),
-        )
+        with _chatter_to_log("logging a model"):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(MODEL_CODE),
+                artifacts={"model": str(folder)},
+                signature=infer_signature(inputs, np.zeros(len(inputs))),
+                # MLflow loads the logged model and scores this example: a model that cannot load fails here.
+                input_example=inputs,
+                # Listed, not inferred: inference runs the model in a subprocess for about 20 s.
+                pip_requirements=_requirements(),
+            )
         return info.model_uri
 
     def register(self, model_uri: str, tags: dict[str, str]) -> str:
         """A new version of the registered model from a logged model; returns the version."""
         import mlflow
 
-        version = mlflow.register_model(model_uri, self.model_name, tags=tags)
+        with _chatter_to_log("registering a model"):
+            version = mlflow.register_model(model_uri, self.model_name, tags=tags)
         return str(version.version)
 
     def versions(self) -> list[VersionInfo]:

@@ -102,3 +102,43 @@ def test_a_version_reading_inputs_the_deployment_does_not_compute_is_refused_at_
     assert "is_category_grocery" in refused.last_error
     served = ServedModels(registry, computed=model_inputs(FeatureSpec()))
     assert served.refresh() is True and served.champion.model.inputs == columns
+
+
+def test_mlflow_s_messages_go_to_the_log_not_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`Created version '2' of model ...` and `Copied uv.lock to model artifacts` are MLflow's
+    chatter: a user's terminal shows what the project says, the log keeps the rest."""
+    import logging
+
+    import mlflow
+    import pandas as pd
+
+    from mlops_assets.lib.models import XGBoostModel, save_model
+
+    columns = ("amount_usd",)
+    train = pd.DataFrame({"amount_usd": [5.0, 900.0] * 20})
+    model = XGBoostModel.fit(
+        train, pd.Series([0, 1] * 20), columns=columns, rounds=2, max_depth=2, learning_rate=0.3, subsample=1.0, seed=0
+    )
+    sha256 = save_model(model, tmp_path / "model")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    registry = Registry(uri, "fraud-detector")
+    previous = mlflow.get_tracking_uri()
+    caplog.set_level(logging.DEBUG, logger="mlops_assets.lib.registry")
+    try:
+        mlflow.set_tracking_uri(uri)
+        experiment = mlflow.create_experiment("chatter", artifact_location=(tmp_path / "artifacts").as_uri())
+        capsys.readouterr()
+        with mlflow.start_run(experiment_id=experiment):
+            versions = [
+                registry.register(registry.log_model(tmp_path / "model", train, columns), {"model_sha256": sha256})
+                for _ in range(2)
+            ]
+        printed = capsys.readouterr()
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert versions == ["1", "2"]
+    assert "Created version" not in printed.out + printed.err and "uv" not in printed.out + printed.err
+    logged = [record.getMessage() for record in caplog.records if record.name == "mlops_assets.lib.registry"]
+    assert any("Created version '2' of model 'fraud-detector'" in message for message in logged), logged
