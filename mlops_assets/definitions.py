@@ -28,7 +28,10 @@ from mlops_assets.validation.assets import validate_transactions
 # Steps that write to MLflow take turns within a run (dagster-mlflow finds the run's MLflow run
 # by a tag, and two steps looking at once would each start one); everything else runs in parallel.
 MLFLOW_TURNS = [{"key": key, "value": value, "limit": 1} for key, value in MLFLOW_OP_TAGS.items()]
-EXECUTOR = dg.multiprocess_executor.configured({"tag_concurrency_limits": MLFLOW_TURNS})
+# Locally the steps of a run run in the run's own process, one after another: a process per step
+# (the multiprocess executor) paid about 10 s of start-up and imports (Feast, Evidently, MLflow)
+# for steps of one or two seconds, and two cores leave little to run side by side.
+EXECUTOR = dg.in_process_executor
 
 # Production: each step is a Kubernetes job of the code location's image, with the environment's
 # settings (ConfigMap `mlops-config`) and Secrets (`mlops-object-store`: the S3 keys;
@@ -45,7 +48,7 @@ K8S_EXECUTOR_CONFIG = {
 
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:
-    """How the environment runs steps: processes on this machine, or Kubernetes jobs."""
+    """How the environment runs steps: in the run's process on this machine, or Kubernetes jobs."""
     if not settings.production:
         return EXECUTOR
     from dagster_k8s import k8s_job_executor

@@ -91,6 +91,10 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
             first, second = sorted(records, key=lambda record: record.start_time)
             assert first.end_time <= second.start_time
             assert sorted(Lake(str(settings.lake_dir)).partitions("customer_features")) == ["2025-03-01", "2025-03-02"]
+            # Locally a run's steps run in its own process, one after another: no start-up per step.
+            for run in sensor_runs(instance, "features_sensor"):
+                steps = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+                assert len(steps) == 2 and len({step.dagster_event.pid for step in steps}) == 1
             # Several more ticks of each sensor (every 5 s) see nothing new and start nothing.
             time.sleep(32)
             assert len(sensor_runs(instance)) == 2 and len(sensor_runs(instance, "features_sensor")) == 2
