@@ -12,7 +12,7 @@ from mlops_assets.features.jobs import features_job, training_set_job
 from mlops_assets.features.sensors import features_sensor
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.sensors import ingest_job, label_sensor, landing_sensor, unmatched_labels_sensor
-from mlops_assets.monitoring.assets import drift_report
+from mlops_assets.monitoring.assets import drift_report, drift_report_html
 from mlops_assets.monitoring.decisions import retrain_decisions
 from mlops_assets.monitoring.jobs import monitoring_job, shadow_job
 from mlops_assets.monitoring.review import champion_review
@@ -75,6 +75,7 @@ def build_definitions(
             champion_model,
             bento,
             drift_report,
+            drift_report_html,
             champion_review,
             retrain_decisions,
             shadow_scores,

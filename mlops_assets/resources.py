@@ -147,11 +147,19 @@ class ReportsResource(dg.ConfigurableResource):
 
     def write(self, relative_path: str, data: bytes) -> str:
         """Writes a report (replacing it whole); returns where it is, as a user would name it."""
-        folder, name = f"/{relative_path}".rsplit("/", 1)
-        reports = Folder.at(self.root, s3_access(self.s3))
-        target = Folder(reports.filesystem, reports.path + folder)
+        target, name = self._folder(relative_path)
         target.write(name, data)
         return f"{target.location}/{name}"
+
+    def location(self, relative_path: str) -> str:
+        """Where `write` puts a report, as a user would name it (whether or not it exists yet)."""
+        target, name = self._folder(relative_path)
+        return f"{target.location}/{name}"
+
+    def _folder(self, relative_path: str) -> tuple[Folder, str]:
+        folder, name = f"/{relative_path}".rsplit("/", 1)
+        reports = Folder.at(self.root, s3_access(self.s3))
+        return Folder(reports.filesystem, reports.path + folder), name
 
 
 class ModelRegistryResource(dg.ConfigurableResource):

@@ -1,7 +1,8 @@
 """`drift_report`: each day (or a trailing window) against the champion's reference, four ways:
-the inputs (Evidently), the champion's scores, the Bayesian network's conditionals, and
-performance where labels exist; a verdict from `lib.drift.DriftPolicy`. Beside them, not in the
-verdict: how a challenger scored the window's live traffic in the shadow (`shadow_scores`)."""
+the inputs (Evidently's statistics), the champion's scores, the Bayesian network's conditionals,
+and performance where labels exist; a verdict from `lib.drift.DriftPolicy`. Beside them, not in
+the verdict: how a challenger scored the window's live traffic in the shadow (`shadow_scores`).
+`drift_report_html`: Evidently's HTML report of the same window, rendered after the verdict."""
 
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from pydantic import Field
 
 from mlops_assets.features.assets import point_in_time_inputs
 from mlops_assets.lib import features
-from mlops_assets.lib.drift import DriftPolicy, input_drift, network_drift, psi, recovery_level
+from mlops_assets.lib.drift import DriftPolicy, drift_html, input_drift, network_drift, psi, recovery_level
 from mlops_assets.lib.metrics import pr_auc_upper_bound, recall_at_fpr
 from mlops_assets.lib.registry import CHAMPION
 from mlops_assets.lib.shadow import compare, scores_between
@@ -85,20 +86,14 @@ def drift_report(
         raise dg.Failure("no champion yet: run retrain_job first, there is nothing to compare with")
     day = context.partition_key
     table = lake.lake()
-    first = (pd.Timestamp(day) - pd.Timedelta(days=config.window_days - 1)).strftime("%Y-%m-%d")
-    days = [d for d in table.partitions("validated_transactions") if first <= d <= day]
-    if day not in days:
-        raise dg.Failure(f"no validated transactions on {day}: ingest the day first")
-    transactions = pd.concat([table.read("validated_transactions", d) for d in days], ignore_index=True)
+    first, days, transactions = _window(table, day, config.window_days)
     inputs = point_in_time_inputs(context, feast, transactions)
     model, reference = registry.load_with_reference(champion.version)
     policy = config.policy()
 
-    with tempfile.TemporaryDirectory() as folder:  # Evidently saves to a local file
-        report = Path(folder) / "drift.html"
-        monitored = features.drift_monitored(model.inputs)
-        inputs_table = input_drift(reference[monitored], inputs[monitored], policy, str(report))
-        html = reports.write(f"drift/{day}.html", report.read_bytes())
+    monitored = features.drift_monitored(model.inputs)
+    inputs_table = input_drift(reference[monitored], inputs[monitored], policy)
+    html = reports.location(_html_path(day))  # `drift_report_html` renders it just after
     scores = model.predict_proba(inputs)
     prediction_psi = psi(model.predict_proba(reference), scores)
 
@@ -136,6 +131,7 @@ def drift_report(
         "rows": len(inputs),
         "labelled_rows": int(labelled.sum()),
         "shifted_inputs": sorted(inputs_table.index[inputs_table["shifted"]]),
+        "shift_thresholds": {"psi_shift": policy.psi_shift, "wasserstein_shift": policy.wasserstein_shift},
         "prediction_psi": prediction_psi,
         "fraud_divergence": fraud_divergence,
         "pr_auc": pr_auc,
@@ -178,3 +174,56 @@ def drift_report(
             pd.DataFrame(shadow).set_index("challenger_version").round(4).T.to_markdown()
         )
     return dg.Output(record, metadata=metadata)
+
+
+def _window(table, day: str, window_days: int) -> tuple[str, list[str], pd.DataFrame]:
+    """The first calendar day of the window ending with `day`, its validated days, and their
+    transactions."""
+    first = (pd.Timestamp(day) - pd.Timedelta(days=window_days - 1)).strftime("%Y-%m-%d")
+    days = [d for d in table.partitions("validated_transactions") if first <= d <= day]
+    if day not in days:
+        raise dg.Failure(f"no validated transactions on {day}: ingest the day first")
+    return first, days, pd.concat([table.read("validated_transactions", d) for d in days], ignore_index=True)
+
+
+def _html_path(day: str) -> str:
+    return f"drift/{day}.html"
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    deps=[drift_report],
+    group_name="monitoring",
+    kinds={"evidently"},
+)
+def drift_report_html(
+    context: dg.AssetExecutionContext,
+    model_registry: ModelRegistryResource,
+    feast: FeastResource,
+    lake: LakeResource,
+    reports: ReportsResource,
+) -> dg.MaterializeResult:
+    """Evidently's data drift report of the day's `drift_report` (its window and shift thresholds,
+    against the same champion's training data), as HTML: the statistics the verdict read.
+    A step of its own, after the verdict, so that no decision waits for Evidently (20 s)."""
+    day = context.partition_key
+    table = lake.lake()
+    verdict = table.read_record(f"drift_report/{day}")
+    first, _ = verdict["window"].split("..")
+    days = [d for d in table.partitions("validated_transactions") if first <= d <= day]
+    transactions = pd.concat([table.read("validated_transactions", d) for d in days], ignore_index=True)
+    inputs = point_in_time_inputs(context, feast, transactions)
+    model, reference = model_registry.registry().load_with_reference(verdict["champion_version"])
+    monitored = features.drift_monitored(model.inputs)
+    policy = DriftPolicy(**verdict["shift_thresholds"])
+    with tempfile.TemporaryDirectory() as folder:  # Evidently saves to a local file
+        report = Path(folder) / "drift.html"
+        drift_html(reference[monitored], inputs[monitored], policy, str(report))
+        html = reports.write(_html_path(day), report.read_bytes())
+    return dg.MaterializeResult(
+        metadata={
+            "champion_version": verdict["champion_version"],
+            "report": dg.MetadataValue.path(html),
+            "report_url": dg.MetadataValue.url(html if "://" in html else Path(html).as_uri()),
+        }
+    )

@@ -1,16 +1,17 @@
-"""`monitoring_job`: a day's drift report, then the review of the latest promotion.
+"""`monitoring_job`: a day's drift report, then its HTML and the review of the latest promotion.
 `shadow_job`: a day's shadow scores gathered from the service's fragments."""
 
 import dagster as dg
 
-from mlops_assets.monitoring.assets import drift_report
+from mlops_assets.monitoring.assets import drift_report, drift_report_html
 from mlops_assets.monitoring.review import champion_review
 from mlops_assets.monitoring.shadow import shadow_scores
 
 monitoring_job = dg.define_asset_job(
     "monitoring_job",
-    selection=dg.AssetSelection.assets(drift_report, champion_review),
-    description="The day's drift report against the champion, and the review of the latest promotion.",
+    selection=dg.AssetSelection.assets(drift_report, drift_report_html, champion_review),
+    description="The day's drift report against the champion, its Evidently HTML, and the review of the "
+    "latest promotion.",
 )
 
 shadow_job = dg.define_asset_job(

@@ -21,7 +21,7 @@ from mlops_assets.lib.graphs import structural_hamming_distance
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.lib.retraining import DecisionLog
-from mlops_assets.monitoring.assets import drift_report
+from mlops_assets.monitoring.assets import drift_report, drift_report_html
 from mlops_assets.monitoring.review import champion_review
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
@@ -175,7 +175,7 @@ def drifted(trained: Trained) -> Trained:
 
 def drift_record(trained: Trained, day: str, window_days: int) -> tuple[dict, dict]:
     result = dg.materialize(
-        [drift_report],
+        [drift_report, drift_report_html],
         partition_key=day,
         resources=build_resources(trained.settings),
         instance=trained.instance,
@@ -190,6 +190,7 @@ def test_a_concept_drift_window_is_flagged_with_its_reasons_and_report(drifted: 
     assert record["verdict"] == "drift"
     assert any(reason.startswith(("fraud's conditional", "PR AUC fell")) for reason in record["reasons"])
     assert record["pr_auc_drop"] > 0.2 and record["labelled_rows"] == 3000
+    # The HTML, rendered by its own step after the verdict, is where the verdict says.
     assert Path(record["report"]).read_text()[:1000].lower().count("html") > 0
     assert metadata["verdict"].value == "drift" and "wasserstein" in metadata["inputs"].value
     # A labelled window reports its PR AUC, and no "too few labels" note beside it.

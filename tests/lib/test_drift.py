@@ -9,6 +9,7 @@ from pgmpy.parameter_estimator import DiscreteBayesianEstimator
 from mlops_assets.lib.bayes import CompiledNetwork
 from mlops_assets.lib.drift import (
     DriftPolicy,
+    drift_html,
     input_drift,
     js_divergence,
     network_drift,
@@ -105,10 +106,41 @@ def test_evidently_flags_the_shifted_day_not_the_ordinary_one(tmp_path) -> None:
     assert not ordinary["shifted"].any()
     assert policy.verdict(ordinary, 0.0, None, None)[0] == "none"
     html = tmp_path / "drift.html"
-    shifted = input_drift(reference, day(5_000, 3.6, 0.7), policy, str(html))
+    shifted = input_drift(reference, day(5_000, 3.6, 0.7), policy)
     assert shifted["shifted"].to_dict() == {"amount_usd": True, "txn_count_24h": False, "is_online": True}
     assert shifted.loc["is_online", "method"] == "psi" and shifted.loc["amount_usd", "method"] == "wasserstein"
+    drift_html(reference, day(5_000, 3.6, 0.7), policy, str(html))
     assert html.read_text().lstrip().lower().startswith("<!doctype html") or "<html" in html.read_text()[:500]
+
+
+def test_the_verdict_s_statistics_are_those_of_evidently_s_report(tmp_path) -> None:
+    """`input_drift` computes what Evidently's report shows, without Evidently: on numbers with
+    missing and infinite values, a constant number, flags with a value one side lacks, and a
+    column with no value on one side (left out by both)."""
+    rows, policy = 2_000, DriftPolicy()
+    reference = pd.DataFrame(
+        {
+            "amount_usd": RNG.lognormal(3.0, 1.0, rows),
+            "merchant_fraud_rate_7d": np.where(RNG.random(rows) < 0.2, np.nan, RNG.beta(1, 30, rows)),
+            "amount_vs_mean_7d": np.where(RNG.random(rows) < 0.01, np.inf, RNG.gamma(2.0, 0.5, rows)),
+            "constant_count": np.full(rows, 3.0),
+            "is_online": (RNG.random(rows) < 0.3).astype(float),
+            "is_category_rare": np.zeros(rows),
+            "merchant_fraud_rate_30d": np.full(rows, np.nan),
+        }
+    )
+    current = reference.sample(700, random_state=1).reset_index(drop=True)
+    current["amount_usd"] *= 1.4
+    current["constant_count"] = 4.0
+    current.loc[:20, "is_category_rare"] = 1.0  # a value the reference never has
+    current["is_online"] = (RNG.random(700) < 0.6).astype(float)
+    ours = input_drift(reference, current, policy)
+    evidently = drift_html(reference, current, policy, str(tmp_path / "drift.html"))
+    assert list(ours.index) == list(evidently.index) and "merchant_fraud_rate_30d" not in ours.index
+    assert ours["method"].tolist() == evidently["method"].tolist()
+    np.testing.assert_allclose(ours["value"], evidently["value"], rtol=1e-9, atol=1e-12)
+    assert ours["shifted"].tolist() == evidently["shifted"].tolist()
+    assert ours.loc["is_online", "shifted"] and ours.loc["is_category_rare", "shifted"]
 
 
 def sample(rows: int, fraud_share: float, channel_given_fraud: list[float], channel_given_legit: list[float]):
