@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlops_assets.lib.contract import COLUMNS, LINEAGE_COLUMNS, REASONS, REQUIRED_COLUMNS, SOURCE_FILE, SOURCE_ROW
+from mlops_assets.lib.feature_spec import category_input
 from mlops_assets.lib.validation import validate_day
 
 READABLE = (".parquet", ".csv")
@@ -116,10 +117,19 @@ class ImportResult:
     def common_categories(self, min_share: float = 0.005, most: int = 30) -> tuple[str, ...]:
         """The merchant categories of at least `min_share` of the landed rows, at most `most`, most
         frequent first: those that get a model input each (the rest are `is_category_unknown`).
-        A value with a comma cannot be written in the comma-separated setting and is left out."""
+        Left out: a value with a comma (the setting's separator), one without a letter or digit or
+        named `unknown` (no input name), and one whose input name a more frequent one has."""
         least = min_share * sum(self.categories.values())
-        common = [name for name, count in self.categories.most_common() if count >= least and "," not in name]
-        return tuple(common[:most])
+        common: dict[str, str] = {}  # input name -> category
+        for name, count in self.categories.most_common():
+            input_name = category_input(name)
+            if (
+                count >= least
+                and "," not in name
+                and input_name not in (*common, "is_category_", "is_category_unknown")
+            ):
+                common[input_name] = name
+        return tuple(common.values())[:most]
 
 
 def import_tables(

@@ -215,7 +215,7 @@ def drift_report_html(
     inputs = point_in_time_inputs(context, feast, transactions)
     model, reference = model_registry.registry().load_with_reference(verdict["champion_version"])
     monitored = features.drift_monitored(model.inputs)
-    policy = DriftPolicy(**verdict["shift_thresholds"])
+    policy = DriftPolicy(**verdict.get("shift_thresholds", {}))  # a report of before they were kept: defaults
     with tempfile.TemporaryDirectory() as folder:  # Evidently saves to a local file
         report = Path(folder) / "drift.html"
         drift_html(reference[monitored], inputs[monitored], policy, str(report))
