@@ -86,7 +86,8 @@ def drift_report(
         raise dg.Failure("no champion yet: run retrain_job first, there is nothing to compare with")
     day = context.partition_key
     table = lake.lake()
-    first, days, transactions = _window(table, day, config.window_days)
+    first = (pd.Timestamp(day) - pd.Timedelta(days=config.window_days - 1)).strftime("%Y-%m-%d")
+    days, transactions = _validated_between(table, first, day)
     inputs = point_in_time_inputs(context, feast, transactions)
     model, reference = registry.load_with_reference(champion.version)
     policy = config.policy()
@@ -176,14 +177,12 @@ def drift_report(
     return dg.Output(record, metadata=metadata)
 
 
-def _window(table, day: str, window_days: int) -> tuple[str, list[str], pd.DataFrame]:
-    """The first calendar day of the window ending with `day`, its validated days, and their
-    transactions."""
-    first = (pd.Timestamp(day) - pd.Timedelta(days=window_days - 1)).strftime("%Y-%m-%d")
+def _validated_between(table, first: str, day: str) -> tuple[list[str], pd.DataFrame]:
+    """The validated days from `first` to `day` (which must be one), and their transactions."""
     days = [d for d in table.partitions("validated_transactions") if first <= d <= day]
     if day not in days:
         raise dg.Failure(f"no validated transactions on {day}: ingest the day first")
-    return first, days, pd.concat([table.read("validated_transactions", d) for d in days], ignore_index=True)
+    return days, pd.concat([table.read("validated_transactions", d) for d in days], ignore_index=True)
 
 
 def _html_path(day: str) -> str:
@@ -210,8 +209,7 @@ def drift_report_html(
     table = lake.lake()
     verdict = table.read_record(f"drift_report/{day}")
     first, _ = verdict["window"].split("..")
-    days = [d for d in table.partitions("validated_transactions") if first <= d <= day]
-    transactions = pd.concat([table.read("validated_transactions", d) for d in days], ignore_index=True)
+    _, transactions = _validated_between(table, first, day)
     inputs = point_in_time_inputs(context, feast, transactions)
     model, reference = model_registry.registry().load_with_reference(verdict["champion_version"])
     monitored = features.drift_monitored(model.inputs)
