@@ -47,6 +47,29 @@ def step_seconds(instance, day: str) -> float:
     return total
 
 
+def run_breakdown(instance, day: str) -> list[tuple[str, float, float, float, float]]:
+    """Each run of `day`'s partition, oldest first: job, then seconds queued (created to
+    started), starting (started to its first step), in its steps, and the rest until it ended."""
+    import dagster as dg
+
+    rows = []
+    for record in reversed(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": day}))):
+        run_id = record.dagster_run.run_id
+        starts = [e.timestamp for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)]
+        steps = sum(
+            e.dagster_event.event_specific_data.duration_ms / 1000
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+        )
+        created, started, ended = record.create_timestamp.timestamp(), record.start_time, record.end_time
+        if started is None or ended is None or not starts:
+            continue
+        first_step = min(starts)
+        rows.append(
+            (record.dagster_run.job_name, started - created, first_step - started, steps, ended - first_step - steps)
+        )
+    return rows
+
+
 def wait_for(path: Path, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():
@@ -89,6 +112,7 @@ def main() -> None:
                 time.sleep(15)  # the last runs' events written
                 with dg.DagsterInstance.get() as instance:
                     results = [(day, wall, step_seconds(instance, day)) for day, wall in results]
+                    breakdown = {day: run_breakdown(instance, day) for day, _, _ in results}
             finally:
                 dagster.terminate()
                 dagster.wait(timeout=120)
@@ -100,6 +124,11 @@ def main() -> None:
     walls, computes = [r[1] for r in results], [r[2] for r in results]
     median_wall, median_compute = statistics.median(walls), statistics.median(computes)
     print(f"| median | {median_wall:.1f} | {median_compute:.1f} | {median_wall / median_compute:.1f}x |")
+    print("\nWhere each day's runs spent their time (s):\n")
+    print("| day | run | queued | starting | in steps | rest |\n| --- | --- | ---: | ---: | ---: | ---: |")
+    for day, runs in breakdown.items():
+        for job, queued, starting, steps, rest in runs:
+            print(f"| {day} | {job} | {queued:.1f} | {starting:.1f} | {steps:.1f} | {rest:.1f} |")
 
 
 if __name__ == "__main__":
