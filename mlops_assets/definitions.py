@@ -14,7 +14,7 @@ from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.sensors import ingest_job, label_sensor, landing_sensor, unmatched_labels_sensor
 from mlops_assets.monitoring.assets import drift_report, drift_report_html
 from mlops_assets.monitoring.decisions import retrain_decisions
-from mlops_assets.monitoring.jobs import monitoring_job, shadow_job
+from mlops_assets.monitoring.jobs import landed_day_job, monitoring_job, shadow_job
 from mlops_assets.monitoring.review import champion_review
 from mlops_assets.monitoring.sensors import drift_report_sensor, drift_retrain_sensor, retrain_schedule, shadow_sensor
 from mlops_assets.monitoring.shadow import shadow_scores
@@ -81,7 +81,7 @@ def build_definitions(
             shadow_scores,
         ],
         asset_checks=gate_checks,
-        jobs=[ingest_job, features_job, training_set_job, retrain_job, monitoring_job, shadow_job],
+        jobs=[ingest_job, features_job, training_set_job, retrain_job, monitoring_job, landed_day_job, shadow_job],
         sensors=[
             landing_sensor,
             label_sensor,

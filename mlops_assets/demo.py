@@ -167,11 +167,12 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
     registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
     key = day.isoformat()
     generator.generate(day, 1, args.rows_per_day, settings.landing_dir, scenario=scenario, seed=args.seed)
-    print(f"    {key} landed ({scenario}); waiting for landing_sensor ...", end="", flush=True)
+    # `landing_sensor` starts one run for the day, from its file to its drift report (`landed_day_job`).
+    print(f"    {key} landed ({scenario}); landing_sensor, one run to the verdict ...", end="", flush=True)
     _wait(lambda: lake.exists("validated_transactions", key), DAY_SECONDS, f"{key} to be ingested")
-    print(" validated; features_sensor ...", end="", flush=True)
+    print(" validated ...", end="", flush=True)
     _wait(lambda: lake.exists("customer_features", key), DAY_SECONDS, f"features of {key}")
-    print(" features; drift_report_sensor ...", end="", flush=True)
+    print(" features ...", end="", flush=True)
     champion = registry.alias(CHAMPION).version
     log = DecisionLog(lake)
     decision = _wait(lambda: log.get(report_key(key, champion)), DAY_SECONDS, f"the drift report and decision of {key}")

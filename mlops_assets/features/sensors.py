@@ -2,7 +2,8 @@
 
 Which days need features is derived from the lake: a day whose feature table is missing, or older
 than any validated partition in its history (the feature windows' reach). Requests wait until no ingestion run is in
-progress, so a day never reads half-ingested history.
+progress (`ingest_job`, or `landed_day_job`, which builds its day's features itself), so a day
+never reads half-ingested history.
 """
 
 import dagster as dg
@@ -20,6 +21,15 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+
+
+def in_progress(instance: dg.DagsterInstance, *job_names: str) -> bool:
+    """Whether a run of any of these jobs is queued or running."""
+    return any(
+        instance.get_runs(filters=dg.RunsFilter(job_name=name, statuses=IN_PROGRESS), limit=1) for name in job_names
+    )
+
+
 # The run queue lets one run at a time write the online store (see settings.DAGSTER_INSTANCE_YAML).
 ONLINE_STORE_TAG = {"mlops/online_store": "write"}
 
@@ -40,8 +50,7 @@ def stale_feature_days(lake: Lake) -> dict[str, int]:
 @dg.sensor(job=features_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def features_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     """Requests features (and the online store) for days whose validated history changed."""
-    ingesting = context.instance.get_runs(filters=dg.RunsFilter(job_name="ingest_job", statuses=IN_PROGRESS), limit=1)
-    if ingesting:
+    if in_progress(context.instance, "ingest_job", "landed_day_job"):
         return dg.SkipReason("waiting for ingestion runs to finish")
     stale = stale_feature_days(lake.lake())
     # A day that failed validation is refused by the features asset: no run is asked for it.

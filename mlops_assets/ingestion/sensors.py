@@ -6,10 +6,14 @@ import time
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.features.sensors import ONLINE_STORE_TAG, in_progress, stale_feature_days
 from mlops_assets.ingestion.assets import raw_transactions
 from mlops_assets.ingestion.pending import pending_days, run_key
 from mlops_assets.lib.labels import unmatched_reason
-from mlops_assets.resources import LakeResource, LandingResource
+from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.registry import CHAMPION, Registry, reference_end
+from mlops_assets.monitoring.jobs import landed_day_job
+from mlops_assets.resources import LakeResource, LandingResource, ModelRegistryResource
 from mlops_assets.validation.assets import validate_transactions
 
 LANDING_FILES_TAG = "mlops/landing_files"
@@ -22,15 +26,33 @@ ingest_job = dg.define_asset_job(
 )
 
 
-def run_request(day: str, files: list[str]) -> dg.RunRequest:
-    """The run that brings these files' rows into this day's partitions."""
+def run_request(day: str, files: list[str], to_verdict: bool = False) -> dg.RunRequest:
+    """The run that brings these files' rows into this day's partitions: `ingest_job`, or with
+    `to_verdict` `landed_day_job`, which goes on to the day's features and drift report."""
     listed = ",".join(files)
+    # For people reading the run; long lists are cut to keep the tag small.
+    tags = {LANDING_FILES_TAG: listed if len(listed) <= 1000 else listed[:997] + "..."}
     return dg.RunRequest(
         run_key=run_key(day, files),
         partition_key=day,
-        # For people reading the run; long lists are cut to keep the tag small.
-        tags={LANDING_FILES_TAG: listed if len(listed) <= 1000 else listed[:997] + "..."},
+        job_name=landed_day_job.name if to_verdict else ingest_job.name,
+        tags={**tags, **ONLINE_STORE_TAG} if to_verdict else tags,
     )
+
+
+def straight_to_verdict(instance: dg.DagsterInstance, day: str, lake: Lake, registry: Registry) -> bool:
+    """Whether a day that just landed, the only one pending, can go to its drift verdict in one
+    run (`landed_day_job`) rather than through three sensors' runs: it is newer than every
+    validated day (its rows reach no other day's features) and than the champion's reference,
+    nothing else is ingesting or building features, and every other day's features are current.
+    Otherwise the stages follow each other as before, each sensor waiting for the last."""
+    validated = lake.partitions("validated_transactions")
+    if validated and day <= max(validated):
+        return False
+    if in_progress(instance, ingest_job.name, "features_job", landed_day_job.name) or stale_feature_days(lake):
+        return False
+    champion = registry.alias(CHAMPION)
+    return champion is not None and day > reference_end(champion)
 
 
 # A landing file modified in the last 5 s may still be being written (a producer that writes in
@@ -38,14 +60,25 @@ def run_request(day: str, files: list[str]) -> dg.RunRequest:
 LANDING_SETTLE_SECONDS = 5
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
-def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource):
+@dg.sensor(jobs=[ingest_job, landed_day_job], minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
+def landing_sensor(
+    context: dg.SensorEvaluationContext,
+    landing: LandingResource,
+    lake: LakeResource,
+    model_registry: ModelRegistryResource,
+):
     """Turns new landing files into partition runs, once they have settled; rejects unreadable
-    files with a reason."""
+    files with a reason. A single new day after the champion's reference goes on to its drift
+    verdict in the same run (`straight_to_verdict`)."""
     index = landing.index()
     report = index.index_new_files(settle_seconds=LANDING_SETTLE_SECONDS)
     rejected = report.rejected
-    requests = [run_request(day, files) for day, files in pending_days(index, lake.lake()).items()]
+    table = lake.lake()
+    pending = pending_days(index, table)
+    to_verdict = len(pending) == 1 and straight_to_verdict(
+        context.instance, next(iter(pending)), table, model_registry.registry()
+    )
+    requests = [run_request(day, files, to_verdict) for day, files in pending.items()]
     for rejection in rejected:
         context.log.warning(f"rejected landing file {rejection.name}: {rejection.reason}")
     observations = [

@@ -1,7 +1,8 @@
 """The monitoring loop's sensors.
 
 - `drift_report_sensor`: a day gets its drift report once its features are built, against the
-  champion of the time (days the champion was trained or evaluated on are not reported).
+  champion of the time (days the champion was trained or evaluated on are not reported), unless
+  `landed_day_job` already reported it.
 - `drift_retrain_sensor`: every new `drift_report` materialization is decided once
   (`lib.retraining.decide`); a `retrain` decision requests `retrain_job` with the run key
   `drift:<event id>` (`#<attempt>` after a rejected one), so each decided retraining runs once,
@@ -14,7 +15,7 @@ import time
 
 import dagster as dg
 
-from mlops_assets.features.sensors import IN_PROGRESS, stale_feature_days
+from mlops_assets.features.sensors import in_progress, stale_feature_days
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import CHAMPION, reference_end
 from mlops_assets.lib.retraining import (
@@ -40,16 +41,11 @@ SHADOW_INTERVAL_SECONDS = 600
 SHADOW_SETTLE_SECONDS = 5
 
 
-def _running(instance: dg.DagsterInstance, job_names: list[str]) -> bool:
-    return any(
-        instance.get_runs(filters=dg.RunsFilter(job_name=name, statuses=IN_PROGRESS), limit=1) for name in job_names
-    )
-
-
 @dg.sensor(job=monitoring_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def drift_report_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, model_registry: ModelRegistryResource):
-    """Requests each new day's drift report once its features are final."""
-    if _running(context.instance, ["ingest_job", "features_job"]):
+    """Requests each new day's drift report once its features are final, unless the day already
+    has one against the champion (`landed_day_job` writes its day's report in its own run)."""
+    if in_progress(context.instance, "ingest_job", "features_job", "landed_day_job"):
         return dg.SkipReason("waiting for ingestion and feature runs to finish")
     champion = model_registry.registry().alias(CHAMPION)
     if champion is None:
@@ -57,11 +53,21 @@ def drift_report_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
     table = lake.lake()
     stale = stale_feature_days(table)
     after = reference_end(champion)
-    days = [day for day in table.partitions("customer_features") if day > after and day not in stale]
+    days = [
+        day
+        for day in table.partitions("customer_features")
+        if day > after and day not in stale and not reported_against(table, day, champion.version)
+    ]
     if not days:
         return dg.SkipReason(f"no day after {after} with features yet")
     # The key names the champion: a day is reported once against each champion.
     return [dg.RunRequest(run_key=f"{day}.v{champion.version}", partition_key=day) for day in days]
+
+
+def reported_against(lake: Lake, day: str, version: str) -> bool:
+    """Whether the day's latest drift report compared it with this champion version."""
+    key = f"drift_report/{day}"
+    return lake.exists_record(key) and str(lake.read_record(key)["champion_version"]) == str(version)
 
 
 def labelled_between(lake: Lake, first: str, last: str) -> int:

@@ -14,6 +14,7 @@ import pytest
 
 from mlops_assets.evaluation.assets import champion_model, model_evaluation
 from mlops_assets.features.jobs import build_features
+from mlops_assets.ingestion import sensors as ingestion_sensors
 from mlops_assets.ingestion.runner import ingest_pending
 from mlops_assets.lib import generator
 from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
@@ -24,6 +25,7 @@ from mlops_assets.lib.retraining import DecisionLog
 from mlops_assets.monitoring.assets import drift_report, drift_report_html
 from mlops_assets.monitoring.review import champion_review
 from mlops_assets.resources import build_resources
+from mlops_assets.runs import QUIET
 from mlops_assets.settings import Settings
 from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
 from mlops_assets.training.jobs import retrain
@@ -123,6 +125,37 @@ def test_each_version_keeps_a_sample_of_its_holdout_days_as_drift_reference(trai
     # The days it was evaluated on, after (never among) the days it was trained on.
     assert f"{days.min()}..{days.max()}" == champion.tags["reference_window"] == "2025-03-07..2025-03-10"
     assert champion.tags["training_window"] == "2025-03-01..2025-03-06"
+
+
+def tick(trained: Trained, sensor_name: str):
+    """One tick of a sensor of the real definitions, as the daemon evaluates it."""
+    sensor = trained.defs.resolve_sensor_def(sensor_name)
+    resources = {key: trained.defs.resources[key] for key in sensor.required_resource_keys}
+    with dg.build_sensor_context(instance=trained.instance, definitions=trained.defs, resources=resources) as context:
+        return sensor.evaluate_tick(context)
+
+
+def test_a_new_day_goes_from_its_landing_file_to_its_drift_verdict_in_one_run(
+    trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingestion_sensors, "LANDING_SETTLE_SECONDS", 0)  # the file is written whole
+    # The first day `drifted` lands (the same day, rows and seed: the same file), landed first here.
+    generator.generate(date(2025, 3, 11), 1, 1500, trained.settings.landing_dir, seed=8)
+    [request] = tick(trained, "landing_sensor").run_requests
+    assert (request.job_name, request.partition_key) == ("landed_day_job", "2025-03-11")
+    run = trained.defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=trained.instance, partition_key=request.partition_key, tags=request.tags, run_config=QUIET
+    )
+    assert run.success
+    written = {event.asset_key.to_user_string() for event in run.get_asset_materialization_events()}
+    assert {"raw_transactions", "validated_transactions", "online_features", "drift_report"} <= written
+    assert {"drift_report_html", "champion_review"} <= written
+    champion = trained.registry.alias("champion").version
+    assert str(trained.lake.read_record("drift_report/2025-03-11")["champion_version"]) == champion
+    # The stages' own sensors find nothing left to do for the day.
+    assert tick(trained, "features_sensor").skip_message == "features are up to date"
+    assert tick(trained, "drift_report_sensor").skip_message == "no day after 2025-03-10 with features yet"
+    assert tick(trained, "landing_sensor").run_requests == []
 
 
 def test_a_model_whose_files_changed_is_refused(trained: Trained) -> None:

@@ -3,18 +3,23 @@
 
 import os
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
 
+from mlops_assets.features.jobs import build_features
+from mlops_assets.features.sensors import ONLINE_STORE_TAG
 from mlops_assets.ingestion import sensors
 from mlops_assets.ingestion.runner import ingest_pending
 from mlops_assets.ingestion.sensors import LABEL_SETTLE_SECONDS, LANDING_FILES_TAG, label_sensor, landing_sensor
 from mlops_assets.lib import generator
 from mlops_assets.lib.labels import LabelFolder
 from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.registry import MODEL_NAME, Registry
 from mlops_assets.settings import Settings
 from tests.conftest import DAY, land
 
@@ -28,7 +33,8 @@ def files_settle_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def evaluate(resources: dict, instance: dg.DagsterInstance) -> dg.SensorResult:
     """One tick, as the daemon would run it (a fresh context: nothing kept between ticks)."""
-    used = {key: resources[key] for key in ("landing", "lake")}  # a context initializes all it is given
+    # A context initializes all it is given: only what the sensor uses.
+    used = {key: resources[key] for key in ("landing", "lake", "model_registry")}
     with dg.build_sensor_context(instance=instance, resources=used) as context:
         return landing_sensor(context)
 
@@ -42,12 +48,45 @@ def test_new_files_become_one_run_request_per_day(settings: Settings, resources:
     assert requests["2025-03-01"].tags[LANDING_FILES_TAG] == (
         "transactions_baseline_2025-03-01.parquet,transactions_dirty_2025-03-01.parquet"
     )
-    assert requests["2025-03-02"].job_name in (None, "ingest_job")
+    assert requests["2025-03-02"].job_name == "ingest_job"
     rejected = sorted(event.metadata["rejected_file"].value for event in result.asset_events)
     assert rejected == [
         "transactions_dirty_2025-03-01_no_amount.csv",
         "transactions_dirty_2025-03-01_truncated.parquet",
     ]
+
+
+def test_one_new_day_after_the_champions_reference_goes_to_its_verdict_in_one_run(
+    settings: Settings, resources: dict, defs: dg.Definitions, instance, tmp_path: Path
+) -> None:
+    land(settings, rows=300)
+    assert not ingest_pending(defs, instance).failed_days
+    assert not build_features(defs, instance, ["2025-03-01"])
+    land(settings, start=DAY + timedelta(days=1), rows=300)
+    only_job = lambda: [request.job_name for request in evaluate(resources, instance).run_requests]  # noqa: E731
+    assert only_job() == ["ingest_job"]  # no champion: nothing to give a verdict against
+
+    # A champion (registered from a plain folder: the sensor reads only its tags) whose reference
+    # ends on the last validated day: the new day is the first it has not seen.
+    registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+    registry.client.create_registered_model(MODEL_NAME)
+    version = str(registry.client.create_model_version(MODEL_NAME, source=tmp_path.as_uri()).version)
+    registry.set_tags(version, {"reference_window": "2025-02-20..2025-03-02"})
+    registry.promote(version)
+    assert only_job() == ["ingest_job"]  # the day is in the champion's reference
+    registry.set_tags(version, {"reference_window": "2025-02-20..2025-03-01"})
+    [request] = evaluate(resources, instance).run_requests
+    assert request.job_name == "landed_day_job" and request.partition_key == "2025-03-02"
+    assert ONLINE_STORE_TAG.items() <= request.tags.items()  # it writes the online store: one writer at a time
+
+    # Not while other runs may still change the history it reads.
+    running = dg.DagsterRun(job_name="features_job", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED)
+    instance.add_run(running)
+    assert only_job() == ["ingest_job"]
+    instance.delete_run(running.run_id)
+    # Not when more than one day is pending: the stages go day by day, each sensor after the last.
+    land(settings, start=DAY + timedelta(days=2), rows=300)
+    assert only_job() == ["ingest_job", "ingest_job"]
 
 
 def test_a_file_still_being_written_is_indexed_only_once_whole(

@@ -1,12 +1,16 @@
 """The real Feast store of `feature_repo/` in a temporary MLOPS_HOME: point-in-time joins that
 never leak the future, and online values equal to the offline ones."""
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
+import typeguard
 
 from mlops_assets.lib import features
 from mlops_assets.lib.feature_spec import FeatureSpec
-from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions, online_features, open_store
+from mlops_assets.lib.feature_store import FEATURE_REPO, FEATURE_SERVICE, definitions, online_features, open_store
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.point_in_time import historical_features
 from mlops_assets.settings import Settings
@@ -162,3 +166,29 @@ def test_reads_go_on_while_another_process_materializes(store, settings, history
     assert len(historical(reader, entities)) == len(entities)
     during = reader.get_online_features(features=reader.get_feature_service(FEATURE_SERVICE), entity_rows=rows).to_df()
     pd.testing.assert_frame_equal(during, served)
+
+
+# Feast imported as the `feast` CLI imports it, with typeguard instrumenting its classes: the
+# repository's definitions load, and a wrong argument type is refused (the checks are on).
+CHECKED_IMPORT = """
+import sys, feast, typeguard
+sys.path.insert(0, sys.argv[1])
+for name in ("entities", "sources", "feature_views", "feature_services"):
+    __import__(name)
+try:
+    feast.Entity(name=1, join_keys=["customer_id"])
+except typeguard.TypeCheckError:
+    print("definitions pass Feast's type checks")
+"""
+
+
+def test_the_definitions_pass_feasts_own_type_checks(settings) -> None:
+    # In this project's processes Feast imports without them (feature_store._typeguard_off).
+    done = subprocess.run(
+        [sys.executable, "-c", CHECKED_IMPORT, str(FEATURE_REPO)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "definitions pass Feast's type checks"
+    instrumenting = typeguard.typechecked
+    definitions()
+    assert typeguard.typechecked is instrumenting  # restored for everything imported later

@@ -73,7 +73,7 @@ class Loop:
         for request in result.run_requests or []:
             if self.instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}), limit=1):
                 continue
-            job = self.defs.resolve_job_def(sensor.job_name)
+            job = self.defs.resolve_job_def(request.job_name or sensor.job_name)
             ops = {**(request.run_config or {}).get("ops", {}), **self.extra_ops(request)}
             outcome = job.execute_in_process(
                 instance=self.instance,
