@@ -45,11 +45,14 @@ def straight_to_verdict(instance: dg.DagsterInstance, day: str, lake: Lake, regi
     run (`landed_day_job`) rather than through three sensors' runs: it is newer than every
     validated day (its rows reach no other day's features) and than the champion's reference,
     nothing else is ingesting or building features, and every other day's features are current.
-    Otherwise the stages follow each other as before, each sensor waiting for the last."""
+    Otherwise the stages follow each other as before, each sensor waiting for the last.
+
+    An earlier day's `landed_day_job` may still be running (its HTML report, say): this day's run
+    waits in the queue until it ends, as both write the online store (`ONLINE_STORE_TAG`)."""
     validated = lake.partitions("validated_transactions")
     if validated and day <= max(validated):
         return False
-    if in_progress(instance, ingest_job.name, "features_job", landed_day_job.name) or stale_feature_days(lake):
+    if in_progress(instance, ingest_job.name, "features_job") or stale_feature_days(lake):
         return False
     champion = registry.alias(CHAMPION)
     return champion is not None and day > reference_end(champion)

@@ -84,6 +84,11 @@ def test_one_new_day_after_the_champions_reference_goes_to_its_verdict_in_one_ru
     instance.add_run(running)
     assert only_job() == ["ingest_job"]
     instance.delete_run(running.run_id)
+    # An earlier day's `landed_day_job` still at its HTML: this one queues behind it (one online-store writer).
+    earlier = dg.DagsterRun(job_name="landed_day_job", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED)
+    instance.add_run(earlier)
+    assert only_job() == ["landed_day_job"]
+    instance.delete_run(earlier.run_id)
     # Not when more than one day is pending: the stages go day by day, each sensor after the last.
     land(settings, start=DAY + timedelta(days=2), rows=300)
     assert only_job() == ["ingest_job", "ingest_job"]
