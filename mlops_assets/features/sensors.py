@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.features.assets import SPEC
-from mlops_assets.features.jobs import features_job
+from mlops_assets.features.jobs import RANGE_END_TAG, RANGE_START_TAG, consecutive_ranges, features_job
 from mlops_assets.lib.lake import Lake
 from mlops_assets.resources import LakeResource
 from mlops_assets.validation import verdicts
@@ -60,8 +60,18 @@ def features_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
         del stale[day]
     if not stale:
         return dg.SkipReason("features are up to date" + (f" (refused days: {len(refused)})" if refused else ""))
-    # The key names the input's state: the same stale day asks once until its inputs change again.
-    return [
-        dg.RunRequest(run_key=f"{day}:{newest}", partition_key=day, tags=ONLINE_STORE_TAG)
-        for day, newest in stale.items()
-    ]
+    return [features_request(stale, first, last) for first, last in consecutive_ranges(list(stale))]
+
+
+def features_request(stale: dict[str, int], first: str, last: str) -> dg.RunRequest:
+    """One run for a stretch of consecutive stale days, over its range as a single-run backfill
+    is: the online store is loaded from the first day once, not once per day (each day's load
+    reaches to the latest day, so N days as N runs cost N²). The key names the inputs' state: the
+    same stale days ask once until their inputs change again."""
+    newest = max(stale[day] for day in stale if first <= day <= last)
+    if first == last:
+        return dg.RunRequest(run_key=f"{first}:{newest}", partition_key=first, tags=ONLINE_STORE_TAG)
+    return dg.RunRequest(
+        run_key=f"{first}..{last}:{newest}",
+        tags={**ONLINE_STORE_TAG, RANGE_START_TAG: first, RANGE_END_TAG: last},
+    )

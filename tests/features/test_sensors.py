@@ -2,16 +2,17 @@
 
 import os
 import uuid
+from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
 
-from mlops_assets.features.jobs import build_features
+from mlops_assets.features.jobs import RANGE_END_TAG, RANGE_START_TAG, build_features
 from mlops_assets.features.sensors import ONLINE_STORE_TAG, features_sensor, stale_feature_days
 from mlops_assets.ingestion.runner import ingest_pending
 from mlops_assets.lib.lake import Lake
 from mlops_assets.settings import Settings
-from tests.conftest import land
+from tests.conftest import DAY, land
 
 SECOND = 1_000_000_000
 
@@ -51,10 +52,21 @@ def test_requests_wait_for_ingestion_then_come_once(
     assert "waiting for ingestion" in evaluate(resources, instance).skip_message
     instance.delete_run(running.run_id)
 
-    requests = evaluate(resources, instance)
-    assert [request.partition_key for request in requests] == ["2025-03-01", "2025-03-02"]
-    assert all(request.tags == ONLINE_STORE_TAG for request in requests)
-    assert [r.run_key for r in evaluate(resources, instance)] == [r.run_key for r in requests]
+    # Consecutive days are one run over their range (a single-run backfill), keyed by their state.
+    [request] = evaluate(resources, instance)
+    assert request.partition_key is None
+    assert request.tags == {**ONLINE_STORE_TAG, RANGE_START_TAG: "2025-03-01", RANGE_END_TAG: "2025-03-02"}
+    assert [r.run_key for r in evaluate(resources, instance)] == [request.run_key]
 
     assert build_features(defs, instance, ["2025-03-01", "2025-03-02"]) == {}
     assert evaluate(resources, instance).skip_message == "features are up to date"
+
+    # A late file for the first day makes both days stale again; with a gap in the days, each
+    # stretch is a run of its own (a single day as its partition).
+    land(settings, days=1, rows=50, scenario="covariate_shift")
+    land(settings, start=DAY + timedelta(days=3), rows=200)
+    assert not ingest_pending(defs, instance).failed_days
+    first, second = evaluate(resources, instance)
+    assert (first.tags[RANGE_START_TAG], first.tags[RANGE_END_TAG]) == ("2025-03-01", "2025-03-02")
+    assert first.run_key != request.run_key
+    assert second.partition_key == "2025-03-04" and second.tags == ONLINE_STORE_TAG

@@ -7,16 +7,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from mlops_assets.cli import start_server
+from mlops_assets.features.jobs import RANGE_END_TAG, RANGE_START_TAG
 from mlops_assets.ingestion.sensors import LANDING_FILES_TAG
 from mlops_assets.lib.lake import Lake
 from mlops_assets.settings import Settings
-from tests.conftest import land
+from tests.conftest import DAY, land
 
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 
@@ -79,25 +81,34 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
             wait_until(lambda: status(serve_port, "/livez") == 200, 420, "the serving API", log_path)
             assert status(serve_port, "/readyz") == 503
             land(settings, days=2, rows=300)
-            succeeded = [dg.DagsterRunStatus.SUCCESS] * 2
-            wait_until(lambda: [r.status for r in sensor_runs(instance)] == succeeded, 420, "two sensor runs", log_path)
+            land(settings, start=DAY + timedelta(days=3), rows=300)  # and a day after a gap
+            days = ["2025-03-01", "2025-03-02", "2025-03-04"]
+            succeeded = [dg.DagsterRunStatus.SUCCESS] * 3
+            ingested = lambda: [r.status for r in sensor_runs(instance)] == succeeded  # noqa: E731
+            wait_until(ingested, 420, "three sensor runs", log_path)
             runs = sensor_runs(instance)
-            assert sorted(run.tags["dagster/partition"] for run in runs) == ["2025-03-01", "2025-03-02"]
+            assert sorted(run.tags["dagster/partition"] for run in runs) == days
             assert all(run.tags[LANDING_FILES_TAG].startswith("transactions_baseline_") for run in runs)
-            # Then features_sensor builds both days, one online-store writer at a time.
-            features_done = lambda: [r.status for r in sensor_runs(instance, "features_sensor")] == succeeded  # noqa: E731
+            # Then features_sensor builds each stretch of days in one run (a single-run backfill of
+            # its range), one online-store writer at a time.
+            features_done = lambda: [r.status for r in sensor_runs(instance, "features_sensor")] == succeeded[:2]  # noqa: E731
             wait_until(features_done, 420, "two successful feature runs", log_path)
             records = [instance.get_run_record_by_id(run.run_id) for run in sensor_runs(instance, "features_sensor")]
             first, second = sorted(records, key=lambda record: record.start_time)
             assert first.end_time <= second.start_time
-            assert sorted(Lake(str(settings.lake_dir)).partitions("customer_features")) == ["2025-03-01", "2025-03-02"]
+            ranges = {
+                (run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG), run.tags.get("dagster/partition"))
+                for run in sensor_runs(instance, "features_sensor")
+            }
+            assert ranges == {("2025-03-01", "2025-03-02", None), (None, None, "2025-03-04")}
+            assert sorted(Lake(str(settings.lake_dir)).partitions("customer_features")) == days
             # Locally a run's steps run in its own process, one after another: no start-up per step.
             for run in sensor_runs(instance, "features_sensor"):
                 steps = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
                 assert len(steps) == 2 and len({step.dagster_event.pid for step in steps}) == 1
             # Several more ticks of each sensor (every 5 s) see nothing new and start nothing.
             time.sleep(32)
-            assert len(sensor_runs(instance)) == 2 and len(sensor_runs(instance, "features_sensor")) == 2
+            assert len(sensor_runs(instance)) == 3 and len(sensor_runs(instance, "features_sensor")) == 2
         finally:
             server.send_signal(signal.SIGTERM)
             exit_code = server.wait(timeout=90)
