@@ -45,8 +45,9 @@ class UnreadableFile(Exception):
     """A landing file that cannot become a raw table; the message is the reason kept beside it."""
 
 
-def read_as_text(folder: Folder, name: str) -> pd.DataFrame:
+def read_as_text(folder: Folder, name: str, rows: np.ndarray | None = None) -> pd.DataFrame:
     """Read a landing file into contract columns of text; missing optional columns are absent.
+    With `rows` (positions in the file), only those rows, in that order.
 
     Raises `UnreadableFile` when the file is not a table or lacks a required column.
     """
@@ -56,8 +57,12 @@ def read_as_text(folder: Folder, name: str) -> pd.DataFrame:
             if suffix == "csv":
                 # Everything as text: validation, not the reader, decides what a value means.
                 frame = pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""])
+                frame = frame if rows is None else frame.iloc[rows]
             else:
-                frame = _parquet_as_text(pq.read_table(handle))
+                table = pq.read_table(handle)
+                # The rows taken before the cast to text, which is most of the cost: a file of a
+                # month read for each of its days cast all of it 30 times (1.4 s of 290,000 rows).
+                frame = _parquet_as_text(table if rows is None else table.take(rows))
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise UnreadableFile(f"cannot be read as a {suffix} table: {error}") from error
     frame.columns = [str(column).strip() for column in frame.columns]
@@ -145,7 +150,7 @@ class LandingIndex:
         for entry in self.entries_for_day(day):
             rows = self.row_table(entry)
             placed = rows.loc[rows["day"] == day, "source_row"].to_numpy()
-            frame = read_as_text(self.folder, entry.name).iloc[placed]
+            frame = read_as_text(self.folder, entry.name, placed)
             frame.insert(0, SOURCE_ROW, placed.astype(np.int64))
             frame.insert(0, SOURCE_FILE, entry.name)
             parts.append(frame)

@@ -51,6 +51,22 @@ def test_rows_are_placed_by_utc_day_and_unplaceable_rows_on_the_files_first_day(
     assert list(landing.read_day("2025-03-02")["transaction_id"]) == ["t2", "t3", "t4"]
 
 
+def test_a_day_of_a_parquet_file_of_many_days_is_its_rows_as_text_with_their_positions(
+    landing: LandingIndex,
+) -> None:
+    rows = [row(f"t{i}", f"2025-03-0{1 + i % 3}T10:00:00Z", amount=i + 0.5) for i in range(9)]
+    pd.DataFrame(rows).to_parquet(Path(landing.folder.path) / "month.parquet", index=False)
+    landing.index_new_files()
+    day = landing.read_day("2025-03-02")
+    assert list(day["transaction_id"]) == ["t1", "t4", "t7"]
+    assert list(day["source_row"]) == [1, 4, 7]
+    # The same text as reading the whole file: only fewer rows are cast.
+    whole = read_as_text(landing.folder, "month.parquet")
+    pd.testing.assert_frame_equal(
+        day.drop(columns=["source_file", "source_row"]), whole.iloc[[1, 4, 7]].reset_index(drop=True)
+    )
+
+
 def test_first_seen_id_wins_across_files_in_arrival_order(landing: LandingIndex) -> None:
     first = write_csv(
         Path(landing.folder.path), "b_first.csv", [row("t1", "2025-03-02T10:00:00"), row("t2", "2025-03-02T11:00:00")]
