@@ -30,8 +30,8 @@ lint: install
 # The production environment's tests start a real PostgreSQL and Redis, and the UI tests drive
 # headless Chromium: Debian's packages.
 # The suite runs as two pytest processes side by side, one per core, of about equal length: the
-# two longest stories (`end_to_end`: the demo through the daemon, the retraining loop) and
-# everything else. Both must pass; the stories' output is printed after the rest's.
+# longest stories (`end_to_end`: the demo through the daemon, the retraining loop, the killed
+# worker and sensor) and everything else. Both must pass; the stories' output is printed after the rest's.
 test: lint
 	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 		[ -x /usr/bin/chromium ] || \

@@ -33,7 +33,7 @@ from tests.conftest import use_home
 from tests.monitoring.loop import RUN_KEY_TAG
 from tests.monitoring.sensor_ticks import STAGES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.end_to_end]  # a long story: in the process beside the rest
 
 DAYS = ("2025-03-01", "2025-03-02")
 CHAMPION = "1"
