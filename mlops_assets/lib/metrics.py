@@ -35,18 +35,37 @@ def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> flo
     return float(tpr[fpr <= max_fpr].max())
 
 
+def _weighted_average_precision(sorted_labels: np.ndarray, ends: np.ndarray, weights: np.ndarray) -> float:
+    """Average precision of rows sorted by descending score, each counted `weights` times, as
+    scikit-learn's `average_precision_score` computes it with `sample_weight`: one threshold per
+    distinct score, `ends` the index of the last row of each run of equal scores."""
+    true_positives = np.cumsum(weights * sorted_labels)[ends]
+    flagged = np.cumsum(weights)[ends]
+    precision = np.divide(true_positives, flagged, out=np.zeros_like(true_positives), where=flagged > 0)
+    recall_steps = np.diff(true_positives, prepend=0.0) / true_positives[-1]
+    return float(np.sum(recall_steps * precision))
+
+
 def pr_auc_upper_bound(labels: np.ndarray, scores: np.ndarray, level: float = 0.9, resamples: int = 200, seed: int = 0):
     """The upper end of a bootstrap interval of PR AUC (`level` two-sided; resampled rows,
     seeded): how good the model may really be, given how few frauds a window holds."""
-    from sklearn.metrics import average_precision_score
-
     _check(labels, scores)
+    # A resample is the rows counted as often as they were drawn: the scores are sorted once, and
+    # each resample costs a count and two running sums (sorting each one took 54 s a million rows).
+    order = np.argsort(-np.asarray(scores, dtype="float64"), kind="stable")
+    sorted_scores = np.asarray(scores, dtype="float64")[order]
+    sorted_labels = np.asarray(labels, dtype="float64")[order]
+    ends = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(sorted_scores) - 1]
+    rank = np.empty(len(order), dtype="int64")
+    rank[order] = np.arange(len(order))
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(resamples):
         picked = rng.integers(0, len(labels), len(labels))
-        if 0 < labels[picked].sum() < len(picked):  # a resample needs both classes to be scored
-            values.append(average_precision_score(labels[picked], scores[picked]))
+        weights = np.bincount(rank[picked], minlength=len(order)).astype("float64")
+        frauds = float(weights @ sorted_labels)
+        if 0 < frauds < len(picked):  # a resample needs both classes to be scored
+            values.append(_weighted_average_precision(sorted_labels, ends, weights))
     return float(np.quantile(values, 0.5 + level / 2))
 
 

@@ -110,6 +110,26 @@ def test_pr_auc_upper_bound_is_above_the_estimate_and_tightens_with_more_frauds(
     assert widths[1] < widths[0] / 2
 
 
+def test_pr_auc_upper_bound_is_the_quantile_of_scikit_learns_average_precision_over_the_resamples() -> None:
+    """The bound counts each resample's rows by weight instead of sorting it: the same numbers as
+    scoring every resample with scikit-learn, ties of scores included."""
+    from sklearn.metrics import average_precision_score
+
+    from mlops_assets.lib.metrics import pr_auc_upper_bound
+
+    rng = np.random.default_rng(5)
+    labels = (rng.random(2_000) < 0.02).astype(int)
+    scores = np.round(np.clip(rng.normal(0.2 + 0.3 * labels, 0.15), 0, 1), 2)  # many equal scores
+    draws = np.random.default_rng(0)
+    resampled = []
+    for _ in range(50):
+        picked = draws.integers(0, len(labels), len(labels))
+        if 0 < labels[picked].sum() < len(picked):
+            resampled.append(average_precision_score(labels[picked], scores[picked]))
+    expected = float(np.quantile(resampled, 0.95))
+    assert pr_auc_upper_bound(labels, scores, resamples=50) == pytest.approx(expected, abs=1e-12)
+
+
 def rows(*cards: tuple) -> pd.DataFrame:
     """(day offset, hour, card, score, label) -> the frame the metrics take."""
     start = pd.Timestamp("2018-08-08", tz="UTC")
