@@ -256,8 +256,7 @@ def fit_parameters(model, data: pd.DataFrame, state_names: Mapping[str, list] | 
 
 def state_codes(values, states: list) -> np.ndarray:
     """Each value's index among `states`; -1 for a missing or unknown value."""
-    index = {state: position for position, state in enumerate(states)}
-    return np.fromiter((index.get(value, -1) for value in values), dtype=np.int64, count=len(values))
+    return pd.Index(states).get_indexer(values).astype(np.int64, copy=False)
 
 
 def _connected_to(target: str, free_variables: list[tuple[str, ...]]) -> list[int]:

@@ -12,7 +12,7 @@ from pgmpy.factors.discrete import TabularCPD
 from pgmpy.inference import VariableElimination
 from pgmpy.models import DiscreteBayesianNetwork
 
-from mlops_assets.lib.bayes import CompiledNetwork, learn_network
+from mlops_assets.lib.bayes import CompiledNetwork, learn_network, state_codes
 from mlops_assets.lib.generator import TRUTH_EDGES
 from mlops_assets.lib.graphs import structural_hamming_distance
 from mlops_assets.settings import REPO_ROOT
@@ -67,6 +67,13 @@ def test_unknown_or_missing_values_are_marginalized_not_refused() -> None:
     np.testing.assert_allclose(compiled.posterior(codes)[1], only_hour[0])
     with pytest.raises(ValueError, match="not a node"):
         CompiledNetwork.from_pgmpy(model, "amount")
+
+
+def test_state_codes_are_each_value_s_position_and_minus_one_for_missing_or_unknown() -> None:
+    assert state_codes(np.array([2.0, np.nan, 0.0, 7.0]), [0, 1, 2]).tolist() == [2, -1, 0, -1]
+    assert state_codes(pd.Series(["b", None, "z", "a"]), ["a", "b"]).tolist() == [1, -1, -1, 0]
+    assert state_codes(pd.Series([1, 0, 1]).astype("category"), [0, 1]).tolist() == [1, 0, 1]
+    assert state_codes(np.array([], dtype=float), [0, 1]).dtype == np.int64
 
 
 def test_explanations_add_up_to_the_log_odds_and_name_the_evidence() -> None:

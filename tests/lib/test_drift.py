@@ -10,6 +10,7 @@ from mlops_assets.lib.bayes import CompiledNetwork
 from mlops_assets.lib.drift import (
     DriftPolicy,
     drift_html,
+    earth_movers_distance,
     input_drift,
     js_divergence,
     network_drift,
@@ -42,6 +43,23 @@ def test_psi_of_few_valued_inputs_compares_values() -> None:
 def test_wasserstein_is_in_reference_standard_deviations() -> None:
     reference = RNG.normal(0, 5, N)
     assert wasserstein(reference, reference + 2.5) == pytest.approx(0.5, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "reference, current",
+    [
+        (RNG.normal(0, 5, 2_000), RNG.normal(1, 7, 30_000)),
+        (RNG.integers(0, 6, 500).astype(float), RNG.integers(0, 9, 20_000).astype(float)),  # ties across both
+        (np.array([3.0]), np.array([3.0, 3.0])),
+        (np.array([0.0, 1.0]), np.array([5.0])),
+    ],
+)
+def test_earth_movers_distance_is_scipy_s(reference, current) -> None:
+    from scipy.stats import wasserstein_distance
+
+    assert earth_movers_distance(reference, current) == pytest.approx(
+        wasserstein_distance(reference, current), rel=1e-12, abs=1e-15
+    )
 
 
 def test_js_divergence_bounds() -> None:
