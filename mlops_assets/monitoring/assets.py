@@ -13,7 +13,15 @@ from pydantic import Field
 
 from mlops_assets.features.assets import point_in_time_inputs
 from mlops_assets.lib import features
-from mlops_assets.lib.drift import DriftPolicy, drift_html, input_drift, network_drift, psi, recovery_level
+from mlops_assets.lib.drift import (
+    HTML_MAX_ROWS,
+    DriftPolicy,
+    drift_html,
+    input_drift,
+    network_drift,
+    psi,
+    recovery_level,
+)
 from mlops_assets.lib.metrics import pr_auc_upper_bound, recall_at_fpr
 from mlops_assets.lib.registry import CHAMPION
 from mlops_assets.lib.shadow import compare, scores_between
@@ -203,8 +211,9 @@ def drift_report_html(
     reports: ReportsResource,
 ) -> dg.MaterializeResult:
     """Evidently's data drift report of the day's `drift_report` (its window and shift thresholds,
-    against the same champion's training data), as HTML: the statistics the verdict read.
-    A step of its own, after the verdict, so that no decision waits for Evidently (20 s)."""
+    against the same champion's training data), as HTML: the statistics the verdict read, shown
+    on at most `HTML_MAX_ROWS` of the window's rows (a seeded sample of a larger window). A step of
+    its own, after the verdict, so that no decision waits for Evidently (20 s)."""
     day = context.partition_key
     table = lake.lake()
     verdict = table.read_record(f"drift_report/{day}")
@@ -221,6 +230,8 @@ def drift_report_html(
     return dg.MaterializeResult(
         metadata={
             "champion_version": verdict["champion_version"],
+            "window_rows": len(inputs),
+            "rows_in_report": min(len(inputs), HTML_MAX_ROWS),
             "report": dg.MetadataValue.path(html),
             "report_url": dg.MetadataValue.url(html if "://" in html else Path(html).as_uri()),
         }

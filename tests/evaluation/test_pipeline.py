@@ -229,6 +229,9 @@ def test_a_concept_drift_window_is_flagged_with_its_reasons_and_report(drifted: 
     # A labelled window reports its PR AUC, and no "too few labels" note beside it.
     assert metadata["pr_auc"].value == pytest.approx(record["pr_auc"], abs=1e-4) and "labels" not in metadata
     assert metadata["report"].value == record["report"]
+    html = drifted.instance.get_latest_materialization_event(dg.AssetKey("drift_report_html"))
+    shown = html.asset_materialization.metadata
+    assert shown["window_rows"].value == shown["rows_in_report"].value == 3000  # under HTML_MAX_ROWS
 
 
 def test_a_covariate_shift_day_reports_the_inputs_that_moved_and_the_scores(drifted: Trained) -> None:

@@ -161,6 +161,21 @@ def test_the_verdict_s_statistics_are_those_of_evidently_s_report(tmp_path) -> N
     assert ours.loc["is_online", "shifted"] and ours.loc["is_category_rare", "shifted"]
 
 
+def test_evidently_s_report_of_a_large_window_shows_a_seeded_sample_of_it(tmp_path) -> None:
+    """A window larger than `max_rows` is reported on that many of its rows, the same ones each
+    time: the report's statistics are those of that sample, not of the first rows."""
+    reference = pd.DataFrame({"amount_usd": RNG.lognormal(3.0, 1.0, 2_000)})
+    # The window's second half moved: a head instead of a sample would miss it.
+    current = pd.DataFrame({"amount_usd": np.r_[RNG.lognormal(3.0, 1.0, 3_000), RNG.lognormal(4.0, 1.0, 3_000)]})
+    policy, html = DriftPolicy(), str(tmp_path / "drift.html")
+    reported = drift_html(reference, current, policy, html, max_rows=1_000)
+    shown = current.sample(1_000, random_state=0)
+    np.testing.assert_allclose(reported["value"], input_drift(reference, shown, policy)["value"], rtol=1e-9)
+    assert reported["value"].iloc[0] != pytest.approx(input_drift(reference, current, policy)["value"].iloc[0])
+    assert reported["shifted"].iloc[0]
+    assert drift_html(reference, current, policy, html, max_rows=1_000).equals(reported)
+
+
 def sample(rows: int, fraud_share: float, channel_given_fraud: list[float], channel_given_legit: list[float]):
     """is_fraud -> channel, and an independent hour: discrete states as the discretizer names them."""
     fraud = (RNG.random(rows) < fraud_share).astype(int)

@@ -110,24 +110,43 @@ def test_pr_auc_upper_bound_is_above_the_estimate_and_tightens_with_more_frauds(
     assert widths[1] < widths[0] / 2
 
 
-def test_pr_auc_upper_bound_is_the_quantile_of_scikit_learns_average_precision_over_the_resamples() -> None:
-    """The bound counts each resample's rows by weight instead of sorting it: the same numbers as
-    scoring every resample with scikit-learn, ties of scores included."""
+def test_average_precision_of_a_resample_counted_by_segments_is_scikit_learns() -> None:
+    """Counting how often each segment's rows were drawn gives each resample's average precision
+    as scikit-learn computes it on the drawn rows, ties of scores included."""
     from sklearn.metrics import average_precision_score
 
-    from mlops_assets.lib.metrics import pr_auc_upper_bound
+    from mlops_assets.lib.metrics import _average_precisions, _fraud_segments
 
     rng = np.random.default_rng(5)
     labels = (rng.random(2_000) < 0.02).astype(int)
     scores = np.round(np.clip(rng.normal(0.2 + 0.3 * labels, 0.15), 0, 1), 2)  # many equal scores
-    draws = np.random.default_rng(0)
+    segment, segments = _fraud_segments(labels, scores)
+    for _ in range(20):
+        picked = rng.integers(0, len(labels), len(labels))
+        counts = np.bincount(segment[picked], minlength=segments)[np.newaxis, :]
+        expected = average_precision_score(labels[picked], scores[picked])
+        assert _average_precisions(counts)[0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_pr_auc_upper_bound_is_the_quantile_of_average_precision_over_resampled_rows() -> None:
+    """Drawing segment counts is drawing rows: the bound is the quantile scikit-learn's average
+    precision reaches over row resamples, within what 2,000 resamples of each can tell apart."""
+    from sklearn.metrics import average_precision_score
+
+    from mlops_assets.lib.metrics import pr_auc_upper_bound
+
+    rng = np.random.default_rng(7)
+    labels = (rng.random(1_000) < 0.03).astype(int)
+    scores = np.round(np.clip(rng.normal(0.2 + 0.2 * labels, 0.15), 0, 1), 2)
     resampled = []
-    for _ in range(50):
-        picked = draws.integers(0, len(labels), len(labels))
+    for _ in range(2_000):
+        picked = rng.integers(0, len(labels), len(labels))
         if 0 < labels[picked].sum() < len(picked):
             resampled.append(average_precision_score(labels[picked], scores[picked]))
-    expected = float(np.quantile(resampled, 0.95))
-    assert pr_auc_upper_bound(labels, scores, resamples=50) == pytest.approx(expected, abs=1e-12)
+    by_rows = np.quantile(resampled, [0.90, 0.95, 0.99])
+    assert pr_auc_upper_bound(labels, scores, resamples=2_000) == pytest.approx(by_rows[1], abs=0.015)
+    # Tight enough to tell neighbouring quantiles apart, so a wrong distribution would fail.
+    assert by_rows[2] - by_rows[1] > 0.03 and by_rows[1] - by_rows[0] > 0.015
 
 
 def rows(*cards: tuple) -> pd.DataFrame:
