@@ -15,6 +15,22 @@ from mlops_assets.settings import PATH_VARIABLES, PRODUCTION_VARIABLES, Settings
 DAY = date(2025, 3, 1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest stories (`end_to_end`) first, longest of all first: `make test`'s workers take a
+    file at a time, and the shorter files then fill in beside the stories instead of a story
+    starting last and running alone."""
+
+    def order(item: pytest.Item) -> tuple[bool, int]:
+        known = STORY_ORDER.index(item.path.name) if item.path.name in STORY_ORDER else len(STORY_ORDER)
+        return item.get_closest_marker("end_to_end") is None, known
+
+    items.sort(key=order)  # stable: each file's tests keep their order
+
+
+# `end_to_end` files by the length `make test` prints (its --durations), longest first.
+STORY_ORDER = ("test_loop.py", "test_demo.py", "test_worker_killed.py", "test_sensor_crash.py")
+
+
 def use_home(patch: pytest.MonkeyPatch, home: Path) -> Settings:
     """Points every state variable at `home` (the others cleared, so their defaults follow it) and
     creates its folders; returns its settings."""
