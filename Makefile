@@ -29,15 +29,15 @@ lint: install
 
 # The production environment's tests start a real PostgreSQL and Redis, and the UI tests drive
 # headless Chromium: Debian's packages.
-# The suite runs on three pytest-xdist workers, a test file at a time (its module fixtures built
-# once), the longest stories first (tests/conftest.py): many tests wait on servers, daemons and
-# sensor ticks, so a third worker fills the two cores.
+# The suite runs on three pytest-xdist workers, a test file (or package) at a time so that its
+# fixtures are built once, the longest first, in the order tests/conftest.py gives: many tests
+# wait on servers, daemons and sensor ticks, and a third worker fills the two cores meanwhile.
 test: lint
 	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 		[ -x /usr/bin/chromium ] || \
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server chromium)
 	@scratch=$$(mktemp -d); \
-	if $(UV) run pytest -n 3 --dist loadfile --basetemp=$$scratch --durations=20; then rm -rf $$scratch; \
+	if $(UV) run pytest -n 3 --dist loadgroup --no-loadscope-reorder --basetemp=$$scratch --durations=20; then rm -rf $$scratch; \
 	else echo "make test failed; the tests' files are kept in $$scratch"; exit 1; fi
 
 demo: install

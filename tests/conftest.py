@@ -15,20 +15,35 @@ from mlops_assets.settings import PATH_VARIABLES, PRODUCTION_VARIABLES, Settings
 DAY = date(2025, 3, 1)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest stories (`end_to_end`) first, longest of all first: `make test`'s workers take a
-    file at a time, and the shorter files then fill in beside the stories instead of a story
-    starting last and running alone."""
+# What `make test`'s workers (pytest-xdist, `--dist loadgroup`) take as one unit: a test file, or
+# a package whose fixtures are package-scoped (built once, not once per worker).
+PACKAGE_UNITS = ("serving",)
+# The units started first, in this order: the longest (`make test` prints the durations), so that
+# the short files fill in beside them rather than a long one starting last and running alone. The
+# sensor-crash story mostly sleeps between sensor ticks: first, beside the busiest.
+LONGEST_FIRST = (
+    "monitoring/test_sensor_crash.py",
+    "monitoring/test_loop.py",
+    "monitoring/test_demo.py",
+    "serving",
+    "monitoring/test_worker_killed.py",
+)
 
-    def order(item: pytest.Item) -> tuple[bool, int]:
-        known = STORY_ORDER.index(item.path.name) if item.path.name in STORY_ORDER else len(STORY_ORDER)
-        return item.get_closest_marker("end_to_end") is None, known
 
-    items.sort(key=order)  # stable: each file's tests keep their order
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups the tests into the workers' units and puts the longest units first."""
+    tests = Path(__file__).parent
 
+    def unit(item: pytest.Item) -> str:
+        path = item.path.relative_to(tests).as_posix()
+        return path.split("/")[0] if path.split("/")[0] in PACKAGE_UNITS else path
 
-# `end_to_end` files by the length `make test` prints (its --durations), longest first.
-STORY_ORDER = ("test_loop.py", "test_demo.py", "test_worker_killed.py", "test_sensor_crash.py")
+    def order(item: pytest.Item) -> int:
+        return LONGEST_FIRST.index(unit(item)) if unit(item) in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(unit(item)))
+    items.sort(key=order)  # stable: each unit's tests keep their order
 
 
 def use_home(patch: pytest.MonkeyPatch, home: Path) -> Settings:
