@@ -15,8 +15,8 @@ from mlops_assets.settings import PATH_VARIABLES, PRODUCTION_VARIABLES, Settings
 DAY = date(2025, 3, 1)
 
 
-# What `make test`'s workers (pytest-xdist, `--dist loadgroup`) take as one unit: a test file, or
-# a package whose fixtures are package-scoped (built once, not once per worker).
+# What `make test`'s workers (pytest-xdist) take as one unit: a test file, or a package whose
+# fixtures are package-scoped (built once, not once per worker).
 PACKAGE_UNITS = ("serving",)
 # The units started first, in this order: the longest (`make test` prints the durations), so that
 # the short files fill in beside them rather than a long one starting last and running alone. The
@@ -30,20 +30,27 @@ LONGEST_FIRST = (
 )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups the tests into the workers' units and puts the longest units first."""
-    tests = Path(__file__).parent
+def unit(nodeid: str) -> str:
+    """The unit of a test, by its id (`tests/serving/test_ui.py::test_…` -> `serving`)."""
+    path = nodeid.split("::")[0].removeprefix("tests/")
+    return path.split("/")[0] if path.split("/")[0] in PACKAGE_UNITS else path
 
-    def unit(item: pytest.Item) -> str:
-        path = item.path.relative_to(tests).as_posix()
-        return path.split("/")[0] if path.split("/")[0] in PACKAGE_UNITS else path
 
-    def order(item: pytest.Item) -> int:
-        return LONGEST_FIRST.index(unit(item)) if unit(item) in LONGEST_FIRST else len(LONGEST_FIRST)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest units first; each unit's tests keep their order (the sort is stable)."""
+    items.sort(key=lambda item: LONGEST_FIRST.index(unit(item.nodeid)) if unit(item.nodeid) in LONGEST_FIRST else 99)
 
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(unit(item)))
-    items.sort(key=order)  # stable: each unit's tests keep their order
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Hands each worker a whole unit at a time, in the order of the collection (`make test`
+    passes `--no-loadscope-reorder`), so that module and package fixtures are built once."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit(nodeid)
+
+    return UnitScheduling(config, log)
 
 
 def use_home(patch: pytest.MonkeyPatch, home: Path) -> Settings:

@@ -27,7 +27,7 @@ from tests.monitoring.loop import Loop, days_after
 pytestmark = [pytest.mark.slow, pytest.mark.end_to_end, pytest.mark.timeout(2400)]
 START = date(2025, 1, 1)
 HISTORY_DAYS = 35  # the 30-day windows are full before the champion's reference days
-ORDINARY_DAYS = 7  # the pre-drift level is the median PR AUC of the last 7 days before drift
+ORDINARY_DAYS = 14
 CONCEPT_DAYS = 12
 TRAINING = {"bayesian_network": {"config": {"structure_rows": 20_000}}}
 
