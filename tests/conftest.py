@@ -38,7 +38,8 @@ def unit(nodeid: str) -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest units first; each unit's tests keep their order (the sort is stable)."""
-    items.sort(key=lambda item: LONGEST_FIRST.index(unit(item.nodeid)) if unit(item.nodeid) in LONGEST_FIRST else 99)
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(unit(item.nodeid), len(rank)))
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
