@@ -174,12 +174,13 @@ class DriftPolicy:
         return ("warn", warn) if warn else ("none", [])
 
 
-# Tags of a champion promoted by a drift retraining: the PR AUC of the champion before the drift
-# (the level to recover to) and the drift's first day. A chain of drift promotions keeps the first.
 # Evidently recomputes every statistic and draws every column from all the rows it is given, about
 # 80 s for a million. Its report shows at most this many of the window's rows, drawn at random
 # (seeded), as many as the reference has; the verdict's own statistics read every row.
 HTML_MAX_ROWS = 20_000
+
+# Tags of a champion promoted by a drift retraining: the PR AUC of the champion before the drift
+# (the level to recover to) and the drift's first day. A chain of drift promotions keeps the first.
 RECOVERY_LEVEL_TAG = "recovery_level"
 RECOVERY_SINCE_TAG = "recovery_since"
 
