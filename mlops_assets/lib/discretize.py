@@ -43,16 +43,19 @@ class Variable:
 
     def read(self, inputs: pd.DataFrame) -> np.ndarray:
         """The state name of each row, as an object array."""
+        # Each row's state is looked up by its index in a table of the names: every row then holds
+        # one of a few string objects (a million rows of strings made one by one took seconds).
         if len(self.inputs) > 1 or self.default is not None:  # a group: the first input that is set
-            values = inputs[list(self.inputs)].to_numpy() > 0
-            names = np.array(self.states[: len(self.inputs)], dtype=object)
-            return np.where(values.any(axis=1), names[values.argmax(axis=1)], self.default)
+            values = np.column_stack([inputs[name].to_numpy() > 0 for name in self.inputs])
+            names = np.array([*self.states[: len(self.inputs)], self.default], dtype=object)
+            return names[np.where(values.any(axis=1), values.argmax(axis=1), len(self.inputs))]
         values = inputs[self.inputs[0]].to_numpy(dtype=np.float64)
         if not self.cuts:  # two states
-            return np.where(values > 0, "yes", "no").astype(object)
-        positions = np.searchsorted(np.asarray(self.cuts), values, side="left")
-        named = np.array(self.states, dtype=object)[np.minimum(positions, len(self.cuts))]
-        return np.where(np.isnan(values), MISSING, named)  # unknown to a variable without that state
+            return np.array(["no", "yes"], dtype=object)[(values > 0).astype(np.intp)]
+        # The bins' names, then a missing value's (unknown to a variable without that state).
+        names = np.array([*self.states[: len(self.cuts) + 1], MISSING], dtype=object)
+        positions = np.minimum(np.searchsorted(np.asarray(self.cuts), values, side="left"), len(self.cuts))
+        return names[np.where(np.isnan(values), len(self.cuts) + 1, positions)]
 
 
 def _bin_names(cuts: list[float]) -> list[str]:
