@@ -37,7 +37,8 @@ test: lint
 		[ -x /usr/bin/chromium ] || \
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server chromium)
 	@scratch=$$(mktemp -d); \
-	if $(UV) run pytest -n 3 --no-loadscope-reorder --basetemp=$$scratch --durations=20; then rm -rf $$scratch; \
+	if $(UV) run pytest -n 3 --no-loadscope-reorder --basetemp=$$scratch --durations=20; \
+	then rm -rf $$scratch; \
 	else echo "make test failed; the tests' files are kept in $$scratch"; exit 1; fi
 
 demo: install
