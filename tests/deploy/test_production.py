@@ -382,7 +382,11 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
             answer = client.post("/predict", json=body)
             assert answer.status_code == 200 and "X-Degraded" not in answer.headers, answer.text
             assert probabilities(answer) == pytest.approx(expected(newcomer, known), abs=1e-6)
-            assert degraded_gauges(client.get("/metrics").text) == {"registry": 0.0, "online_store": 0.0}
+            # `/model` answered from one worker; a gauge is the highest of the live workers', and
+            # the other may still be a poll behind (seen on a loaded machine).
+            recovered = {"registry": 0.0, "online_store": 0.0}
+            gauges_back = lambda: degraded_gauges(client.get("/metrics").text) == recovered  # noqa: E731
+            wait_until(gauges_back, 60, "every worker's degraded gauges back to 0", log_path)
     places = [("the service's log", log_path.read_bytes())]
     assert not leaks(secrets(), [*places, *(("GET /model", report.encode()) for report in outage_reports)])
 
