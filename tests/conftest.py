@@ -37,9 +37,14 @@ def unit(nodeid: str) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest units first; each unit's tests keep their order (the sort is stable)."""
+    """The longest units first, then any other `end_to_end` story, then the rest; each unit's
+    tests keep their order (the sort is stable)."""
     rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(unit(item.nodeid), len(rank)))
+
+    def order(item: pytest.Item) -> tuple[int, bool]:
+        return rank.get(unit(item.nodeid), len(rank)), item.get_closest_marker("end_to_end") is None
+
+    items.sort(key=order)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
