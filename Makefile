@@ -30,8 +30,9 @@ lint: install
 # The production environment's tests start a real PostgreSQL and Redis, and the UI tests drive
 # headless Chromium: Debian's packages.
 # The suite runs on three pytest-xdist workers, a test file (or package) at a time so that its
-# fixtures are built once, the longest first, in the order tests/conftest.py gives: many tests
-# wait on servers, daemons and sensor ticks, and a third worker fills the two cores meanwhile.
+# fixtures are built once, the longest first, in the order tests/conftest.py gives. Three workers
+# keep the two cores busy while some tests wait on servers and sensor ticks; with both cores
+# already saturated, more would not help (see README, Development).
 test: lint
 	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 		[ -x /usr/bin/chromium ] || \
