@@ -41,6 +41,8 @@ PATH_VARIABLES: dict[str, str] = {
 # run whose worker died (killed, out of memory) is marked failed and run again once, from the step
 # that died, and a run that failed in its own code (a rejecting gate) is not. The queue is looked
 # at every second (Dagster's default is 5 s): a landed day's run waited up to that long to start.
+# Each run starts as a fork of a process that has imported the libraries runs need
+# (`mlops_assets/run_launcher.py`), and run monitoring looks at the workers every 5 s, not 120 s.
 DAGSTER_INSTANCE_YAML = """\
 telemetry:
   enabled: false
@@ -57,8 +59,12 @@ run_coordinator:
         value:
           applyLimitPerUniqueValue: true
         limit: 1
+run_launcher:
+  module: mlops_assets.run_launcher
+  class: WarmRunLauncher
 run_monitoring:
   enabled: true
+  poll_interval_seconds: 5
 run_retries:
   enabled: true
   max_retries: 1

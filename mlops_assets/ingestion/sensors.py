@@ -58,8 +58,9 @@ def straight_to_verdict(instance: dg.DagsterInstance, day: str, lake: Lake, regi
     return champion is not None and day > reference_end(champion)
 
 
-# A landing file modified in the last 5 s may still be being written (a producer that writes in
-# place): it is indexed at a later tick. A dot-name upload renamed when complete is never seen half.
+# A landing CSV modified in the last 5 s may still be being written (a producer that writes in
+# place): it is indexed at a later tick. A Parquet file is taken as soon as its footer reads, and a
+# dot-name upload renamed when complete is never seen half.
 LANDING_SETTLE_SECONDS = 5
 
 

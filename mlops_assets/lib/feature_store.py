@@ -5,17 +5,15 @@ In production the registry is an object on S3 and the online store is Redis; the
 are the lake's feature tables on S3, which DuckDB reads through pyarrow (see `_register_lake`).
 """
 
-import contextlib
 import importlib
-import logging
 import os
 import string
 import sys
-import warnings
 
 import pandas as pd
 import yaml
 
+from mlops_assets.lib.feast_import import import_feast
 from mlops_assets.lib.feature_spec import FeatureSpec
 from mlops_assets.lib.features import DEFAULT_SPEC, feature_columns
 from mlops_assets.lib.storage import S3_PREFIX, S3Access, open_location
@@ -28,49 +26,6 @@ FEATURE_SERVICE = "fraud_detection_v1"
 LAKE_PROTOCOL = "mlops-lake"
 
 
-def _import_feast():
-    """Feast, imported here, not at module import, without instrumenting its classes for run-time
-    type checks (see `_typeguard_off`), and without its side effect on warnings: its modules call
-    `simplefilter("once", DeprecationWarning)` at import, which would print every library's
-    deprecations in every terminal."""
-    with warnings.catch_warnings(), _typeguard_off():
-        import feast
-    # ibis (Feast's offline engine) warns of its own deprecated DuckDB call on every query.
-    warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
-    logging.getLogger("feast.repo_config").addFilter(_not_the_flag_warning)
-    return feast
-
-
-@contextlib.contextmanager
-def _typeguard_off():
-    """Feast decorates its classes with typeguard's `@typechecked`, which parses and recompiles
-    the whole module once per method at import: about 6 of the 7 s `import feast` takes here, paid
-    by every run and step that opens the store. While Feast imports, the decorator leaves its
-    target as it is. What is lost is Feast checking the argument types of its constructors in this
-    process; `feast apply` and `tests/lib/test_feature_store.py` still check the repository's
-    definitions with the instrumentation on."""
-    import typeguard
-
-    instrumenting = typeguard.typechecked
-    typeguard.typechecked = _as_written
-    try:
-        yield
-    finally:
-        typeguard.typechecked = instrumenting
-
-
-def _as_written(target=None, **_options):
-    """`@typechecked` and `@typechecked(...)` that return their target unchanged."""
-    return _as_written if target is None else target
-
-
-def _not_the_flag_warning(record: logging.LogRecord) -> bool:
-    """Feast warns at each store opened that `serve_features_while_materializing` "typically has no
-    effect" on a file registry. It does have one here: Feast's own state check reads the flag, and
-    `tests/lib/test_feature_store.py` fails without it."""
-    return "`serve_features_while_materializing` is enabled but `registry_type`" not in record.getMessage()
-
-
 # Seconds for the Redis client's connect and for each answer; without them a Redis that does not
 # answer holds a read forever (Feast passes these options through to redis-py).
 REDIS_TIMEOUTS = ",socket_connect_timeout=2,socket_timeout=10"
@@ -80,7 +35,7 @@ def open_store(settings: Settings, redis_password: str | None = None):
     """A `feast.FeatureStore` on the repository's definitions: locally its registry and online store
     in `settings.feast_dir`; in production the registry on S3 and the online store in Redis
     (`redis_password`, by default `MLOPS_REDIS_PASSWORD` from the environment)."""
-    feast = _import_feast()
+    feast = import_feast()
     raw = yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
     values = _fill(raw, {"MLOPS_FEAST_DIR": str(settings.feast_dir)})
     if settings.production:
@@ -140,7 +95,7 @@ def _fill(value, variables: dict[str, str]):
 def definitions() -> list:
     """The repository's entities, sources, feature views and services, imported afresh so that
     their paths follow the current environment (as `feast apply` would import them)."""
-    feast = _import_feast()
+    feast = import_feast()
     if str(FEATURE_REPO) not in sys.path:
         sys.path.insert(0, str(FEATURE_REPO))
     for name in DEFINITION_MODULES:

@@ -178,11 +178,12 @@ class LandingIndex:
     def index_new_files(self, settle_seconds: float = 0.0) -> IndexReport:
         """Index every landing file not indexed yet, in arrival order; reject unreadable ones.
 
-        A file modified less than `settle_seconds` ago is left for a later pass: a producer that
+        A CSV modified less than `settle_seconds` ago is left for a later pass: a producer that
         writes the file in place, rather than under a dot-name renamed when complete, may not be
-        done with it. A file rewritten with the same bytes is left alone; one whose bytes changed
-        after it was indexed is rejected with that reason (its first version may already be in
-        the lake).
+        done with it. A Parquet file need not wait: it is whole once its footer reads, which a
+        writer puts last. A file rewritten with the same bytes is left alone; one whose bytes
+        changed after it was indexed is rejected with that reason (its first version may already
+        be in the lake).
         """
         report = IndexReport()
         settled = time.time_ns() - int(settle_seconds * 1e9)
@@ -192,7 +193,7 @@ class LandingIndex:
                 entry = known.get(info.base_name)
                 if entry is not None and (entry.size, entry.mtime_ns) == (info.size, info.mtime_ns):
                     continue
-                if info.mtime_ns > settled:
+                if info.mtime_ns > settled and not self._whole_parquet(info.base_name):
                     report.unsettled.append(info.base_name)
                     continue
                 try:
@@ -209,6 +210,17 @@ class LandingIndex:
                 except UnreadableFile as error:
                     report.rejected.append(self._reject(info.base_name, str(error)))
         return report
+
+    def _whole_parquet(self, name: str) -> bool:
+        """Whether `name` is a Parquet file whose footer (its schema and row groups) reads."""
+        if not name.endswith(".parquet"):
+            return False
+        try:
+            with self.folder.open(name) as handle:
+                pq.read_metadata(handle)
+        except (OSError, ValueError, pa.ArrowException):
+            return False
+        return True
 
     @contextmanager
     def _lock(self) -> Iterator[None]:

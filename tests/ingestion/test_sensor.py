@@ -121,6 +121,29 @@ def test_a_file_still_being_written_is_indexed_only_once_whole(
     assert (entry.name, entry.rows) == (path.name, 300)
 
 
+def test_a_parquet_file_is_indexed_as_soon_as_its_footer_reads(
+    settings: Settings, resources: dict, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Parquet file written in place is whole once its footer is there (a writer puts it last):
+    cut before it, the sensor leaves the file; whole, it is indexed at once, without the settle
+    that a CSV waits."""
+    monkeypatch.setattr(sensors, "LANDING_SETTLE_SECONDS", 60)
+    [generated] = generator.generate(DAY, 1, 300, tmp_path, seed=12).files
+    whole = generated.read_bytes()
+    path = settings.landing_dir / "transactions_2025-03-01.parquet"
+    path.write_bytes(whole[:-8])  # all but the footer's length and closing magic
+
+    first = evaluate(resources, instance)
+    assert first.run_requests == [] and "1 still being written" in first.skip_reason.skip_message
+    assert resources["landing"].index().entries() == []
+
+    path.write_bytes(whole)
+    done = evaluate(resources, instance)
+    assert [request.partition_key for request in done.run_requests] == ["2025-03-01"]
+    [entry] = resources["landing"].index().entries()
+    assert (entry.name, entry.rows) == (path.name, 300)
+
+
 def test_pending_work_keeps_its_run_key_until_done_then_nothing_is_requested_again(
     settings: Settings, resources: dict, defs: dg.Definitions, instance
 ) -> None:

@@ -183,7 +183,7 @@ except typeguard.TypeCheckError:
 
 
 def test_the_definitions_pass_feasts_own_type_checks(settings) -> None:
-    # In this project's processes Feast imports without them (feature_store._typeguard_off).
+    # In this project's processes Feast imports without them (feast_import._typeguard_off).
     done = subprocess.run(
         [sys.executable, "-c", CHECKED_IMPORT, str(FEATURE_REPO)], capture_output=True, text=True, timeout=120
     )
