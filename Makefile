@@ -16,12 +16,17 @@ $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Every module is compiled to bytecode here, the project's too: Python reads a .pyc even where
+# PYTHONDONTWRITEBYTECODE is set (as on this project's machines), and without one every process
+# compiled each module it imported again (`import mlops_assets.definitions`: 2.6 s, not 5-7 s).
+# A second install compiles only what changed.
 install: $(if $(SYSTEM_UV),,$(TOOLS)/bin/uv)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
+	$(UV) run --frozen python -m compileall -q -j 0 mlops_assets serving feature_repo tests bench
 
 # The environment without the development tools: what deploy/Dockerfile installs in the image.
 install-runtime: $(if $(SYSTEM_UV),,$(TOOLS)/bin/uv)
-	$(UV) sync --frozen --no-dev
+	$(UV) sync --frozen --no-dev --compile-bytecode
 
 lint: install
 	$(UV) run ruff check .
