@@ -15,11 +15,18 @@ import time
 from datetime import date
 from pathlib import Path
 
-from mlops_assets.settings import REPO_ROOT, Settings
-
-
-class CommandError(Exception):
-    """A one-line reason to stop a command with exit status 1 (missing state, failed work)."""
+from mlops_assets.ops import (
+    CommandError,
+    ingest,
+    open_instance,
+    open_registry,
+    retrain_champion,
+    serve_command,
+    start_dagster,
+    start_server,
+    status_lines,
+)
+from mlops_assets.settings import Settings
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -306,52 +313,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _instance(settings: Settings):
-    """The local Dagster instance at DAGSTER_HOME, so runs show in the UI."""
-    import dagster as dg
-
-    settings.ensure_dirs()
-    return dg.DagsterInstance.get()
-
-
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.landing_dir.is_dir():
         raise CommandError(
             f"no landing folder at {settings.landing_dir}: run `mlops generate --start YYYY-MM-DD` or copy files there"
         )
-    report = _ingest(settings)
+    report = ingest(settings)
     return 1 if report.failed_days else 0
-
-
-def _ingest(settings: Settings):
-    from mlops_assets.definitions import build_definitions
-    from mlops_assets.ingestion.runner import ingest_pending
-    from mlops_assets.resources import build_resources
-
-    defs = build_definitions(build_resources(settings))
-    with _instance(settings) as instance:
-        report = ingest_pending(defs, instance)
-    for rejection in report.rejected:
-        print(f"rejected {rejection.name}: {rejection.reason} (kept in {settings.rejected_dir})")
-    if not report.files:
-        print(f"no pending landing files in {settings.landing_dir}")
-    else:
-        width = max(len(counts.name) for counts in report.files)
-        print(f"{'file':<{width}}  {'read':>9}  {'validated':>9}  {'quarantined':>11}")
-        for counts in report.files:
-            print(
-                f"{counts.name:<{width}}  {counts.rows_read:>9,}  {counts.rows_validated:>9,}  "
-                f"{counts.rows_quarantined:>11,}"
-            )
-    if report.reasons:
-        print("quarantined, by broken rule (rows; a row may break several):")
-        for rule, count in report.reasons.most_common(5):
-            print(f"    {rule}: {count:,}")
-        if len(report.reasons) > 5:
-            print(f"    ... {len(report.reasons) - 5} more rules: see quarantined_transactions in the lake or the UI")
-    for day, reason in report.failed_days.items():
-        print(f"run for {day} failed: {reason}", file=sys.stderr)
-    return report
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -369,19 +337,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             "(`make clean`, or MLOPS_HOME=<new folder>)"
         )
     return demo.run(args, settings)
-
-
-def start_server(command: list[str], output=None) -> subprocess.Popen:
-    """A server process (`dagster dev`, `bentoml serve`) from the repository root, on this state
-    (`main` exported it). A child started from a non-interactive shell inherits SIGINT as
-    ignored, and dagster maps SIGTERM onto SIGINT: it is reset, or the server could not be stopped."""
-    return subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        stdout=output,
-        stderr=subprocess.STDOUT if output else None,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
 
 
 def _until_stopped(*processes: subprocess.Popen) -> int:
@@ -404,14 +359,6 @@ def _until_stopped(*processes: subprocess.Popen) -> int:
     return code
 
 
-def start_dagster(settings: Settings, port: int, output=None) -> subprocess.Popen:
-    """`dagster dev` on 127.0.0.1 with the local instance: the UI, the daemon, its sensors."""
-    settings.ensure_dirs()
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")]
-    return start_server(command, output)
-
-
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Dagster UI on http://127.0.0.1:{args.port} (instance {settings.dagster_home})")
     print(
@@ -420,7 +367,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     )
     _create_mlflow_store(settings)
     dagster = start_dagster(settings, args.port)
-    service = start_server(_serve_command(args.serve_port))
+    service = start_server(serve_command(args.serve_port))
     return _until_stopped(dagster, service)
 
 
@@ -440,53 +387,13 @@ def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _retrain(settings: Settings, reason: str | None, ops_config: dict | None = None) -> bool:
-    """Runs `retrain_job`, prints the evaluation; True when a candidate became champion."""
-    from mlops_assets.definitions import build_definitions
-    from mlops_assets.lib.lake import Lake
-    from mlops_assets.resources import build_resources
-    from mlops_assets.runs import first_error
-    from mlops_assets.training.jobs import retrain
-
-    with _instance(settings) as instance:
-        result = retrain(build_definitions(build_resources(settings)), instance, reason, ops_config)
-    # Gates that no candidate passes fail the run on purpose (blocking checks); anything else is an error.
-    if not result.asset_materializations_for_node("model_evaluation"):
-        raise CommandError(f"retrain_job failed: {first_error(result)}")
-    evaluation = Lake(str(settings.lake_dir)).read_record("model_evaluation")
-    print(f"    holdout {evaluation['holdout_window']}: {evaluation['holdout_rows']:,} transactions")
-    print(
-        f"    {'model':<18} {'version':>7} {'PR AUC':>7} {'ROC AUC':>7} {'recall@FPR':>10} {'cost/1k':>8} "
-        f"{'AP new':>7} {'CP@k new':>8}  gates"
-    )
-    for kind, candidate in evaluation["candidates"].items():
-        metrics, failures = candidate["metrics"], candidate["failures"]
-        print(
-            f"    {kind:<18} {candidate['version']:>7} {metrics['pr_auc']:>7.3f} {metrics['roc_auc']:>7.3f} "
-            f"{metrics['recall_at_fpr']:>10.3f} {metrics['expected_cost_per_1000']:>8.1f} "
-            f"{metrics['pr_auc_new_cards']:>7.3f} {metrics['card_precision_at_k_new_cards']:>8.3f}  "
-            + ("passed" if not failures else "; ".join(failures.values()))
-        )
-    print("    (new: on the cards not known to be compromised, as the Fraud Detection Handbook scores)")
-    champion = evaluation["champion"]
-    if evaluation["best_passing"] is None:
-        kept = f"version {champion['version']}" if champion else "none yet"
-        print(f"    no candidate passed the quality gates: the champion stays ({kept})")
-        return False
-    if not result.success:
-        raise CommandError(f"retrain_job failed: {first_error(result)}")
-    best = evaluation["candidates"][evaluation["best_passing"]]
-    print(f"    champion: version {best['version']} ({evaluation['best_passing']})")
-    return True
-
-
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
     if not (settings.lake_dir / "validated_transactions").is_dir():
         raise CommandError("no validated transactions yet: run `mlops ingest` (or `mlops demo`) first")
     if not (settings.lake_dir / "customer_features").is_dir():
         raise CommandError("no features built yet: run `mlops backfill` (or `mlops up`, whose sensors build them)")
     print("retraining through Dagster's retrain_job")
-    return 0 if _retrain(settings, args.reason, _training_config(args)) else 1
+    return 0 if retrain_champion(settings, args.reason, _training_config(args)) else 1
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
@@ -500,7 +407,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.landing_dir.is_dir():
         started = time.perf_counter()
-        report = _ingest(settings)
+        report = ingest(settings)
         print(f"ingestion: {time.perf_counter() - started:.1f} s")
         if report.failed_days:
             raise CommandError(f"ingestion failed for {len(report.failed_days)} day(s): fix them, then run again")
@@ -515,7 +422,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     failed = {}
     if days:
         started = time.perf_counter()
-        with _instance(settings) as instance:
+        with open_instance(settings) as instance:
             failed = build_features(build_definitions(build_resources(settings)), instance, days)
         print(f"features of {len(days)} day(s) and the training set: {time.perf_counter() - started:.1f} s")
     for day, reason in failed.items():
@@ -523,7 +430,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     if failed:
         return 1
     try:
-        champion = _registry(settings).alias(CHAMPION)
+        champion = open_registry(settings).alias(CHAMPION)
     except CommandError:  # no local registry yet: nothing was trained
         champion = None
     if champion is not None:
@@ -531,97 +438,35 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print("training the first champion through Dagster's retrain_job")
     started = time.perf_counter()
-    promoted = _retrain(settings, None, _training_config(args))
+    promoted = retrain_champion(settings, None, _training_config(args))
     print(f"retraining: {time.perf_counter() - started:.1f} s")
     return 0 if promoted else 1
-
-
-def _registry(settings: Settings):
-    """The model registry; a missing local store is missing state, not a new empty store."""
-    from mlops_assets.lib.registry import MODEL_NAME, Registry
-
-    uri = settings.mlflow_tracking_uri
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        raise CommandError(f"no champion model in {uri}: run `mlops demo` or `mlops retrain`")
-    return Registry(uri, MODEL_NAME)
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.lib.registry import NoChampionError
 
     try:
-        previous, current = _registry(settings).rollback(args.to)
+        previous, current = open_registry(settings).rollback(args.to)
     except (NoChampionError, ValueError) as error:
         raise CommandError(str(error)) from error
     print(f"champion: version {current} (was {previous}); version {previous} stays registered")
     return 0
 
 
-def _describe(version) -> str:
-    tags = version.tags
-    metrics = ", ".join(
-        f"{label} {float(tags[name]):.3f}"
-        for name, label in (("pr_auc", "PR AUC"), ("roc_auc", "ROC AUC"), ("recall_at_fpr", "recall@FPR"))
-        if name in tags
-    )
-    threshold = f", threshold {float(tags['threshold']):.4f}" if "threshold" in tags else ""
-    return f"version {version.version} ({tags.get('kind', '?')}): {metrics or 'not evaluated'}{threshold}"
-
-
-def _status_lines(settings: Settings) -> list[str]:
-    from mlops_assets.lib.registry import CHALLENGER, CHAMPION
-
-    registry = _registry(settings)
-    champion = registry.alias(CHAMPION)
-    if champion is None:
-        raise CommandError(f"no champion model in {settings.mlflow_tracking_uri}: run `mlops demo` or `mlops retrain`")
-    challenger = registry.alias(CHALLENGER)
-    newest = registry.versions()[-1]
-    return [
-        f"champion:   {_describe(champion)}",
-        f"            trained on {champion.tags.get('training_window')}, git {champion.tags.get('git_commit')}",
-        f"challenger: {_describe(challenger) if challenger else 'none'}",
-        f"last retraining: reason {newest.tags.get('reason')}, window {newest.tags.get('training_window')}, "
-        f"versions up to {newest.version}",
-        _last_drift_line(settings),
-    ]
-
-
-def _last_drift_line(settings: Settings) -> str:
-    """The newest day's drift verdict with its reasons, from the lake's drift reports."""
-    from mlops_assets.lib.lake import Lake
-
-    lake = Lake(str(settings.lake_dir))
-    days = [path.stem for path in sorted((settings.lake_dir / "drift_report").glob("*.json"))]
-    if not days:
-        return "last drift verdict: no drift report yet"
-    report = lake.read_record(f"drift_report/{days[-1]}")
-    reasons = "; ".join(report["reasons"]) or "nothing moved"
-    return (
-        f"last drift verdict: {report['verdict']} on {report['day']} (window {report['window']}, "
-        f"champion v{report['champion_version']}): {reasons}"
-    )
-
-
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    print("\n".join(_status_lines(settings)))
+    print("\n".join(status_lines(settings)))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.lib.registry import CHAMPION
 
-    champion = _registry(settings).alias(CHAMPION)
+    champion = open_registry(settings).alias(CHAMPION)
     if champion is None:
         raise CommandError(f"no champion model in {settings.mlflow_tracking_uri}: run `mlops demo` or `mlops retrain`")
     print(f"serving the champion (now version {champion.version}) on http://127.0.0.1:{args.port}; Ctrl-C stops it")
-    return _until_stopped(start_server(_serve_command(args.port)))
-
-
-def _serve_command(port: int) -> list[str]:
-    """`bentoml serve` of the service on 127.0.0.1:`port`."""
-    bentoml = Path(sys.executable).with_name("bentoml")
-    return [str(bentoml), "serve", "serving.service:FraudDetector", "--host", "127.0.0.1", "--port", str(port)]
+    return _until_stopped(start_server(serve_command(args.port)))
 
 
 COMMANDS = {

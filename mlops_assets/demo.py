@@ -39,7 +39,7 @@ class DemoError(Exception):
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from mlops_assets.cli import CommandError
+    from mlops_assets.ops import CommandError
 
     started = time.monotonic()
     today = datetime.now(UTC).date()
@@ -80,12 +80,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
     """Baseline history (its last day `dirty`), ingested and featurized, and the first champion."""
-    from mlops_assets.cli import _ingest, _instance, _retrain, _status_lines
     from mlops_assets.definitions import build_definitions
     from mlops_assets.features.jobs import build_features
     from mlops_assets.lib import generator
     from mlops_assets.lib.lake import Lake
     from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
+    from mlops_assets.ops import ingest, open_instance, retrain_champion, status_lines
     from mlops_assets.resources import build_resources
 
     settings.ensure_dirs()
@@ -95,18 +95,18 @@ def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
     dirty = generator.generate(last, 1, args.rows_per_day, settings.landing_dir, scenario="dirty", seed=args.seed)
     print(f"    the last day is `dirty`: {sum(dirty.faults.values())} faulty rows and two unreadable files")
     print("    ingesting and validating (what landing_sensor starts), then features (what features_sensor starts)")
-    report = _ingest(settings)
+    report = ingest(settings)
     if report.failed_days:
         raise DemoError(f"ingestion failed for {', '.join(report.failed_days)}")
     days = Lake(str(settings.lake_dir)).partitions("validated_transactions")
-    with _instance(settings) as instance:
+    with open_instance(settings) as instance:
         failed = build_features(build_definitions(build_resources(settings)), instance, days)
     if failed:
         raise DemoError(f"features failed: {failed}")
     print("2/5 the first champion: XGBoost, a logistic regression and a Bayesian network, evaluated and gated")
-    if not _retrain(settings, None):
+    if not retrain_champion(settings, None):
         raise DemoError("no candidate passed the quality gates on the history")
-    for line in _status_lines(settings)[:2]:
+    for line in status_lines(settings)[:2]:
         print(f"    {line}")
     return Registry(settings.mlflow_tracking_uri, MODEL_NAME).alias(CHAMPION).version
 
@@ -119,7 +119,7 @@ def _free(port: int) -> bool:
 def _start(settings: Settings, port: int, log):
     import urllib.request
 
-    from mlops_assets.cli import start_dagster
+    from mlops_assets.ops import start_dagster
 
     if not _free(port):
         raise DemoError(f"port {port} is taken: stop what uses it, or pass --port")
@@ -192,12 +192,12 @@ def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> st
     import dagster as dg
     from dagster._core.storage.tags import RUN_KEY_TAG
 
-    from mlops_assets.cli import _instance
     from mlops_assets.lib.retraining import outcome_key
+    from mlops_assets.ops import open_instance
 
     print(f"      retrain_job requested (run key {run_key}); waiting for it", end="", flush=True)
     finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-    with _instance(settings) as instance:
+    with open_instance(settings) as instance:
 
         def ended():
             runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
@@ -213,10 +213,10 @@ def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> st
 
 
 def _summary(settings: Settings, first_champion: str) -> None:
-    from mlops_assets.cli import _status_lines
     from mlops_assets.lib.lake import Lake
     from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
     from mlops_assets.lib.retraining import DecisionLog
+    from mlops_assets.ops import status_lines
 
     lake = Lake(str(settings.lake_dir))
     registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
@@ -252,7 +252,7 @@ def _summary(settings: Settings, first_champion: str) -> None:
             "the daemon retrains again after each cooldown until it does, and champion_review rolls a "
             "promotion back if it loses to the champion before it"
         )
-    for line in _status_lines(settings):
+    for line in status_lines(settings):
         print(f"    {line}")
     print("Where to look:")
     print("    Dagster UI (assets, drift_report with its HTML link, retrain_decisions, sensor ticks, runs): `make up`,")

@@ -25,9 +25,9 @@ def serve_and_score(settings: Settings, port: int, log) -> None:
     """Starts the service on `port` (the caller checked it is free), scores the newest day's first
     transactions over HTTP, explains the most suspicious one, checks the answering version is the
     registry's champion, and stops."""
-    from mlops_assets.cli import _serve_command, start_server
+    from mlops_assets.ops import serve_command, start_server
 
-    process = start_server(_serve_command(port), log)
+    process = start_server(serve_command(port), log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_SECONDS

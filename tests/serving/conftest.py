@@ -22,9 +22,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from mlops_assets.cli import start_server
 from mlops_assets.lib import generator
 from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.ops import start_server
 from mlops_assets.settings import Settings
 from tests.conftest import use_home
 from tests.history import first_champion

@@ -16,8 +16,8 @@ import pandas as pd
 import psutil
 import pytest
 
-from mlops_assets.cli import REPO_ROOT
 from mlops_assets.lib.labels import LabelFolder
+from mlops_assets.settings import REPO_ROOT
 from tests.ingestion.test_daemon import MLOPS, free_port
 from tests.processes import descendants, kill_tree
 from tests.serving.conftest import START_SECONDS, Served, new_transactions, wait_ready

@@ -1,0 +1,98 @@
+"""How the project's modules reach each other, read from their source: no module imports itself
+through others (a circle), and no module imports another's private (`_name`) names. Imports inside
+functions count: they still tie the modules together."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from mlops_assets.settings import REPO_ROOT
+
+PACKAGES = ("mlops_assets", "serving")
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the packages by its dotted name (a package by its own name)."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports(path: Path, known: dict[str, Path]) -> list[tuple[str, str]]:
+    """(module, name) for each name `path` imports from the packages; name is "" for `import m`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names if alias.name in known]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in known:
+            found += [(node.module, alias.name) for alias in node.names]
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports (a name that is itself a module counts as that module)."""
+    known = modules()
+    edges: dict[str, set[str]] = {name: set() for name in known}
+    for name, path in known.items():
+        for module, imported in imports(path, known):
+            target = f"{module}.{imported}" if f"{module}.{imported}" in known else module
+            if target != name:
+                edges[name].add(target)
+    return edges
+
+
+def circles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(edges[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    assert circles(graph()) == []
+
+
+def test_the_circle_finder_finds_a_circle() -> None:
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert circles(edges) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    known = modules()
+    private = [
+        f"{name} imports {module}.{imported}"
+        for name, path in known.items()
+        for module, imported in imports(path, known)
+        if imported.startswith("_") and not imported.startswith("__")
+    ]
+    assert private == []
