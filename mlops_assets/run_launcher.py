@@ -10,9 +10,10 @@ libraries once (`mlops_assets.warm_imports`). The project's own modules are not 
 run imports them from disk, so an edit takes effect at the next run, as with Dagster's launcher.
 
 The worker records itself in two tags of its run (pid and the process's start time, so that a
-reused pid is not taken for it). From them the run monitoring daemon sees a worker that died (killed, out
-of memory) and marks its run failed, and the UI's Terminate sends the worker SIGTERM, which
-Dagster's run worker takes as an interrupt: it stops its steps and marks the run canceled.
+reused pid is not taken for it). From them the run monitoring daemon sees a worker that died
+(killed, out of memory) and marks its run failed, and the UI's Terminate sends the worker
+SIGTERM, which Dagster's run worker takes as an interrupt: it stops its steps and marks the run
+canceled.
 
 A run whose code location runs on another Python (an `executable_path` in `workspace.yaml`), or a
 platform without forkserver, goes to Dagster's launcher unchanged.
