@@ -7,7 +7,8 @@ Dagster's code server, tests) imports this package first.
 import os
 import warnings
 
-# dagster-mlflow is marked beta (a deliberate choice: STACK.md); nothing a user can act on.
+# dagster-mlflow is marked beta. The project uses its MLflow resource on purpose, and the
+# warning says nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*(_create_mlflow_run_hook|MlFlow).* is currently in beta")
 # MLflow draws a progress bar for every model it loads; runs and terminals need none.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
