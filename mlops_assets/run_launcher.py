@@ -133,10 +133,9 @@ def execute_run(serialized_args: str) -> None:
     from dagster._grpc.types import ExecuteRunArgs
 
     args = deserialize_value(serialized_args, ExecuteRunArgs)
+    me = psutil.Process()
     with dg.DagsterInstance.from_ref(args.instance_ref) as instance:
-        instance.add_run_tags(
-            args.run_id, {WORKER_PID_TAG: str(os.getpid()), WORKER_STARTED_TAG: _start_time(os.getpid())}
-        )
+        instance.add_run_tags(args.run_id, {WORKER_PID_TAG: str(me.pid), WORKER_STARTED_TAG: _started(me)})
     cli.main(args=["api", "execute_run", serialized_args], prog_name="dagster", auto_envvar_prefix="DAGSTER_CLI")
 
 
@@ -157,11 +156,9 @@ def _this_python(executable: str | None) -> bool:
     return not executable or os.path.realpath(executable) == os.path.realpath(sys.executable)
 
 
-def _start_time(pid: int | None) -> str:
-    try:
-        return repr(psutil.Process(pid).create_time())
-    except (psutil.NoSuchProcess, ValueError, TypeError):
-        return ""
+def _started(process: psutil.Process) -> str:
+    """The process's start time as tagged: what tells it from a later process given its pid."""
+    return repr(process.create_time())
 
 
 def _worker(run: dg.DagsterRun) -> psutil.Process | None:
@@ -169,7 +166,7 @@ def _worker(run: dg.DagsterRun) -> psutil.Process | None:
     try:
         worker = psutil.Process(int(run.tags[WORKER_PID_TAG]))
         alive = worker.status() != psutil.STATUS_ZOMBIE
+        same = _started(worker) == run.tags.get(WORKER_STARTED_TAG)
     except (psutil.NoSuchProcess, ValueError):
         return None
-    same = repr(worker.create_time()) == run.tags.get(WORKER_STARTED_TAG)
     return worker if alive and same else None
