@@ -125,7 +125,7 @@ def open_registry(settings: Settings):
     return Registry(uri, MODEL_NAME)
 
 
-def describe(version) -> str:
+def _describe(version) -> str:
     tags = version.tags
     metrics = ", ".join(
         f"{label} {float(tags[name]):.3f}"
@@ -146,16 +146,16 @@ def status_lines(settings: Settings) -> list[str]:
     challenger = registry.alias(CHALLENGER)
     newest = registry.versions()[-1]
     return [
-        f"champion:   {describe(champion)}",
+        f"champion:   {_describe(champion)}",
         f"            trained on {champion.tags.get('training_window')}, git {champion.tags.get('git_commit')}",
-        f"challenger: {describe(challenger) if challenger else 'none'}",
+        f"challenger: {_describe(challenger) if challenger else 'none'}",
         f"last retraining: reason {newest.tags.get('reason')}, window {newest.tags.get('training_window')}, "
         f"versions up to {newest.version}",
-        last_drift_line(settings),
+        _last_drift_line(settings),
     ]
 
 
-def last_drift_line(settings: Settings) -> str:
+def _last_drift_line(settings: Settings) -> str:
     """The newest day's drift verdict with its reasons, from the lake's drift reports."""
     from mlops_assets.lib.lake import Lake
 
