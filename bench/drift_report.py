@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mlops_assets.features.assets import input_columns  # noqa: E402
-from mlops_assets.lib import features  # noqa: E402
-from mlops_assets.lib.drift import DriftPolicy, drift_html, input_drift, network_drift, psi  # noqa: E402
-from mlops_assets.lib.metrics import pr_auc_upper_bound, recall_at_fpr  # noqa: E402
-from mlops_assets.lib.models import BayesianNetworkModel, XGBoostModel  # noqa: E402
-from mlops_assets.training.assets import BayesianNetworkConfig, XGBoostConfig  # noqa: E402
+from mlops_assets.defs.training.assets import BayesianNetworkConfig, XGBoostConfig  # noqa: E402
+from mlops_assets.defs.training.training_set import input_columns  # noqa: E402
+from mlops_assets.lib.featurize import features  # noqa: E402
+from mlops_assets.lib.modelling.models import BayesianNetworkModel, XGBoostModel  # noqa: E402
+from mlops_assets.lib.quality.drift import DriftPolicy, drift_html, input_drift, network_drift, psi  # noqa: E402
+from mlops_assets.lib.quality.metrics import pr_auc_upper_bound, recall_at_fpr  # noqa: E402
 from tests.lib.frames import labelled_inputs, transactions  # noqa: E402
 
 REFERENCE_ROWS = 20_000

@@ -18,11 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mlops_assets.lib import features, generator  # noqa: E402
-from mlops_assets.lib.feature_store import FEATURE_SERVICE, definitions, open_store  # noqa: E402
-from mlops_assets.lib.lake import Lake  # noqa: E402
-from mlops_assets.lib.point_in_time import historical_features  # noqa: E402
+from mlops_assets.feature_store import definitions, open_store  # noqa: E402
+from mlops_assets.keys import FEATURE_SERVICE  # noqa: E402
+from mlops_assets.lib.data.lake import Lake  # noqa: E402
+from mlops_assets.lib.featurize import features  # noqa: E402
+from mlops_assets.lib.featurize.point_in_time import historical_features  # noqa: E402
 from mlops_assets.settings import Settings  # noqa: E402
+from mlops_assets.synth import generator  # noqa: E402
 from tests.lib.frames import point_in_time  # noqa: E402
 
 

@@ -21,9 +21,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops_assets.lib import generator
-from mlops_assets.lib.landing import LandingIndex
-from mlops_assets.lib.validation import validate_day
+from mlops_assets.lib.data.landing import LandingIndex
+from mlops_assets.lib.data.validation import validate_day
+from mlops_assets.synth import generator
 
 
 def timed(function, *args, **kwargs):

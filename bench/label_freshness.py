@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops_assets.lib.feature_spec import FeatureSpec
-from mlops_assets.lib.features import (
+from mlops_assets.defs.training.assets import XGBoostConfig
+from mlops_assets.lib.featurize.feature_spec import FeatureSpec
+from mlops_assets.lib.featurize.features import (
     customer_feature_kinds,
     customer_features,
     merchant_feature_kinds,
@@ -31,9 +32,8 @@ from mlops_assets.lib.features import (
     model_input,
     model_inputs,
 )
-from mlops_assets.lib.metrics import evaluate_new_cards, known_compromised
-from mlops_assets.lib.models import XGBoostModel
-from mlops_assets.training.assets import XGBoostConfig
+from mlops_assets.lib.modelling.models import XGBoostModel
+from mlops_assets.lib.quality.metrics import evaluate_new_cards, known_compromised
 
 REPO = Path(__file__).resolve().parent.parent
 HISTORY = ("2018-06-01", "2018-08-15")  # 30 days of risk window and the 7-day delay before training

@@ -108,7 +108,7 @@ def main() -> None:
 
         import dagster as dg
 
-        from mlops_assets.ops import start_dagster
+        from mlops_assets.ops.servers import start_dagster
         from mlops_assets.settings import Settings
 
         settings = Settings.from_env()

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mlops_assets.evaluation.assets import EvaluationConfig  # noqa: E402
-from mlops_assets.features.assets import input_columns  # noqa: E402
-from mlops_assets.lib.discretize import TARGET  # noqa: E402
-from mlops_assets.lib.metrics import Costs, evaluate  # noqa: E402
-from mlops_assets.lib.models import BaselineModel, BayesianNetworkModel, XGBoostModel  # noqa: E402
-from mlops_assets.training.assets import BaselineConfig, BayesianNetworkConfig, XGBoostConfig  # noqa: E402
+from mlops_assets.defs.evaluation.assets import EvaluationConfig  # noqa: E402
+from mlops_assets.defs.training.assets import BaselineConfig, BayesianNetworkConfig, XGBoostConfig  # noqa: E402
+from mlops_assets.defs.training.training_set import input_columns  # noqa: E402
+from mlops_assets.lib.modelling.discretize import TARGET  # noqa: E402
+from mlops_assets.lib.modelling.models import BaselineModel, BayesianNetworkModel, XGBoostModel  # noqa: E402
+from mlops_assets.lib.quality.metrics import Costs, evaluate  # noqa: E402
 from tests.lib.frames import labelled_inputs, transactions  # noqa: E402
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from mlops_assets.lib.registry import CHALLENGER, MODEL_NAME, Registry  # noqa: E402
+from mlops_assets.lib.modelling.registry import CHALLENGER, MODEL_NAME, Registry  # noqa: E402
 from mlops_assets.settings import Settings  # noqa: E402
 from tests.ingestion.test_daemon import free_port  # noqa: E402
 

@@ -26,9 +26,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mlops_assets.lib.feature_store import open_store  # noqa: E402
-from mlops_assets.lib.features import model_input, model_inputs  # noqa: E402
-from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry  # noqa: E402
+from mlops_assets.feature_store import open_store  # noqa: E402
+from mlops_assets.lib.featurize.features import model_input, model_inputs  # noqa: E402
+from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry  # noqa: E402
 from mlops_assets.settings import Settings  # noqa: E402
 from serving.online import OnlineMirror  # noqa: E402
 from serving.schemas import Transactions  # noqa: E402

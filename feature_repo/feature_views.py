@@ -11,7 +11,13 @@ from feast import FeatureView, Field
 from feast.types import Float64, Int64, UnixTimestamp
 from sources import customer_features_source, merchant_features_source
 
-from mlops_assets.lib.features import COUNT, NUMBER, TIMESTAMP, customer_feature_kinds, merchant_feature_kinds
+from mlops_assets.lib.featurize.features import (
+    COUNT,
+    NUMBER,
+    TIMESTAMP,
+    customer_feature_kinds,
+    merchant_feature_kinds,
+)
 from mlops_assets.settings import Settings
 
 SPEC = Settings.from_env().features

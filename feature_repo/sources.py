@@ -5,7 +5,7 @@ lake is a local folder, or S3 in production (`mlops-lake://` paths, read through
 from feast import FileSource
 from feast.data_format import ParquetFormat
 
-from mlops_assets.lib.feature_store import offline_source_path
+from mlops_assets.feature_store import offline_source_path
 
 customer_features_source = FileSource(
     name="customer_features_source",

@@ -15,17 +15,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from mlops_assets.ops import (
-    CommandError,
-    ingest,
-    open_instance,
-    open_registry,
-    retrain_champion,
-    serve_command,
-    start_dagster,
-    start_server,
-    status_lines,
-)
+from mlops_assets.keys import CUSTOMER_FEATURES, TRAINING_SET, VALIDATED_TRANSACTIONS
+from mlops_assets.ops.instance import CommandError, open_instance, open_registry
+from mlops_assets.ops.servers import serve_command, start_dagster, start_server
+from mlops_assets.ops.status import status_lines
 from mlops_assets.settings import Settings
 
 
@@ -194,7 +187,7 @@ def _training_config(args: argparse.Namespace) -> dict:
     config = {name: value for name, value in fields.items() if value is not None}
     if args.end_day:
         config["end_day"] = args.end_day.isoformat()
-    return {"training_set": {"config": config}} if config else {}
+    return {TRAINING_SET: {"config": config}} if config else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
-    from mlops_assets.lib import generator
+    from mlops_assets.synth import generator
 
     if args.list_scenarios:
         for name, description in generator.SCENARIOS.items():
@@ -256,7 +249,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from mlops_assets.lib import importer
-    from mlops_assets.lib.feature_spec import parse_window
+    from mlops_assets.lib.featurize.feature_spec import parse_window
     from mlops_assets.settings import read_project_file, write_project_file
 
     try:
@@ -314,6 +307,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.ops.ingest import ingest
+
     if not settings.landing_dir.is_dir():
         raise CommandError(
             f"no landing folder at {settings.landing_dir}: run `mlops generate --start YYYY-MM-DD` or copy files there"
@@ -323,7 +318,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from mlops_assets import demo
+    from mlops_assets.ops import demo
 
     if args.scenario not in ("baseline", "covariate_shift", "concept_drift"):
         raise usage_error(
@@ -331,7 +326,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.ordinary_days < 0:
         raise usage_error("mlops demo", f"--ordinary-days must be 0 or more, not {args.ordinary_days}")
-    if (settings.lake_dir / "validated_transactions").is_dir():
+    if (settings.lake_dir / VALIDATED_TRANSACTIONS).is_dir():
         raise CommandError(
             f"{settings.home} already holds data: run the demo on a fresh state "
             "(`make clean`, or MLOPS_HOME=<new folder>)"
@@ -375,8 +370,8 @@ def _create_mlflow_store(settings: Settings) -> None:
     """Creates MLflow's store (and the experiment) before the servers start: on their first tick
     the sensors and the service would each create a new SQLite store at once, and all but one
     tick fail ("table _alembic_tmp_tags already exists")."""
-    from mlops_assets.lib.registry import ensure_experiment
-    from mlops_assets.resources import EXPERIMENT
+    from mlops_assets.lib.modelling.registry import ensure_experiment
+    from mlops_assets.resources.model_registry import EXPERIMENT
 
     ensure_experiment(settings.mlflow_tracking_uri, EXPERIMENT, settings.mlartifacts_location)
 
@@ -388,9 +383,11 @@ def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
-    if not (settings.lake_dir / "validated_transactions").is_dir():
+    from mlops_assets.ops.retrain import retrain_champion
+
+    if not (settings.lake_dir / VALIDATED_TRANSACTIONS).is_dir():
         raise CommandError("no validated transactions yet: run `mlops ingest` (or `mlops demo`) first")
-    if not (settings.lake_dir / "customer_features").is_dir():
+    if not (settings.lake_dir / CUSTOMER_FEATURES).is_dir():
         raise CommandError("no features built yet: run `mlops backfill` (or `mlops up`, whose sensors build them)")
     print("retraining through Dagster's retrain_job")
     return 0 if retrain_champion(settings, args.reason, _training_config(args)) else 1
@@ -398,12 +395,14 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.definitions import build_definitions
-    from mlops_assets.features.jobs import build_features
-    from mlops_assets.features.sensors import stale_feature_days
-    from mlops_assets.lib.lake import Lake
-    from mlops_assets.lib.registry import CHAMPION
+    from mlops_assets.defs.features.sensors import stale_feature_days
+    from mlops_assets.defs.validation import verdicts
+    from mlops_assets.lib.data.lake import Lake
+    from mlops_assets.lib.modelling.registry import CHAMPION
+    from mlops_assets.ops.features import build_features
+    from mlops_assets.ops.ingest import ingest
+    from mlops_assets.ops.retrain import retrain_champion
     from mlops_assets.resources import build_resources
-    from mlops_assets.validation import verdicts
 
     if settings.landing_dir.is_dir():
         started = time.perf_counter()
@@ -411,7 +410,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ingestion: {time.perf_counter() - started:.1f} s")
         if report.failed_days:
             raise CommandError(f"ingestion failed for {len(report.failed_days)} day(s): fix them, then run again")
-    if not (settings.lake_dir / "validated_transactions").is_dir():
+    if not (settings.lake_dir / VALIDATED_TRANSACTIONS).is_dir():
         raise CommandError("no validated transactions: `mlops import` or copy files into the landing folder first")
     lake = Lake(str(settings.lake_dir))
     stale = stale_feature_days(lake)
@@ -444,7 +443,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    from mlops_assets.lib.registry import NoChampionError
+    from mlops_assets.lib.modelling.registry import NoChampionError
 
     try:
         previous, current = open_registry(settings).rollback(args.to)
@@ -460,7 +459,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from mlops_assets.lib.registry import CHAMPION
+    from mlops_assets.lib.modelling.registry import CHAMPION
 
     champion = open_registry(settings).alias(CHAMPION)
     if champion is None:

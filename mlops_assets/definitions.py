@@ -1,29 +1,21 @@
-"""The Dagster definitions: every stage's assets, checks, jobs and sensors, and the resources and
-executor of the environment (`MLOPS_ENV`: `local` by default, or `production`). `workspace.yaml`
+"""The Dagster definitions: every stage's own (`defs/<stage>/definitions.py`) merged, with the
+resources and executor of the environment (`MLOPS_ENV`: `local` by default, or `production`). `workspace.yaml`
 loads this module; `dagster dev` in the repository root serves it; in Kubernetes, the project
 image's code server does."""
 
 import dagster as dg
 
-from mlops_assets.evaluation.assets import champion_model, model_evaluation
-from mlops_assets.evaluation.checks import gate_checks
-from mlops_assets.features.assets import entity_features, online_features, training_set
-from mlops_assets.features.jobs import features_job, training_set_job
-from mlops_assets.features.sensors import features_sensor
-from mlops_assets.ingestion.assets import raw_transactions
-from mlops_assets.ingestion.sensors import ingest_job, label_sensor, landing_sensor, unmatched_labels_sensor
-from mlops_assets.monitoring.assets import drift_report, drift_report_html
-from mlops_assets.monitoring.decisions import retrain_decisions
-from mlops_assets.monitoring.jobs import landed_day_job, monitoring_job, shadow_job
-from mlops_assets.monitoring.review import champion_review
-from mlops_assets.monitoring.sensors import drift_report_sensor, drift_retrain_sensor, retrain_schedule, shadow_sensor
-from mlops_assets.monitoring.shadow import shadow_scores
+from mlops_assets.defs.evaluation import definitions as evaluation
+from mlops_assets.defs.features import definitions as features
+from mlops_assets.defs.ingestion import definitions as ingestion
+from mlops_assets.defs.labels import definitions as labels
+from mlops_assets.defs.monitoring import definitions as monitoring
+from mlops_assets.defs.packaging import definitions as packaging
+from mlops_assets.defs.training import definitions as training
+from mlops_assets.defs.validation import definitions as validation
+from mlops_assets.keys import MLFLOW_OP_TAGS
 from mlops_assets.resources import build_resources
-from mlops_assets.serving.assets import bento
 from mlops_assets.settings import Settings
-from mlops_assets.training.assets import MLFLOW_OP_TAGS, baseline_model, bayesian_network, xgboost_model
-from mlops_assets.training.jobs import retrain_job
-from mlops_assets.validation.assets import validate_transactions
 
 # Steps that write to MLflow take turns within a run (dagster-mlflow finds the run's MLflow run
 # by a tag, and two steps looking at once would each start one); everything else runs in parallel.
@@ -63,39 +55,16 @@ def build_definitions(
 ) -> dg.Definitions:
     """The whole graph with the given resources (tests pass ones rooted in a temporary folder);
     `retrain_cron` is when the (stopped by default) retraining schedule would run."""
-    return dg.Definitions(
-        assets=[
-            raw_transactions,
-            validate_transactions,
-            entity_features,
-            online_features,
-            training_set,
-            xgboost_model,
-            baseline_model,
-            bayesian_network,
-            model_evaluation,
-            champion_model,
-            bento,
-            drift_report,
-            drift_report_html,
-            champion_review,
-            retrain_decisions,
-            shadow_scores,
-        ],
-        asset_checks=gate_checks,
-        jobs=[ingest_job, features_job, training_set_job, retrain_job, monitoring_job, landed_day_job, shadow_job],
-        sensors=[
-            landing_sensor,
-            label_sensor,
-            unmatched_labels_sensor,
-            features_sensor,
-            drift_report_sensor,
-            drift_retrain_sensor,
-            shadow_sensor,
-        ],
-        schedules=[retrain_schedule(retrain_cron)],
-        resources=resources,
-        executor=executor,
+    return dg.Definitions.merge(
+        ingestion.definitions(),
+        labels.definitions(),
+        validation.definitions(),
+        features.definitions(),
+        training.definitions(retrain_cron),
+        evaluation.definitions(),
+        monitoring.definitions(),
+        packaging.definitions(),
+        dg.Definitions(resources=resources, executor=executor),
     )
 
 

@@ -34,8 +34,8 @@ import psutil
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._serdes import ConfigurableClassData, deserialize_value, serialize_value
 
-WORKER_PID_TAG = "mlops/run_worker_pid"
-WORKER_STARTED_TAG = "mlops/run_worker_started"
+from mlops_assets.keys import RUN_WORKER_PID_TAG, RUN_WORKER_STARTED_TAG
+
 PRELOAD = ("mlops_assets.warm_imports",)
 # What `mlops_assets.warm_imports` imports: the libraries the project's runs use. One more here
 # only moves its start-up cost from each run to the forkserver; it changes nothing a run does.
@@ -102,18 +102,18 @@ class WarmRunLauncher(dg.DefaultRunLauncher):
         return True
 
     def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
-        if WORKER_PID_TAG not in run.tags:
+        if RUN_WORKER_PID_TAG not in run.tags:
             # Started by the code server, which marks the run failed itself if its process dies.
             return CheckRunHealthResult(WorkerStatus.RUNNING, "watched by its code server")
         if _worker(run) is None:
-            return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker (pid {run.tags[WORKER_PID_TAG]}) is gone")
+            return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker (pid {run.tags[RUN_WORKER_PID_TAG]}) is gone")
         return CheckRunHealthResult(WorkerStatus.RUNNING)
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        if WORKER_PID_TAG not in run.tags:
+        if RUN_WORKER_PID_TAG not in run.tags:
             return super().terminate(run_id)
         self._instance.report_run_canceling(run)
         worker = _worker(run)
@@ -135,7 +135,7 @@ def execute_run(serialized_args: str) -> None:
     args = deserialize_value(serialized_args, ExecuteRunArgs)
     me = psutil.Process()
     with dg.DagsterInstance.from_ref(args.instance_ref) as instance:
-        instance.add_run_tags(args.run_id, {WORKER_PID_TAG: str(me.pid), WORKER_STARTED_TAG: _started(me)})
+        instance.add_run_tags(args.run_id, {RUN_WORKER_PID_TAG: str(me.pid), RUN_WORKER_STARTED_TAG: _started(me)})
     cli.main(args=["api", "execute_run", serialized_args], prog_name="dagster", auto_envvar_prefix="DAGSTER_CLI")
 
 
@@ -164,9 +164,9 @@ def _started(process: psutil.Process) -> str:
 def _worker(run: dg.DagsterRun) -> psutil.Process | None:
     """The run's worker process if it is still running: the tagged pid, started when recorded."""
     try:
-        worker = psutil.Process(int(run.tags[WORKER_PID_TAG]))
+        worker = psutil.Process(int(run.tags[RUN_WORKER_PID_TAG]))
         alive = worker.status() != psutil.STATUS_ZOMBIE
-        same = _started(worker) == run.tags.get(WORKER_STARTED_TAG)
+        same = _started(worker) == run.tags.get(RUN_WORKER_STARTED_TAG)
     except (psutil.NoSuchProcess, ValueError):
         return None
     return worker if alive and same else None

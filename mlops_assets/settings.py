@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_assets.lib.feature_spec import FeatureSpec
+from mlops_assets.lib.featurize.feature_spec import FeatureSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ next run."""
 
 import importlib
 
-from mlops_assets.lib.feast_import import import_feast
+from mlops_assets.lib.featurize.feast_import import import_feast
 from mlops_assets.run_launcher import LIBRARIES
 
 for name in LIBRARIES:

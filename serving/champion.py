@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlops_assets.lib.models import BayesianNetworkModel, FraudModel
-from mlops_assets.lib.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
+from mlops_assets.lib.modelling.models import BayesianNetworkModel, FraudModel
+from mlops_assets.lib.modelling.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 
 log = logging.getLogger(__name__)
 # The evaluation's metrics (`lib.metrics.evaluate`), kept as version tags on the holdout days.

@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlops_assets.lib.feature_spec import FeatureSpec
-from mlops_assets.lib.feature_store import FEATURE_SERVICE, online_features
-from mlops_assets.lib.features import DEFAULT_SPEC, MICROS, feature_columns
+from mlops_assets.feature_store import online_features
+from mlops_assets.keys import FEATURE_SERVICE
+from mlops_assets.lib.featurize.feature_spec import FeatureSpec
+from mlops_assets.lib.featurize.features import DEFAULT_SPEC, MICROS, feature_columns
 
 WRITTEN_AT = "__written_at"
 log = logging.getLogger(__name__)

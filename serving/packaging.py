@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
 from mlops_assets.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from mlops_assets.lib.contract import MAX_AMOUNT
+from mlops_assets.lib.data.contract import MAX_AMOUNT
 
 MAX_BATCH = 10_000
 # Ids are whole numbers of up to 18 digits, as in landing files: every one fits in int64.

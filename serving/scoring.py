@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from mlops_assets.lib.features import model_input
+from mlops_assets.lib.featurize.features import model_input
 from serving.champion import Loaded
 from serving.online import OnlineMirror
 from serving.schemas import Factor, Transaction

@@ -49,11 +49,11 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mlops_assets.lib.feature_store import open_store
-from mlops_assets.lib.features import model_inputs as spec_inputs
-from mlops_assets.lib.labels import LabelFolder
-from mlops_assets.lib.registry import MODEL_NAME, Registry
-from mlops_assets.lib.shadow import ShadowLog
+from mlops_assets.feature_store import open_store
+from mlops_assets.lib.data.labels import LabelFolder
+from mlops_assets.lib.featurize.features import model_inputs as spec_inputs
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
+from mlops_assets.lib.quality.shadow import ShadowLog
 from mlops_assets.settings import Settings
 from serving.batching import MicroBatcher, Overloaded, Scored
 from serving.champion import Loaded, ServedModels

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mlops_assets.lib.shadow import ShadowLog
+from mlops_assets.lib.quality.shadow import ShadowLog
 from serving.batching import Scored
 from serving.champion import Loaded
 from serving.schemas import Transaction

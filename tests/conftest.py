@@ -7,10 +7,10 @@ import dagster as dg
 import pytest
 
 from mlops_assets.definitions import build_definitions
-from mlops_assets.lib import generator
-from mlops_assets.lib.feature_spec import VARIABLES as FEATURE_VARIABLES
+from mlops_assets.lib.featurize.feature_spec import VARIABLES as FEATURE_VARIABLES
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import PATH_VARIABLES, PRODUCTION_VARIABLES, Settings
+from mlops_assets.synth import generator
 
 DAY = date(2025, 3, 1)
 

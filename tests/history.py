@@ -7,13 +7,13 @@ from datetime import date
 import dagster as dg
 
 from mlops_assets.definitions import build_definitions
-from mlops_assets.features.jobs import build_features
-from mlops_assets.ingestion.runner import ingest_pending
-from mlops_assets.lib import generator
-from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
+from mlops_assets.ops.retrain import retrain
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
-from mlops_assets.training.jobs import retrain
+from mlops_assets.synth import generator
 
 DAYS = 10
 # Ten days of 1,500 rows, the last four held out: small enough for a module fixture.

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets.lib import generator
 from mlops_assets.settings import REPO_ROOT, Settings
+from mlops_assets.synth import generator
 
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 

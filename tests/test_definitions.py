@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from mlops_assets.lib.gates import GATES
+from mlops_assets.lib.quality.gates import GATES
 from mlops_assets.settings import REPO_ROOT, Settings
 
 HEAVY = ["mlflow", "feast", "evidently", "bentoml", "xgboost", "pgmpy", "sklearn", "matplotlib", "skops"]

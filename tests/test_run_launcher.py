@@ -18,13 +18,16 @@ import psutil
 import pytest
 from dagster._core.launcher import LaunchRunContext, WorkerStatus
 
-from mlops_assets.run_launcher import LIBRARIES, WORKER_PID_TAG, WORKER_STARTED_TAG, WarmRunLauncher
+from mlops_assets.keys import RUN_WORKER_PID_TAG, RUN_WORKER_STARTED_TAG
+from mlops_assets.run_launcher import LIBRARIES, WarmRunLauncher
 from tests import launcher_jobs
 
 PRELOADED_PROJECT = [
     "mlops_assets",
+    "mlops_assets.keys",
     "mlops_assets.lib",
-    "mlops_assets.lib.feast_import",
+    "mlops_assets.lib.featurize",
+    "mlops_assets.lib.featurize.feast_import",
     "mlops_assets.run_launcher",
     "mlops_assets.warm_imports",
 ]
@@ -62,7 +65,7 @@ def test_each_run_is_a_fork_of_one_process_with_the_libraries_imported(instance,
         run = wait_for(instance, run.run_id, FINISHED)
         assert run.status == dg.DagsterRunStatus.SUCCESS
         seen.append(json.loads(out.read_text()))
-        assert seen[-1]["pid"] == int(run.tags[WORKER_PID_TAG])
+        assert seen[-1]["pid"] == int(run.tags[RUN_WORKER_PID_TAG])
     assert seen[0]["pid"] != seen[1]["pid"]
     forkserver = {entry["parent"] for entry in seen}
     assert len(forkserver) == 1 and forkserver != {os.getpid()}
@@ -76,7 +79,7 @@ def test_each_run_is_a_fork_of_one_process_with_the_libraries_imported(instance,
 def test_terminate_cancels_the_run_and_its_worker_ends(instance) -> None:
     run = launch(instance, launcher_jobs.wait_job, {"wait": {"config": {"seconds": 120.0}}})
     run = wait_for(instance, run.run_id, {dg.DagsterRunStatus.STARTED})
-    worker = psutil.Process(int(run.tags[WORKER_PID_TAG]))
+    worker = psutil.Process(int(run.tags[RUN_WORKER_PID_TAG]))
     assert instance.run_launcher.terminate(run.run_id)
     assert wait_for(instance, run.run_id, FINISHED, 60).status == dg.DagsterRunStatus.CANCELED
     worker.wait(timeout=30)
@@ -89,13 +92,13 @@ def test_a_worker_that_died_or_a_pid_held_by_another_process_is_reported_failed(
     launcher = instance.run_launcher
     assert launcher.supports_check_run_worker_health
     assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
-    worker = psutil.Process(int(run.tags[WORKER_PID_TAG]))
+    worker = psutil.Process(int(run.tags[RUN_WORKER_PID_TAG]))
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
     health = launcher.check_run_worker_health(run)
-    assert health.status == WorkerStatus.FAILED and run.tags[WORKER_PID_TAG] in health.msg
+    assert health.status == WorkerStatus.FAILED and run.tags[RUN_WORKER_PID_TAG] in health.msg
     # A pid that now belongs to another process (here, this one) is not the worker.
-    reused = run.with_tags({**run.tags, WORKER_PID_TAG: str(os.getpid()), WORKER_STARTED_TAG: "1.0"})
+    reused = run.with_tags({**run.tags, RUN_WORKER_PID_TAG: str(os.getpid()), RUN_WORKER_STARTED_TAG: "1.0"})
     assert launcher.check_run_worker_health(reused).status == WorkerStatus.FAILED
     instance.report_run_failed(run)
 
@@ -110,5 +113,5 @@ def test_a_code_location_on_another_python_goes_to_dagsters_launcher(instance) -
     # Dagster's launcher asks the workspace's code server to start it; with none, it says so.
     with pytest.raises(dg.DagsterInvariantViolationError, match="DefaultRunLauncher requires a workspace"):
         instance.run_launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
-    assert WORKER_PID_TAG not in instance.get_run_by_id(run.run_id).tags
+    assert RUN_WORKER_PID_TAG not in instance.get_run_by_id(run.run_id).tags
     assert sys.executable != "/opt/other/python"

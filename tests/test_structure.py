@@ -1,6 +1,7 @@
-"""How the project's modules reach each other, read from their source: no module imports itself
-through others (a circle), and no module imports another's private (`_name`) names. Imports inside
-functions count: they still tie the modules together."""
+"""How the project's modules reach each other, read from their source: no module and no package
+imports itself through others (a circle), no module imports another's private (`_name`) names,
+and the Dagster-free layers (`lib/`, `synth/`, `keys.py`) import neither Dagster nor the layers
+above them. Imports inside functions count: they still tie the modules together."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ def modules() -> dict[str, Path]:
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
             parts = path.relative_to(REPO_ROOT).with_suffix("").parts
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The top-level names of every module `path` imports (`dagster` for `from dagster.x import y`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
     return found
 
 
@@ -42,6 +54,24 @@ def graph() -> dict[str, set[str]]:
             target = f"{module}.{imported}" if f"{module}.{imported}" in known else module
             if target != name:
                 edges[name].add(target)
+    return edges
+
+
+def unit(name: str, known: dict[str, Path]) -> str:
+    """The package a module belongs to (`mlops_assets.defs.training`); a module directly in a
+    top-level package (`mlops_assets.settings`) is a unit of its own."""
+    if known[name].name == "__init__.py":
+        return name
+    parent = name.rsplit(".", 1)[0]
+    return name if parent in PACKAGES else parent
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Package -> the packages its modules import."""
+    known = modules()
+    edges: dict[str, set[str]] = {unit(name, known): set() for name in known}
+    for name, targets in graph().items():
+        edges[unit(name, known)] |= {unit(t, known) for t in targets} - {unit(name, known)}
     return edges
 
 
@@ -96,3 +126,32 @@ def test_no_module_imports_another_modules_private_names() -> None:
         if imported.startswith("_") and not imported.startswith("__")
     ]
     assert private == []
+
+
+def test_no_package_imports_itself_through_others() -> None:
+    """Stages reach each other one way (by key, through `keys.py`, where a job or sensor names
+    another stage's assets), and `lib/` never reaches up to `settings`."""
+    assert circles(package_graph()) == []
+
+
+# Below Dagster: plain Python that the service, the CLI and the notebooks use without a Dagster
+# instance. Each layer may import only those before it.
+DAGSTER_FREE = {
+    "mlops_assets.keys": set(),
+    "mlops_assets.lib": {"mlops_assets.keys", "mlops_assets.lib"},
+    "mlops_assets.synth": {"mlops_assets.keys", "mlops_assets.lib", "mlops_assets.synth"},
+}
+
+
+def test_the_dagster_free_layers_import_no_dagster_and_nothing_above_them() -> None:
+    known, edges = modules(), graph()
+    crossings = []
+    for name, path in known.items():
+        layer = next((prefix for prefix in DAGSTER_FREE if name == prefix or name.startswith(prefix + ".")), None)
+        if layer is None:
+            continue
+        crossings += [f"{name} imports {lib}" for lib in sorted(top_level_imports(path)) if lib.startswith("dagster")]
+        for target in edges[name]:
+            if not any(target == allowed or target.startswith(allowed + ".") for allowed in DAGSTER_FREE[layer]):
+                crossings.append(f"{name} imports {target}")
+    assert crossings == []

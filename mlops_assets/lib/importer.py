@@ -15,9 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops_assets.lib.contract import COLUMNS, LINEAGE_COLUMNS, REASONS, REQUIRED_COLUMNS, SOURCE_FILE, SOURCE_ROW
-from mlops_assets.lib.feature_spec import category_input
-from mlops_assets.lib.validation import validate_day
+from mlops_assets.lib.data.contract import (
+    COLUMNS,
+    LINEAGE_COLUMNS,
+    REASONS,
+    REQUIRED_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_ROW,
+)
+from mlops_assets.lib.data.validation import validate_day
+from mlops_assets.lib.featurize.feature_spec import category_input
 
 READABLE = (".parquet", ".csv")
 

@@ -26,19 +26,19 @@ import pytest
 import yaml
 
 from mlops_assets.definitions import build_definitions
-from mlops_assets.features.jobs import build_features
-from mlops_assets.ingestion.runner import ingest_pending
-from mlops_assets.lib import generator
-from mlops_assets.lib.feature_store import online_features, open_store
-from mlops_assets.lib.features import model_input
-from mlops_assets.lib.labels import LabelFolder
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry, VersionInfo
-from mlops_assets.lib.shadow import SHADOW_COLUMNS, ShadowLog
-from mlops_assets.lib.storage import Folder, S3Access
+from mlops_assets.feature_store import online_features, open_store
+from mlops_assets.lib.data.labels import LabelFolder
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.data.storage import Folder, S3Access
+from mlops_assets.lib.featurize.features import model_input
+from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry, VersionInfo
+from mlops_assets.lib.quality.shadow import SHADOW_COLUMNS, ShadowLog
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
+from mlops_assets.ops.retrain import retrain
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT, Settings
-from mlops_assets.training.jobs import retrain
+from mlops_assets.synth import generator
 from serving.champion import load
 from serving.online import unknown_features
 from serving.schemas import Transaction

@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 
 from mlops_assets.definitions import build_definitions
-from mlops_assets.features.jobs import build_features
-from mlops_assets.ingestion.runner import ingest_pending
+from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.importer import import_tables
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
+from mlops_assets.ops.retrain import retrain
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
-from mlops_assets.training.jobs import retrain
 from tests.conftest import use_home
 from tests.serving.conftest import serving
 

@@ -12,23 +12,23 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from mlops_assets.evaluation.assets import champion_model, model_evaluation
-from mlops_assets.features.jobs import build_features
-from mlops_assets.ingestion import sensors as ingestion_sensors
-from mlops_assets.ingestion.runner import ingest_pending
-from mlops_assets.lib import generator
-from mlops_assets.lib.generator import TRUTH_EDGES, TRUTH_NODES
-from mlops_assets.lib.graphs import structural_hamming_distance
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import MODEL_NAME, Registry
-from mlops_assets.lib.retraining import DecisionLog
-from mlops_assets.monitoring.assets import drift_report, drift_report_html
-from mlops_assets.monitoring.review import champion_review
+from mlops_assets.defs.evaluation.assets import champion_model, model_evaluation
+from mlops_assets.defs.ingestion import sensors as ingestion_sensors
+from mlops_assets.defs.monitoring.assets import drift_report, drift_report_html
+from mlops_assets.defs.monitoring.review import champion_review
+from mlops_assets.defs.training.assets import baseline_model, bayesian_network, xgboost_model
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.loop.retraining import DecisionLog
+from mlops_assets.lib.modelling.graphs import structural_hamming_distance
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
+from mlops_assets.ops.retrain import retrain
+from mlops_assets.ops.runs import QUIET
 from mlops_assets.resources import build_resources
-from mlops_assets.runs import QUIET
 from mlops_assets.settings import Settings
-from mlops_assets.training.assets import baseline_model, bayesian_network, xgboost_model
-from mlops_assets.training.jobs import retrain
+from mlops_assets.synth import generator
+from mlops_assets.synth.generator import TRUTH_EDGES, TRUTH_NODES
 from tests.conftest import use_home
 from tests.history import CONFIG, first_champion
 

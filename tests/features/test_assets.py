@@ -6,13 +6,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from mlops_assets.features.assets import entity_features, online_features, training_set
-from mlops_assets.ingestion.assets import raw_transactions
-from mlops_assets.lib import features
-from mlops_assets.lib.feature_store import FEATURE_SERVICE
-from mlops_assets.lib.lake import Lake
+from mlops_assets.defs.features.assets import entity_features, online_features
+from mlops_assets.defs.ingestion.assets import raw_transactions
+from mlops_assets.defs.training.training_set import training_set
+from mlops_assets.defs.validation.assets import validate_transactions
+from mlops_assets.keys import FEATURE_SERVICE
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.featurize import features
 from mlops_assets.settings import Settings
-from mlops_assets.validation.assets import validate_transactions
 from tests.conftest import land
 from tests.lib.frames import point_in_time
 
@@ -160,8 +161,9 @@ def test_a_range_of_days_is_built_in_one_run_with_the_values_of_day_by_day_runs(
     """`build_features` (what `mlops backfill` runs) over five ingested days: one run covering the
     range, writing each day's files, with the rows each day's own run would write."""
     from mlops_assets.definitions import build_definitions
-    from mlops_assets.features.jobs import RANGE_END_TAG, RANGE_START_TAG, build_features
-    from mlops_assets.ingestion.runner import ingest_pending
+    from mlops_assets.keys import RANGE_END_TAG, RANGE_START_TAG
+    from mlops_assets.ops.features import build_features
+    from mlops_assets.ops.ingest import ingest_pending
 
     land(settings, days=5, rows=400)
     defs = build_definitions(resources)
@@ -180,7 +182,7 @@ def test_a_range_of_days_is_built_in_one_run_with_the_values_of_day_by_day_runs(
 
 
 def test_the_gap_between_training_days_and_the_holdout_is_used_by_neither(built: Lake, resources: dict) -> None:
-    from mlops_assets.features.assets import training_rows
+    from mlops_assets.defs.training.training_set import training_rows
 
     config = {"ops": {"training_set": {"config": {"days": 4, "holdout_days": 1, "gap_days": 1}}}}
     assert dg.materialize([training_set], selection=[training_set], resources=resources, run_config=config).success

@@ -7,10 +7,11 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from mlops_assets.features.jobs import RANGE_END_TAG, RANGE_START_TAG, build_features
-from mlops_assets.features.sensors import ONLINE_STORE_TAG, features_sensor, stale_feature_days
-from mlops_assets.ingestion.runner import ingest_pending
-from mlops_assets.lib.lake import Lake
+from mlops_assets.defs.features.sensors import features_sensor, stale_feature_days
+from mlops_assets.keys import ONLINE_STORE_TAG, RANGE_END_TAG, RANGE_START_TAG
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
 from mlops_assets.settings import Settings
 from tests.conftest import DAY, land
 

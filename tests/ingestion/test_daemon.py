@@ -13,10 +13,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets.features.jobs import RANGE_END_TAG, RANGE_START_TAG
-from mlops_assets.ingestion.sensors import LANDING_FILES_TAG
-from mlops_assets.lib.lake import Lake
-from mlops_assets.ops import start_server
+from mlops_assets.keys import LANDING_FILES_TAG, RANGE_END_TAG, RANGE_START_TAG
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.ops.servers import start_server
 from mlops_assets.settings import Settings
 from tests.conftest import DAY, land
 

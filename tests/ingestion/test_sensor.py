@@ -11,16 +11,18 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from mlops_assets.features.jobs import build_features
-from mlops_assets.features.sensors import ONLINE_STORE_TAG
-from mlops_assets.ingestion import sensors
-from mlops_assets.ingestion.runner import ingest_pending
-from mlops_assets.ingestion.sensors import LABEL_SETTLE_SECONDS, LANDING_FILES_TAG, label_sensor, landing_sensor
-from mlops_assets.lib import generator
-from mlops_assets.lib.labels import LabelFolder
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import MODEL_NAME, Registry
+from mlops_assets.defs.ingestion import sensors
+from mlops_assets.defs.ingestion.sensors import landing_sensor
+from mlops_assets.defs.labels import sensors as label_sensors
+from mlops_assets.defs.labels.sensors import LABEL_SETTLE_SECONDS, label_sensor
+from mlops_assets.keys import LANDING_FILES_TAG, ONLINE_STORE_TAG
+from mlops_assets.lib.data.labels import LabelFolder
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
 from mlops_assets.settings import Settings
+from mlops_assets.synth import generator
 from tests.conftest import DAY, land
 
 
@@ -214,14 +216,14 @@ def test_labels_whose_transaction_never_landed_are_set_aside_with_the_reason(
     dropped = Path(folder.folder.path) / "bank-chargebacks.parquet"  # a file of the two label columns only
     pd.DataFrame({"transaction_id": ["typo-2"], "is_fraud": [1]}).to_parquet(dropped)
     recent = Path(folder.write(pd.DataFrame({"transaction_id": ["typo-3"], "is_fraud": [0]}), "feedback"))
-    long_ago = time.time() - (sensors.UNMATCHED_LABEL_DAYS + 1) * 86400
+    long_ago = time.time() - (label_sensors.UNMATCHED_LABEL_DAYS + 1) * 86400
     for path in (mixed, dropped):
         os.utime(path, (long_ago, long_ago))
     dropped_at = pd.Timestamp(dropped.stat().st_mtime_ns, unit="ns", tz="UTC")
 
     def tick():
         with dg.build_sensor_context(instance=instance, resources={"landing": resources["landing"]}) as context:
-            return sensors.unmatched_labels_sensor(context)
+            return label_sensors.unmatched_labels_sensor(context)
 
     result = tick()
     reported = {

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops_assets.lib import features, generator
+from mlops_assets.lib.featurize import features
+from mlops_assets.synth import generator
 
 
 def point_in_time(entities: pd.DataFrame, table: pd.DataFrame, key: str, columns: tuple[str, ...]) -> pd.DataFrame:

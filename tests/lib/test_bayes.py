@@ -12,10 +12,10 @@ from pgmpy.factors.discrete import TabularCPD
 from pgmpy.inference import VariableElimination
 from pgmpy.models import DiscreteBayesianNetwork
 
-from mlops_assets.lib.bayes import CompiledNetwork, learn_network, state_codes
-from mlops_assets.lib.generator import TRUTH_EDGES
-from mlops_assets.lib.graphs import structural_hamming_distance
+from mlops_assets.lib.modelling.bayes import CompiledNetwork, learn_network, state_codes
+from mlops_assets.lib.modelling.graphs import structural_hamming_distance
 from mlops_assets.settings import REPO_ROOT
+from mlops_assets.synth.generator import TRUTH_EDGES
 
 
 def random_network(edges, seed: int) -> DiscreteBayesianNetwork:
@@ -137,8 +137,8 @@ def test_the_learned_structure_is_the_same_in_every_process() -> None:
     script = (
         "import warnings; warnings.simplefilter('ignore')\n"
         "from tests.lib.frames import labelled_inputs, transactions\n"
-        "from mlops_assets.lib.features import model_inputs\n"
-        "from mlops_assets.lib.models import BayesianNetworkModel\n"
+        "from mlops_assets.lib.featurize.features import model_inputs\n"
+        "from mlops_assets.lib.modelling.models import BayesianNetworkModel\n"
         "frame = labelled_inputs(transactions(8, 4000, seed=7))\n"
         "columns = tuple(name for name in model_inputs() if name in frame)\n"
         "model = BayesianNetworkModel.fit(frame, frame['is_fraud'], columns=columns, bins=6, min_bin_share=0.01,\n"

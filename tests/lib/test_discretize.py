@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from mlops_assets.lib.discretize import MISSING, Variable
+from mlops_assets.lib.modelling.discretize import MISSING, Variable
 
 INPUTS = pd.DataFrame(
     {

@@ -6,8 +6,8 @@ import pytest
 from pgmpy.models import DiscreteBayesianNetwork
 from pgmpy.parameter_estimator import DiscreteBayesianEstimator
 
-from mlops_assets.lib.bayes import CompiledNetwork
-from mlops_assets.lib.drift import (
+from mlops_assets.lib.modelling.bayes import CompiledNetwork
+from mlops_assets.lib.quality.drift import (
     DriftPolicy,
     drift_html,
     earth_movers_distance,

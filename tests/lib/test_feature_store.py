@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 import typeguard
 
-from mlops_assets.lib import features
-from mlops_assets.lib.feature_spec import FeatureSpec
-from mlops_assets.lib.feature_store import FEATURE_REPO, FEATURE_SERVICE, definitions, online_features, open_store
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.point_in_time import historical_features
+from mlops_assets.feature_store import FEATURE_REPO, definitions, online_features, open_store
+from mlops_assets.keys import FEATURE_SERVICE
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.featurize import features
+from mlops_assets.lib.featurize.feature_spec import FeatureSpec
+from mlops_assets.lib.featurize.point_in_time import historical_features
 from mlops_assets.settings import Settings
 from tests.lib.test_features import DAY, HOUR, transactions
 

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from mlops_assets.lib import features
-from mlops_assets.lib.feature_spec import FeatureSpec
+from mlops_assets.lib.featurize import features
+from mlops_assets.lib.featurize.feature_spec import FeatureSpec
 
 T0 = pd.Timestamp("2025-03-01T12:00:00Z")
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.lib import generator
-from mlops_assets.lib.contract import COLUMNS
+from mlops_assets.lib.data.contract import COLUMNS
+from mlops_assets.synth import generator
 
 START = date(2025, 1, 1)
 

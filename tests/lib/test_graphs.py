@@ -1,6 +1,6 @@
 """Structural Hamming distance on graphs whose distance is known by hand."""
 
-from mlops_assets.lib.graphs import mermaid, structural_hamming_distance
+from mlops_assets.lib.modelling.graphs import mermaid, structural_hamming_distance
 
 TRUTH = [("is_fraud", "amount"), ("is_fraud", "hour"), ("channel", "card_present"), ("category", "channel")]
 NODES = ["is_fraud", "amount", "hour", "channel", "card_present", "category"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops_assets.lib.labels import LabelFolder, apply_labels
+from mlops_assets.lib.data.labels import LabelFolder, apply_labels
 
 
 def labels(*pairs: tuple[str, int]) -> pd.DataFrame:

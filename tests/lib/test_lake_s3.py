@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 import pytest
 
-from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.data.lake import Lake
 from tests.servers import moto_server
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops_assets.lib.landing import LandingIndex, read_as_text
-from mlops_assets.lib.storage import Folder
+from mlops_assets.lib.data.landing import LandingIndex, read_as_text
+from mlops_assets.lib.data.storage import Folder
 
 
 def write_csv(folder: Path, name: str, rows: list[dict]) -> Path:

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.lib.gates import GateThresholds, gate_failures
-from mlops_assets.lib.metrics import (
+from mlops_assets.lib.quality.gates import GateThresholds, gate_failures
+from mlops_assets.lib.quality.metrics import (
     Costs,
     calibration_error,
     card_precision_at_k,
@@ -96,7 +96,7 @@ def test_gates_name_each_failure_with_its_numbers() -> None:
 def test_pr_auc_upper_bound_is_above_the_estimate_and_tightens_with_more_frauds() -> None:
     from sklearn.metrics import average_precision_score
 
-    from mlops_assets.lib.metrics import pr_auc_upper_bound
+    from mlops_assets.lib.quality.metrics import pr_auc_upper_bound
 
     rng = np.random.default_rng(3)
     widths = []
@@ -115,7 +115,7 @@ def test_average_precision_of_a_resample_counted_by_segments_is_scikit_learns() 
     as scikit-learn computes it on the drawn rows, ties of scores included."""
     from sklearn.metrics import average_precision_score
 
-    from mlops_assets.lib.metrics import _average_precisions, _fraud_segments
+    from mlops_assets.lib.quality.metrics import _average_precisions, _fraud_segments
 
     rng = np.random.default_rng(5)
     labels = (rng.random(2_000) < 0.02).astype(int)
@@ -133,7 +133,7 @@ def test_pr_auc_upper_bound_is_the_quantile_of_average_precision_over_resampled_
     precision reaches over row resamples, within what 2,000 resamples of each can tell apart."""
     from sklearn.metrics import average_precision_score
 
-    from mlops_assets.lib.metrics import pr_auc_upper_bound
+    from mlops_assets.lib.quality.metrics import pr_auc_upper_bound
 
     rng = np.random.default_rng(7)
     labels = (rng.random(1_000) < 0.03).astype(int)

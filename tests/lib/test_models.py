@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.lib.features import model_inputs
-from mlops_assets.lib.models import (
+from mlops_assets.lib.featurize.features import model_inputs
+from mlops_assets.lib.modelling.models import (
     BaselineModel,
     BayesianNetworkModel,
     XGBoostModel,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_assets.lib.registry import NoChampionError, Registry, UntrustedModelError, is_within
+from mlops_assets.lib.modelling.registry import NoChampionError, Registry, UntrustedModelError, is_within
 from serving.champion import ServedModels
 
 
@@ -78,9 +78,9 @@ def test_a_version_reading_inputs_the_deployment_does_not_compute_is_refused_at_
     what it has."""
     import pandas as pd
 
-    from mlops_assets.lib.feature_spec import FeatureSpec
-    from mlops_assets.lib.features import model_inputs
-    from mlops_assets.lib.models import XGBoostModel, save_model
+    from mlops_assets.lib.featurize.feature_spec import FeatureSpec
+    from mlops_assets.lib.featurize.features import model_inputs
+    from mlops_assets.lib.modelling.models import XGBoostModel, save_model
 
     columns = ("amount_usd", "is_category_grocery")
     train = pd.DataFrame({"amount_usd": [5.0, 900.0] * 20, "is_category_grocery": [1.0, 0.0] * 20})
@@ -114,7 +114,7 @@ def test_mlflow_s_messages_go_to_the_log_not_the_terminal(
     import mlflow
     import pandas as pd
 
-    from mlops_assets.lib.models import XGBoostModel, save_model
+    from mlops_assets.lib.modelling.models import XGBoostModel, save_model
 
     columns = ("amount_usd",)
     train = pd.DataFrame({"amount_usd": [5.0, 900.0] * 20})
@@ -125,7 +125,7 @@ def test_mlflow_s_messages_go_to_the_log_not_the_terminal(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     registry = Registry(uri, "fraud-detector")
     previous = mlflow.get_tracking_uri()
-    caplog.set_level(logging.DEBUG, logger="mlops_assets.lib.registry")
+    caplog.set_level(logging.DEBUG, logger="mlops_assets.lib.modelling.registry")
     try:
         mlflow.set_tracking_uri(uri)
         experiment = mlflow.create_experiment("chatter", artifact_location=(tmp_path / "artifacts").as_uri())
@@ -140,5 +140,5 @@ def test_mlflow_s_messages_go_to_the_log_not_the_terminal(
         mlflow.set_tracking_uri(previous)
     assert versions == ["1", "2"]
     assert "Created version" not in printed.out + printed.err and "uv" not in printed.out + printed.err
-    logged = [record.getMessage() for record in caplog.records if record.name == "mlops_assets.lib.registry"]
+    logged = [record.getMessage() for record in caplog.records if record.name == "mlops_assets.lib.modelling.registry"]
     assert any("Created version '2' of model 'fraud-detector'" in message for message in logged), logged

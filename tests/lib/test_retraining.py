@@ -2,16 +2,9 @@
 
 import pytest
 
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.retraining import (
-    Decision,
-    DecisionLog,
-    RetrainPolicy,
-    decide,
-    event_start,
-    report_key,
-    retrain_run_key,
-)
+from mlops_assets.keys import report_key, retrain_run_key
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.loop.retraining import Decision, DecisionLog, RetrainPolicy, decide, event_start
 
 POLICY = RetrainPolicy(cooldown_days=3, min_new_labelled=2000, holdout_days=1)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mlops_assets.lib.review import ReviewPolicy, pr_auc_gap_interval, review
+from mlops_assets.lib.quality.review import ReviewPolicy, pr_auc_gap_interval, review
 
 RNG = np.random.default_rng(0)
 LABELS = (RNG.random(6000) < 0.02).astype(int)  # about 120 frauds

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.lib.shadow import SHADOW_COLUMNS, ShadowLog, compare
+from mlops_assets.lib.quality.shadow import SHADOW_COLUMNS, ShadowLog, compare
 
 
 def shadow_rows(ids: list[str], days: list[str], champion: str = "3", challenger: str = "4", **columns) -> pd.DataFrame:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
-from mlops_assets.lib.storage import Folder, S3Access
+from mlops_assets.lib.data.storage import Folder, S3Access
+from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
 from tests.flaky_proxy import FlakyProxy, flaky_proxy
 from tests.servers import mlflow_server, moto_server
 

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from mlops_assets.lib.contract import Rule
-from mlops_assets.lib.validation import TRANSACTION_SCHEMA, validate_day
+from mlops_assets.lib.data.contract import Rule
+from mlops_assets.lib.data.validation import TRANSACTION_SCHEMA, validate_day
 
 DAY = "2025-03-02"
 GOOD = {

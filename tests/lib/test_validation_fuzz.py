@@ -7,8 +7,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops_assets.lib.contract import COLUMNS, REASONS, SOURCE_FILE, SOURCE_ROW
-from mlops_assets.lib.validation import TRANSACTION_SCHEMA, validate_day
+from mlops_assets.lib.data.contract import COLUMNS, REASONS, SOURCE_FILE, SOURCE_ROW
+from mlops_assets.lib.data.validation import TRANSACTION_SCHEMA, validate_day
 
 DAY = "2025-03-02"
 

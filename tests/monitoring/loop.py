@@ -10,13 +10,13 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from mlops_assets.features.jobs import build_features
-from mlops_assets.ingestion.runner import ingest_pending
-from mlops_assets.lib import generator
-from mlops_assets.lib.lake import Lake
-from mlops_assets.runs import QUIET
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
+from mlops_assets.ops.retrain import retrain
+from mlops_assets.ops.runs import QUIET
 from mlops_assets.settings import Settings
-from mlops_assets.training.jobs import retrain
+from mlops_assets.synth import generator
 
 RUN_KEY_TAG = "dagster/run_key"
 

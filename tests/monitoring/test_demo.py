@@ -8,11 +8,11 @@ import subprocess
 import dagster as dg
 import pytest
 
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
-from mlops_assets.lib.retraining import DecisionLog, outcome_key, retrain_run_key
+from mlops_assets.keys import DRIFT_EVENT_TAG, REASON_TAG, outcome_key, retrain_run_key
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.loop.retraining import DecisionLog
+from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
 from mlops_assets.settings import Settings
-from mlops_assets.training.assets import DRIFT_EVENT_TAG, REASON_TAG
 from tests.ingestion.test_daemon import MLOPS, answers, free_port, status
 
 # Small enough for `make test`, large enough for the drift to show. Each day's data depends on its

@@ -14,11 +14,11 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from mlops_assets.definitions import build_definitions
-from mlops_assets.features.assets import point_in_time_inputs
-from mlops_assets.lib.registry import MODEL_NAME, Registry
-from mlops_assets.lib.retraining import DecisionLog
+from mlops_assets.defs.features.assets import point_in_time_inputs
+from mlops_assets.keys import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, REASON_TAG
+from mlops_assets.lib.loop.retraining import DecisionLog
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
 from mlops_assets.resources import build_resources
-from mlops_assets.training.assets import DRIFT_EVENT_TAG, DRIFT_REPORT_TAG, REASON_TAG
 from tests.conftest import use_home
 from tests.monitoring.loop import Loop, days_after
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from mlops_assets.definitions import build_definitions
-from mlops_assets.lib.registry import MODEL_NAME, Registry
-from mlops_assets.lib.retraining import Decision, DecisionLog, RetrainPolicy, outcome_key, retrain_run_key
+from mlops_assets.keys import outcome_key, retrain_run_key
+from mlops_assets.lib.loop.retraining import Decision, DecisionLog, RetrainPolicy
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
 from mlops_assets.resources import build_resources
 from tests.conftest import use_home
 from tests.monitoring.loop import RUN_KEY_TAG, Loop, days_after

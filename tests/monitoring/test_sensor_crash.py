@@ -21,14 +21,14 @@ import pytest
 from dagster._core.scheduler.instigation import TickStatus
 
 from mlops_assets.definitions import build_definitions
-from mlops_assets.ingestion.runner import ingest_pending
-from mlops_assets.lib import generator
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.retraining import DecisionLog, RetrainPolicy, retrain_run_key
-from mlops_assets.monitoring.sensors import labelled_between
+from mlops_assets.defs.monitoring.sensors import labelled_between
+from mlops_assets.keys import DRIFT_EVENT_TAG, retrain_run_key
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.loop.retraining import DecisionLog, RetrainPolicy
+from mlops_assets.ops.ingest import ingest_pending
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT
-from mlops_assets.training.assets import DRIFT_EVENT_TAG
+from mlops_assets.synth import generator
 from tests.conftest import use_home
 from tests.monitoring.loop import RUN_KEY_TAG
 from tests.monitoring.sensor_ticks import STAGES

@@ -25,7 +25,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from mlops_assets.lib.registry import CHAMPION, FIRST_RUN_TAG, MODEL_NAME, Registry
+from mlops_assets.lib.modelling.registry import CHAMPION, FIRST_RUN_TAG, MODEL_NAME, Registry
 from mlops_assets.settings import REPO_ROOT
 from tests.conftest import use_home
 from tests.history import CONFIG, first_champion

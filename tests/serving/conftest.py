@@ -22,10 +22,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from mlops_assets.lib import generator
-from mlops_assets.lib.registry import MODEL_NAME, Registry
-from mlops_assets.ops import start_server
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
+from mlops_assets.ops.servers import start_server
 from mlops_assets.settings import Settings
+from mlops_assets.synth import generator
 from tests.conftest import use_home
 from tests.history import first_champion
 from tests.ingestion.test_daemon import MLOPS, free_port

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets.lib.registry import CHAMPION, MODEL_NAME, Registry
+from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
 
 pytestmark = pytest.mark.slow
 BENTOML = str(Path(sys.executable).with_name("bentoml"))
@@ -57,7 +57,7 @@ def test_a_store_inside_the_repository_is_never_copied_into_a_bento(home) -> Non
 
     from dagster_aws.s3 import S3Resource
 
-    from mlops_assets.resources import BentoResource
+    from mlops_assets.resources.bento import BentoResource
     from mlops_assets.settings import REPO_ROOT
 
     settings, _ = home

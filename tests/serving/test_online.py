@@ -8,9 +8,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from mlops_assets.lib.feature_store import online_features, open_store
-from mlops_assets.lib.features import normalize_features
-from mlops_assets.lib.lake import Lake
+from mlops_assets.feature_store import online_features, open_store
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.featurize.features import normalize_features
 from serving.online import OnlineMirror
 
 pytestmark = pytest.mark.slow

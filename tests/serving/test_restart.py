@@ -16,7 +16,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from mlops_assets.lib.labels import LabelFolder
+from mlops_assets.lib.data.labels import LabelFolder
 from mlops_assets.settings import REPO_ROOT
 from tests.ingestion.test_daemon import MLOPS, free_port
 from tests.processes import descendants, kill_tree

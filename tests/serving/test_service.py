@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.features.assets import point_in_time_inputs
-from mlops_assets.ingestion.sensors import ingest_job
-from mlops_assets.lib.labels import LabelFolder
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import MODEL_NAME
+from mlops_assets.defs.features.assets import point_in_time_inputs
+from mlops_assets.defs.ingestion.jobs import ingest_job
+from mlops_assets.lib.data.labels import LabelFolder
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.modelling.registry import MODEL_NAME
 from tests.serving.conftest import Served, new_transactions, wait_for_model
 
 pytestmark = pytest.mark.slow

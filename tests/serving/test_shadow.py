@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.evaluation.assets import model_evaluation
-from mlops_assets.features.assets import point_in_time_inputs
-from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.registry import CHALLENGER, VersionInfo
-from mlops_assets.lib.shadow import SHADOW_TABLE, ShadowLog
-from mlops_assets.monitoring import sensors
-from mlops_assets.monitoring.sensors import shadow_sensor
-from mlops_assets.training.jobs import retrain
+from mlops_assets.defs.evaluation.assets import model_evaluation
+from mlops_assets.defs.features.assets import point_in_time_inputs
+from mlops_assets.defs.monitoring import sensors
+from mlops_assets.defs.monitoring.sensors import shadow_sensor
+from mlops_assets.keys import SHADOW_SCORES
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.modelling.registry import CHALLENGER, VersionInfo
+from mlops_assets.lib.quality.shadow import ShadowLog
+from mlops_assets.ops.retrain import retrain
 from serving.schemas import Transaction
 from tests.serving.conftest import Served, new_transactions, wait_for_model
 
@@ -127,7 +128,7 @@ def test_a_challenger_scores_live_traffic_in_the_shadow(served: Served, monkeypa
                 instance=instance, partition_key=LANDED_DAY
             )
             assert result.success
-            table = Lake(str(served.settings.lake_dir)).read(SHADOW_TABLE, LANDED_DAY).set_index("transaction_id")
+            table = Lake(str(served.settings.lake_dir)).read(SHADOW_SCORES, LANDED_DAY).set_index("transaction_id")
             truth = Lake(str(served.settings.lake_dir)).read("validated_transactions", LANDED_DAY)
             truth = truth.set_index("transaction_id")["is_fraud"]
             landed_ids = [t["transaction_id"] for t in landed]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.lib.shadow import ShadowLog
+from mlops_assets.lib.quality.shadow import ShadowLog
 from serving.batching import Scored
 from serving.champion import Loaded
 from serving.schemas import Transaction

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from mlops_assets.ops import start_server
+from mlops_assets.ops.servers import start_server
 from mlops_assets.settings import REPO_ROOT
 from tests.browser import browser_page, page_text_when
 from tests.ingestion.test_daemon import answers, free_port, wait_until

@@ -5,12 +5,12 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from mlops_assets.ingestion.assets import raw_transactions
-from mlops_assets.lib import generator
-from mlops_assets.lib.lake import Lake
+from mlops_assets.defs.ingestion.assets import raw_transactions
+from mlops_assets.defs.validation import checks
+from mlops_assets.defs.validation.assets import validate_transactions
+from mlops_assets.lib.data.lake import Lake
 from mlops_assets.settings import Settings
-from mlops_assets.validation import checks
-from mlops_assets.validation.assets import validate_transactions
+from mlops_assets.synth import generator
 from tests.conftest import DAY, land
 
 ASSETS = [raw_transactions, validate_transactions]

@@ -1,0 +1,1 @@
+"""The retraining policy: when a drift report or new labels call for a new model."""
