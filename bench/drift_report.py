@@ -69,7 +69,7 @@ def main() -> None:
     labels = reference["is_fraud"]
     columns = tuple(input_columns(reference))
     champion = XGBoostModel.fit(reference, labels, columns=columns, **XGBoostConfig().model_dump())
-    bayes = BayesianNetworkConfig().model_dump(exclude={"compare_with_truth"})
+    bayes = BayesianNetworkConfig().model_dump(exclude={"truth_graph"})
     with warnings.catch_warnings():  # pgmpy's own deprecation notices
         warnings.simplefilter("ignore", FutureWarning)
         network = BayesianNetworkModel.fit(reference, labels, columns=columns, **bayes)

@@ -29,7 +29,7 @@ def train_all(train: pd.DataFrame) -> dict[str, tuple[object, float]]:
     """Each model with the asset's default config, and its fit time in seconds."""
     labels = train["is_fraud"]
     columns = tuple(input_columns(train))
-    bayes = BayesianNetworkConfig().model_dump(exclude={"compare_with_truth"})
+    bayes = BayesianNetworkConfig().model_dump(exclude={"truth_graph"})
     fits = {
         "XGBoost": lambda: XGBoostModel.fit(train, labels, columns=columns, **XGBoostConfig().model_dump()),
         "logistic regression (baseline)": lambda: BaselineModel.fit(

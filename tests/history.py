@@ -16,12 +16,18 @@ from mlops_assets.settings import Settings
 from mlops_assets.synth import generator
 
 DAYS = 10
-# Ten days of 1,500 rows, the last four held out: small enough for a module fixture.
-CONFIG = {
-    "training_set": {"config": {"days": DAYS, "holdout_days": 4}},
-    # The data is the simulator's: its causal graph is the truth to report a distance to.
-    "bayesian_network": {"config": {"structure_rows": 8000, "compare_with_truth": True}},
-}
+
+
+def run_config(settings: Settings) -> dict:
+    """`retrain_job`'s op config: ten days of 1,500 rows, the last four held out (small enough for
+    a module fixture). The data is the simulator's, so its causal graph, written to the home, is
+    the truth the Bayesian network reports its distance to."""
+    truth = settings.home / "truth_graph.json"
+    truth.write_text(generator.truth_json())
+    return {
+        "training_set": {"config": {"days": DAYS, "holdout_days": 4}},
+        "bayesian_network": {"config": {"structure_rows": 8000, "truth_graph": str(truth)}},
+    }
 
 
 def first_champion(
@@ -33,4 +39,4 @@ def first_champion(
     defs = build_definitions(build_resources(settings))
     assert not ingest_pending(defs, instance).failed_days
     assert not build_features(defs, instance, Lake(str(settings.lake_dir)).partitions("validated_transactions"))
-    return defs, retrain(defs, instance, None, CONFIG)
+    return defs, retrain(defs, instance, None, run_config(settings))

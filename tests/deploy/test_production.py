@@ -45,7 +45,7 @@ from serving.schemas import Transaction
 from serving.scoring import FIELDS, transactions_frame
 from tests.conftest import use_home
 from tests.deploy.secrets import files_under, leaks, readable
-from tests.history import CONFIG, DAYS
+from tests.history import DAYS, run_config
 from tests.ingestion.test_daemon import wait_until
 from tests.servers import moto_server, postgres_server, redis_server
 from tests.serving.conftest import serving, wait_for_model
@@ -195,7 +195,7 @@ def graph(production, tmp_path_factory: pytest.TempPathFactory) -> Graph:
         report = ingest_pending(defs, instance)
         assert not report.failed_days and len(report.files) == len(landed)
         assert not build_features(defs, instance, lake.partitions("validated_transactions"))
-        assert retrain(defs, instance, None, CONFIG).success
+        assert retrain(defs, instance, None, run_config(settings)).success
         monitoring = defs.resolve_job_def("monitoring_job")
         assert monitoring.execute_in_process(instance=instance, partition_key=LAST_DAY).success
         shadow_fragment(settings, lake)

@@ -30,7 +30,7 @@ from mlops_assets.settings import Settings
 from mlops_assets.synth import generator
 from mlops_assets.synth.generator import TRUTH_EDGES, TRUTH_NODES
 from tests.conftest import use_home
-from tests.history import CONFIG, first_champion
+from tests.history import first_champion, run_config
 
 pytestmark = pytest.mark.slow
 
@@ -271,7 +271,7 @@ def test_a_bad_candidate_fails_the_gates_the_champion_stays_and_rollback_works(t
     shuffled.loc[train, "is_fraud"] = np.random.default_rng(0).permutation(shuffled.loc[train, "is_fraud"].to_numpy())
     lake.write("training_set", shuffled)
     models = [xgboost_model, baseline_model, bayesian_network, model_evaluation, champion_model]
-    bad = retrain(trained.defs, trained.instance, "manual", CONFIG, selection=models)
+    bad = retrain(trained.defs, trained.instance, "manual", run_config(trained.settings), selection=models)
     # The blocking gate fails the run, and nothing else does.
     failed_steps = {event.step_key for event in bad.all_events if event.is_step_failure}
     assert failed_steps and all(step.startswith("model_evaluation_") for step in failed_steps)
@@ -286,7 +286,7 @@ def test_a_bad_candidate_fails_the_gates_the_champion_stays_and_rollback_works(t
 
     # With the true labels back, a retraining passes (no worse than the champion) and is promoted.
     lake.write("training_set", original)
-    good = retrain(trained.defs, trained.instance, "manual", CONFIG, selection=models)
+    good = retrain(trained.defs, trained.instance, "manual", run_config(trained.settings), selection=models)
     assert good.success and good.asset_materializations_for_node("champion_model")
     second_champion = registry.alias("champion").version
     assert int(second_champion) > int(first_champion)

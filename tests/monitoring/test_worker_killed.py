@@ -28,7 +28,7 @@ import pytest
 from mlops_assets.lib.modelling.registry import CHAMPION, FIRST_RUN_TAG, MODEL_NAME, Registry
 from mlops_assets.settings import REPO_ROOT
 from tests.conftest import use_home
-from tests.history import CONFIG, first_champion
+from tests.history import first_champion, run_config
 from tests.ingestion.test_daemon import MLOPS, wait_until
 from tests.processes import kill_tree
 
@@ -101,7 +101,7 @@ def test_a_run_whose_worker_dies_in_training_fails_promptly_and_is_retried_once(
             run_id = str(uuid.uuid4())
             launched = subprocess.run(
                 [DAGSTER, "job", "launch", "-w", "workspace.yaml", "-j", "retrain_job", "--run-id", run_id,
-                 "--config-json", json.dumps({"ops": CONFIG})],
+                 "--config-json", json.dumps({"ops": run_config(settings)})],
                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
             )  # fmt: skip
             assert launched.returncode == 0, launched.stderr[-3000:]

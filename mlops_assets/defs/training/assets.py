@@ -15,7 +15,7 @@ from pydantic import Field
 
 from mlops_assets.defs.training.training_set import input_columns, training_rows
 from mlops_assets.keys import MLFLOW_OP_TAGS, REASON_TAG
-from mlops_assets.lib.modelling.graphs import mermaid, structural_hamming_distance
+from mlops_assets.lib.modelling.graphs import mermaid, read_graph, structural_hamming_distance
 from mlops_assets.lib.modelling.models import (
     BaselineModel,
     BayesianNetworkModel,
@@ -26,7 +26,6 @@ from mlops_assets.lib.modelling.models import (
 from mlops_assets.lib.modelling.registry import CHAMPION, FIRST_RUN_TAG, VersionInfo
 from mlops_assets.lib.quality.plots import graph_png
 from mlops_assets.resources.model_registry import ModelRegistryResource, mlflow_run_for_step
-from mlops_assets.synth.generator import TRUTH_EDGES, TRUTH_NODES
 
 # dagster-mlflow finds the Dagster run's MLflow run by its `dagster_run_id` tag and starts one
 # when two steps look at once: model steps take turns (`MLFLOW_OP_TAGS`, see `definitions.py`).
@@ -73,9 +72,10 @@ class BayesianNetworkConfig(dg.Config):
     max_indegree: int = Field(default=2, description="Most parents a variable may have (fraud included).")
     equivalent_sample_size: float = Field(default=10.0, description="Strength of the BDeu prior on the CPDs.")
     structure_rows: int = Field(default=50_000, description="Rows sampled for hill climbing (the slow part).")
-    compare_with_truth: bool = Field(
-        default=False,
-        description="Report the distance to the bundled simulator's causal graph (only meaningful on its data).",
+    truth_graph: str = Field(
+        default="",
+        description="A known causal graph as JSON (`mlops generate --truth` prints the simulator's) to report"
+        " the learned structure's distance to; empty for none.",
     )
     seed: int = Field(default=0, description="Random seed of the structure sample and the cut points.")
 
@@ -220,7 +220,7 @@ def bayesian_network(
 
     def fit(train: pd.DataFrame, labels: pd.Series) -> BayesianNetworkModel:
         return BayesianNetworkModel.fit(
-            train, labels, columns=tuple(input_columns(train)), **config.model_dump(exclude={"compare_with_truth"})
+            train, labels, columns=tuple(input_columns(train)), **config.model_dump(exclude={"truth_graph"})
         )
 
     model, record, metadata = _train_and_register(
@@ -231,9 +231,10 @@ def bayesian_network(
     png = base64.b64encode(graph_png(edges, highlight="is_fraud")).decode()
     metadata["learned_graph"] = dg.MetadataValue.md(f"![learned network](data:image/png;base64,{png})")
     metadata["learned_graph_mermaid"] = dg.MetadataValue.md(mermaid(edges, highlight="is_fraud"))
-    if config.compare_with_truth:
-        shared = sorted(set(TRUTH_NODES) & set(model.network.cardinality))
-        distance = structural_hamming_distance(edges, TRUTH_EDGES, shared)
+    if config.truth_graph:
+        truth_nodes, truth_edges = read_graph(config.truth_graph)
+        shared = sorted(set(truth_nodes) & set(model.network.cardinality))
+        distance = structural_hamming_distance(edges, truth_edges, shared)
         metadata["structural_hamming_distance"] = distance
         metadata["truth_variables_compared"] = ", ".join(shared)
         record["structural_hamming_distance"] = distance

@@ -1,8 +1,24 @@
 """Comparing and drawing directed graphs: how far a learned network is from the truth."""
 
+import json
 from collections.abc import Iterable
+from pathlib import Path
 
 Edge = tuple[str, str]
+
+
+def read_graph(path: str | Path) -> tuple[list[str], list[Edge]]:
+    """The nodes and edges of a graph stored as JSON, `{"nodes": [...], "edges": [[parent, child], ...]}`
+    (the shape `mlops generate --truth` prints); a clear error names what is wrong with the file."""
+    try:
+        graph = json.loads(Path(path).read_text())
+        nodes = [str(node) for node in graph["nodes"]]
+        edges = [(str(parent), str(child)) for parent, child in graph["edges"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not a graph as JSON with nodes and [parent, child] edges: {error!r}") from error
+    if unknown := sorted({node for edge in edges for node in edge} - set(nodes)):
+        raise ValueError(f"{path}: edges name nodes the graph does not list: {', '.join(unknown)}")
+    return nodes, edges
 
 
 def structural_hamming_distance(learned: Iterable[Edge], truth: Iterable[Edge], nodes: Iterable[str]) -> int:
