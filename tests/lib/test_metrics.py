@@ -74,9 +74,7 @@ def test_a_holdout_without_both_classes_is_an_error_not_a_metric() -> None:
 
 
 def test_gates_name_each_failure_with_its_numbers() -> None:
-    limits = GateThresholds(
-        min_pr_auc=0.3, min_recall_at_fpr=0.3, max_pr_auc_drop=0.02, min_score_std=1e-4, max_calibration_error=0.02
-    )
+    limits = GateThresholds(min_pr_auc=0.3, min_recall_at_fpr=0.3, max_pr_auc_drop=0.02)
     good = {"pr_auc": 0.7, "recall_at_fpr": 0.8, "score_std": 0.05, "calibration_error": 0.001}
     assert gate_failures(good, None, limits) == {}
     assert gate_failures(good, {"pr_auc": 0.71}, limits) == {}

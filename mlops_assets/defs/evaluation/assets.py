@@ -39,7 +39,9 @@ from mlops_assets.resources.model_registry import ModelRegistryResource, mlflow_
 RANK_BY = "pr_auc"
 
 
-class EvaluationConfig(dg.Config):
+class EvaluationConfig(GateThresholds, dg.Config):
+    """The gates (`GateThresholds`) and how candidates are measured."""
+
     max_fpr: float = Field(default=0.01, description="False-positive rate at which recall is measured.")
     top_k: int = Field(default=100, description="Cards an investigation team checks per day (card precision@k).")
     known_fraud_delay_days: float | None = Field(
@@ -49,27 +51,9 @@ class EvaluationConfig(dg.Config):
     )
     missed_fraud_cost: float = Field(default=150.0, description="Cost (USD) of letting one fraud through.")
     false_alarm_cost: float = Field(default=5.0, description="Cost (USD) of stopping one legitimate transaction.")
-    min_pr_auc: float = Field(default=0.3, description="Gate: lowest PR AUC a candidate may have.")
-    min_recall_at_fpr: float = Field(default=0.3, description="Gate: lowest recall at `max_fpr`.")
-    max_pr_auc_drop: float = Field(
-        default=0.02, description="Gate: how far below the champion's PR AUC (same holdout) a candidate may fall."
-    )
-    min_score_std: float = Field(default=1e-4, description="Gate: scores must vary at least this much.")
-    max_calibration_error: float = Field(
-        default=0.02, description="Gate: highest expected calibration error (deciles of score)."
-    )
     live_days: int = Field(
         default=7, description="Days of shadow scores over which the challenger is compared with the champion."
     )
-
-    def thresholds(self) -> GateThresholds:
-        return GateThresholds(
-            min_pr_auc=self.min_pr_auc,
-            min_recall_at_fpr=self.min_recall_at_fpr,
-            max_pr_auc_drop=self.max_pr_auc_drop,
-            min_score_std=self.min_score_std,
-            max_calibration_error=self.max_calibration_error,
-        )
 
 
 def _outcome(context: dg.AssetExecutionContext, action: str, reason: str, **fields) -> Decision:
@@ -161,7 +145,7 @@ def model_evaluation(
     candidates = {}
     for record in (xgboost_model, baseline_model, bayesian_network):
         metrics = score(f"{record['kind']} v{record['version']}", record["version"])
-        failures = gate_failures(metrics, champion_metrics, config.thresholds())
+        failures = gate_failures(metrics, champion_metrics, config)
         candidates[record["kind"]] = {
             "version": record["version"],
             "run_id": record["run_id"],

@@ -31,48 +31,12 @@ from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource, ReportsResource
 from mlops_assets.resources.model_registry import ModelRegistryResource
 
-_POLICY = DriftPolicy()
 
+class DriftConfig(DriftPolicy, dg.Config):
+    """The drift policy (`lib.quality.drift.DriftPolicy`) and the window it judges."""
 
-class DriftConfig(dg.Config):
     window_days: int = Field(default=2, description="Trailing days compared, ending with the partition's day.")
     max_fpr: float = Field(default=0.01, description="False-positive rate of the recall compared with evaluation.")
-    psi_shift: float = Field(default=_POLICY.psi_shift, description="A flag input shifted: PSI above this.")
-    wasserstein_shift: float = Field(
-        default=_POLICY.wasserstein_shift,
-        description="A numeric input shifted: Wasserstein (reference stds) above this.",
-    )
-    moved_fraction: float = Field(
-        default=_POLICY.moved_fraction, description="Above this fraction of its threshold an input has moved (warn)."
-    )
-    shifted_share_for_drift: float = Field(
-        default=_POLICY.shifted_share_for_drift, description="Share of shifted inputs that is data drift."
-    )
-    prediction_psi_for_drift: float = Field(
-        default=_POLICY.prediction_psi_for_drift, description="PSI of the champion's scores that is drift."
-    )
-    fraud_divergence_for_drift: float = Field(
-        default=_POLICY.fraud_divergence_for_drift,
-        description="Mean Jensen-Shannon divergence of fraud's conditional distributions that is drift.",
-    )
-    pr_auc_drop_for_drift: float = Field(
-        default=_POLICY.pr_auc_drop_for_drift, description="Relative fall of PR AUC below evaluation that is drift."
-    )
-    min_labelled_frauds: int = Field(
-        default=_POLICY.min_labelled_frauds, description="Fewer labelled frauds in the window: no label-based verdict."
-    )
-    recovery_tolerance: float = Field(
-        default=_POLICY.recovery_tolerance,
-        description="A champion promoted for drift is still recovering (drift) while its PR AUC is more than "
-        "this fraction below the pre-drift level.",
-    )
-    recovery_days: int = Field(
-        default=_POLICY.recovery_days,
-        description="Days after a drift began during which the pre-drift level is the bar.",
-    )
-
-    def policy(self) -> DriftPolicy:
-        return DriftPolicy(**self.model_dump(exclude={"window_days", "max_fpr"}))
 
 
 @dg.asset(
@@ -101,10 +65,9 @@ def drift_report(
     days, transactions = _validated_between(table, first, day)
     inputs = point_in_time_inputs(context, feast, transactions)
     model, reference = registry.load_with_reference(champion.version)
-    policy = config.policy()
 
     monitored = features.drift_monitored(model.inputs)
-    inputs_table = input_drift(reference[monitored], inputs[monitored], policy)
+    inputs_table = input_drift(reference[monitored], inputs[monitored], config)
     html = reports.location(_html_path(day))  # `drift_report_html` renders it just after
     scores = model.predict_proba(inputs)
     prediction_psi = psi(model.predict_proba(reference), scores)
@@ -113,7 +76,7 @@ def drift_report(
     labels = transactions.loc[labelled, "is_fraud"].astype("int64").reset_index(drop=True)
     enough_labels = labels.sum() >= config.min_labelled_frauds and labels.nunique() == 2
     fraud_divergence = pr_auc = pr_auc_upper = recall = pr_auc_drop = recovery = None
-    pre_drift = recovery_level(champion.tags, day, policy)
+    pre_drift = recovery_level(champion.tags, day, config)
     network_table = None
     if enough_labels:
         from sklearn.metrics import average_precision_score
@@ -132,7 +95,7 @@ def drift_report(
             network_table = network_drift(network.network, states)
             fraud_divergence = float(network_table["fraud_js"].dropna().mean())
     shadow = [p for p in compare(scores_between(table, first, day)) if p["champion_version"] == champion.version]
-    verdict, reasons = policy.verdict(inputs_table, prediction_psi, fraud_divergence, pr_auc_drop, recovery)
+    verdict, reasons = config.verdict(inputs_table, prediction_psi, fraud_divergence, pr_auc_drop, recovery)
     context.log.info(f"drift {day}: {verdict}" + (f" ({'; '.join(reasons)})" if reasons else ""))
     record = {
         "day": day,
@@ -143,7 +106,7 @@ def drift_report(
         "rows": len(inputs),
         "labelled_rows": int(labelled.sum()),
         "shifted_inputs": sorted(inputs_table.index[inputs_table["shifted"]]),
-        "shift_thresholds": {"psi_shift": policy.psi_shift, "wasserstein_shift": policy.wasserstein_shift},
+        "shift_thresholds": {"psi_shift": config.psi_shift, "wasserstein_shift": config.wasserstein_shift},
         "prediction_psi": prediction_psi,
         "fraud_divergence": fraud_divergence,
         "pr_auc": pr_auc,

@@ -4,7 +4,6 @@ promotion is reviewed once, and the verdict (`keep` or `rollback`) is a `retrain
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
 from mlops_assets.defs.features.assets import point_in_time_inputs
 from mlops_assets.defs.monitoring.assets import drift_report
@@ -18,16 +17,9 @@ from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
 from mlops_assets.resources.model_registry import ModelRegistryResource
 
-_POLICY = ReviewPolicy()
 
-
-class ReviewConfig(dg.Config):
-    review_days: int = Field(default=_POLICY.review_days, description="Labelled days after a promotion to judge it on.")
-    min_frauds: int = Field(default=_POLICY.min_frauds, description="Labelled frauds those days must hold.")
-    level: float = Field(default=_POLICY.level, description="Confidence that the new champion lost, to roll back.")
-
-    def policy(self) -> ReviewPolicy:
-        return ReviewPolicy(**self.model_dump())
+class ReviewConfig(ReviewPolicy, dg.Config):
+    """The review policy (`lib.quality.review.ReviewPolicy`), set in the launchpad or in code."""
 
 
 @dg.asset(
@@ -62,24 +54,23 @@ def champion_review(
         return status("nothing to review: the first champion")
     if done is not None:
         return status(f"reviewed on {done.day}: {done.action}", previous_version=previous)
-    policy = config.policy()
     after = reference_end(champion)
-    days = [d for d in table.partitions(VALIDATED_TRANSACTIONS) if after < d <= day][: policy.review_days]
-    if len(days) < policy.review_days:
-        waiting = f"waiting: {len(days)} of {policy.review_days} days after the promotion"
+    days = [d for d in table.partitions(VALIDATED_TRANSACTIONS) if after < d <= day][: config.review_days]
+    if len(days) < config.review_days:
+        waiting = f"waiting: {len(days)} of {config.review_days} days after the promotion"
         return status(waiting, previous_version=previous)
     transactions = pd.concat([table.read(VALIDATED_TRANSACTIONS, d) for d in days], ignore_index=True)
     transactions = transactions[transactions["is_fraud"].notna()].reset_index(drop=True)
     frauds = int(transactions["is_fraud"].sum())
-    if frauds < policy.min_frauds:
-        return status(f"waiting for labels: {frauds} of {policy.min_frauds} frauds", previous_version=previous)
+    if frauds < config.min_frauds:
+        return status(f"waiting for labels: {frauds} of {config.min_frauds} frauds", previous_version=previous)
     inputs = point_in_time_inputs(context, feast, transactions)
     labels = transactions["is_fraud"].astype("int64").to_numpy()
     verdict = review(
         labels,
         registry.load(champion.version).predict_proba(inputs),
         registry.load(previous).predict_proba(inputs),
-        policy,
+        config,
     )
     if verdict.action == "rollback":
         registry.rollback(to_version=previous)

@@ -114,7 +114,7 @@ def drift_retrain_sensor(
     )
     if not found.records:
         return dg.SkipReason("no new drift reports")
-    table, policy = lake.lake(), retrain_policy.policy()
+    table, policy = lake.lake(), retrain_policy
     log = DecisionLog(table)
     requests, new = [], []
     for record in found.records:

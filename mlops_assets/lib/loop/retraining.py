@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_assets.keys import (
     REPORT_DECISION_PREFIX,
@@ -32,25 +33,30 @@ from mlops_assets.lib.data.lake import Lake
 ACTIONS = ("retrain", "skip", "none", "promote", "reject", "keep", "rollback")
 
 
-@dataclass(frozen=True)
-class RetrainPolicy:
-    """The guards between a drift verdict and a retraining."""
+class RetrainPolicy(BaseModel):
+    """The guards between a drift verdict and a retraining. A pydantic model, so that the Dagster
+    resource `drift_retrain_sensor` reads it from takes these fields as they are."""
 
-    # After a drift retraining, reports of the next `cooldown_days` days retrain no more (the new
-    # champion needs labelled days before its own reports mean much; the drift window is 2 days).
-    cooldown_days: int = 2
-    # A retraining must have this many labelled transactions of the drift event to learn from
-    # (the event's days before the evaluation days); before then the report waits for labels.
-    min_new_labelled: int = 2000
-    # A drift retraining evaluates on the most recent day(s) and trains on the days before them,
-    # so that the drifted days it knows of are in its training data.
-    holdout_days: int = 1
+    model_config = ConfigDict(frozen=True)
+
+    # The new champion needs labelled days before its own reports mean much; the drift window is 2 days.
+    cooldown_days: int = Field(default=2, description="Days after a drift retraining without another.")
+    # Before then the report waits for labels.
+    min_new_labelled: int = Field(
+        default=2000,
+        description="Labelled transactions of the drift event's days (before the evaluation days) a retraining"
+        " needs to learn from.",
+    )
+    # So that the drifted days it knows of are in its training data.
+    holdout_days: int = Field(default=1, description="Most recent days a drift retraining evaluates on.")
     # Shorter than a calendar retraining's window, so that drifted days weigh more: measured on
-    # concept drift (README, "Drift"), 7 drifted days in 14 gave PR AUC 0.65, in 28 days 0.62.
-    training_days: int = 14
-    # Retrainings one drift event may have: a rejected one (say, one drifted day of labels was too
-    # little to beat the champion) is tried again after the cooldown, with more drifted days.
-    max_attempts: int = 3
+    # concept drift (docs/drift.md), 7 drifted days in 14 gave PR AUC 0.65, in 28 days 0.62.
+    training_days: int = Field(default=14, description="Days of a drift retraining's window.")
+    # Say one drifted day of labels was too little to beat the champion: more follow.
+    max_attempts: int = Field(
+        default=3,
+        description="Retrainings one drift event may have; another follows a rejected one after the cooldown.",
+    )
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ much a distribution moved. So every statistic here is a size, comparable across 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_assets.lib.modelling.bayes import CompiledNetwork, fit_parameters, state_codes
 
@@ -104,32 +103,48 @@ def _clean(values: np.ndarray) -> np.ndarray:
     return values
 
 
-@dataclass(frozen=True)
-class DriftPolicy:
+class DriftPolicy(BaseModel):
     """When a day's statistics make a verdict. `drift` needs an effect that matters for the model:
     many inputs shifted, the champion's scores shifted, fraud's conditional distributions moved,
-    or performance fell on labelled data; `warn` says something moved that does not (yet)."""
+    or performance fell on labelled data; `warn` says something moved that does not (yet). A
+    pydantic model, so that the Dagster config of `drift_report` takes these fields as they are."""
 
-    # Measured on generated data (README, "Drift"): ordinary days stay below 0.003 PSI on flags and
+    model_config = ConfigDict(frozen=True)
+
+    # Measured on generated data (docs/drift.md): ordinary days stay below 0.003 PSI on flags and
     # 0.12 stds on numbers (the most: merchant counts, where the same merchants persist from day to
     # day); a covariate shift moves flags 0.17-0.27 and its numbers 0.35-1.0.
-    psi_shift: float = 0.1  # flags: PSI above this is a shift
-    wasserstein_shift: float = 0.2  # numbers: distance above this many reference stds is a shift
-    moved_fraction: float = 0.75  # above this fraction of a shift threshold, an input has moved (warn)
-    shifted_share_for_drift: float = 0.3  # share of inputs shifted that makes data drift
-    prediction_psi_for_drift: float = 0.25  # the champion's score distribution
-    fraud_divergence_for_drift: float = 0.1  # mean JS divergence of fraud's conditionals
+    psi_shift: float = Field(default=0.1, description="A flag input shifted: PSI above this.")
+    wasserstein_shift: float = Field(
+        default=0.2, description="A numeric input shifted: Wasserstein distance (reference stds) above this."
+    )
+    moved_fraction: float = Field(
+        default=0.75, description="Above this fraction of its shift threshold an input has moved (warn)."
+    )
+    shifted_share_for_drift: float = Field(default=0.3, description="Share of shifted inputs that is data drift.")
+    prediction_psi_for_drift: float = Field(default=0.25, description="PSI of the champion's scores that is drift.")
+    fraud_divergence_for_drift: float = Field(
+        default=0.1, description="Mean Jensen-Shannon divergence of fraud's conditional distributions that is drift."
+    )
     # Relative to the evaluation baseline, judged on the upper end of PR AUC's bootstrap interval:
     # a two-day window holds a few dozen frauds, and its PR AUC swings by 0.1 on ordinary days.
-    pr_auc_drop_for_drift: float = 0.2
-    min_labelled_frauds: int = 20  # fewer labelled frauds: no performance verdict
-    # A champion promoted for drift has not recovered while its PR AUC on the window is more than
-    # this fraction below the pre-drift level: the point estimate, not the interval's upper end,
-    # because a false "still below" costs one more gated retraining, a false "recovered" a weak model.
-    recovery_tolerance: float = 0.1
-    # For this many days after the drift began, the pre-drift level is the bar; then the
-    # champion's own evaluation (a world that got harder cannot retrain forever).
-    recovery_days: int = 14
+    pr_auc_drop_for_drift: float = Field(
+        default=0.2, description="Relative fall of PR AUC below evaluation that is drift."
+    )
+    min_labelled_frauds: int = Field(
+        default=20, description="Fewer labelled frauds in the window: no label-based verdict."
+    )
+    # The point estimate, not the interval's upper end, because a false "still below" costs one
+    # more gated retraining, a false "recovered" a weak model.
+    recovery_tolerance: float = Field(
+        default=0.1,
+        description="A champion promoted for drift is still recovering (drift) while its PR AUC is more than "
+        "this fraction below the pre-drift level.",
+    )
+    # Then the champion's own evaluation is the bar: a world that got harder cannot retrain forever.
+    recovery_days: int = Field(
+        default=14, description="Days after a drift began during which the pre-drift level is the bar."
+    )
 
     def verdict(
         self,

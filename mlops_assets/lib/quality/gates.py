@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import BaseModel, ConfigDict, Field
 
 
-@dataclass(frozen=True)
-class GateThresholds:
-    min_pr_auc: float
-    min_recall_at_fpr: float
-    max_pr_auc_drop: float  # how far below the champion's PR AUC on the same holdout a candidate may fall
-    min_score_std: float  # below this the scores are (nearly) constant
-    max_calibration_error: float
+class GateThresholds(BaseModel):
+    """The limits a candidate must keep on the holdout. A pydantic model, so that the Dagster
+    config of `model_evaluation` takes these fields, defaults and descriptions as they are."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_pr_auc: float = Field(default=0.3, description="Gate: lowest PR AUC a candidate may have.")
+    min_recall_at_fpr: float = Field(default=0.3, description="Gate: lowest recall at `max_fpr`.")
+    max_pr_auc_drop: float = Field(
+        default=0.02, description="Gate: how far below the champion's PR AUC (same holdout) a candidate may fall."
+    )
+    # Below this the scores are (nearly) constant.
+    min_score_std: float = Field(default=1e-4, description="Gate: scores must vary at least this much.")
+    max_calibration_error: float = Field(
+        default=0.02, description="Gate: highest expected calibration error (deciles of score)."
+    )
 
 
 GATES: dict[str, str] = {

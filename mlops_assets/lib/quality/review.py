@@ -11,16 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 
-@dataclass(frozen=True)
-class ReviewPolicy:
-    """When a promotion is reviewed, and what counts as losing."""
+class ReviewPolicy(BaseModel):
+    """When a promotion is reviewed, and what counts as losing. A pydantic model, so that the
+    Dagster config of `champion_review` takes these fields, defaults and descriptions as they are."""
 
-    review_days: int = 3  # labelled days after the promotion the review waits for
-    min_frauds: int = 30  # labelled frauds those days must hold between them
-    level: float = 0.9  # two-sided confidence of the interval of the PR AUC gap
-    resamples: int = 200
+    model_config = ConfigDict(frozen=True)
+
+    review_days: int = Field(default=3, description="Labelled days after a promotion to judge it on.")
+    min_frauds: int = Field(default=30, description="Labelled frauds those days must hold between them.")
+    level: float = Field(
+        default=0.9, description="Confidence of the PR AUC gap's interval that must show the new champion lost."
+    )
+    resamples: int = Field(default=200, description="Bootstrap resamples of the interval.")
 
 
 @dataclass(frozen=True)
