@@ -250,7 +250,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     from mlops_assets.lib import importer
     from mlops_assets.lib.featurize.feature_spec import parse_window
-    from mlops_assets.settings import read_project_file, write_project_file
+    from mlops_assets.settings import given_variables, write_project_file
 
     try:
         ZoneInfo(args.timezone)
@@ -281,7 +281,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         f"in {settings.landing_dir}"
         + (f"; {result.rows_outside:,} outside --start/--end" if result.rows_outside else "")
     )
-    project = {**read_project_file(settings.home), **os.environ}
+    project = given_variables(settings.home)
     values = {"MLOPS_TIMEZONE": args.timezone}
     if args.label_delay:
         values["MLOPS_LABEL_DELAY"] = args.label_delay

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from mlops_assets.keys import FEATURE_SERVICE
-from mlops_assets.lib.data.storage import S3_PREFIX, S3Access, open_location
+from mlops_assets.lib.data.storage import S3_PREFIX, open_location
 from mlops_assets.lib.featurize.feast_import import import_feast
 from mlops_assets.lib.featurize.feature_spec import FeatureSpec
 from mlops_assets.lib.featurize.features import DEFAULT_SPEC, feature_columns
@@ -34,18 +34,16 @@ REDIS_TIMEOUTS = ",socket_connect_timeout=2,socket_timeout=10"
 def open_store(settings: Settings, redis_password: str | None = None):
     """A `feast.FeatureStore` on the repository's definitions: locally its registry and online store
     in `settings.feast_dir`; in production the registry on S3 and the online store in Redis
-    (`redis_password`, by default `MLOPS_REDIS_PASSWORD` from the environment)."""
+    (with `redis_password`, when it asks for one)."""
     feast = import_feast()
     raw = yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
     values = _fill(raw, {"MLOPS_FEAST_DIR": str(settings.feast_dir)})
     if settings.production:
-        password = redis_password or os.environ.get("MLOPS_REDIS_PASSWORD")
+        password = f",password={redis_password}" if redis_password else ""
         values["registry"]["path"] = settings.feast_registry
-        values["online_store"] = {
-            "type": "redis",
-            "connection_string": settings.redis_url + REDIS_TIMEOUTS + (f",password={password}" if password else ""),
-        }
-        if settings.s3_endpoint_url:  # Feast's S3 registry reads its endpoint from here
+        values["online_store"] = {"type": "redis", "connection_string": settings.redis_url + REDIS_TIMEOUTS + password}
+        # Feast's S3 registry reads its endpoint from the environment only: this sets it for Feast.
+        if settings.s3_endpoint_url:
             os.environ["FEAST_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
         _register_lake(settings)
     else:
@@ -56,7 +54,9 @@ def open_store(settings: Settings, redis_password: str | None = None):
 
 
 def offline_source_path(table: str, settings: Settings | None = None) -> str:
-    """The glob of a lake feature table's daily files, as the offline source names it."""
+    """The glob of a lake feature table's daily files, as the offline source names it. Feast
+    declares its sources at module level in `feature_repo/`, so there, with no `settings` given,
+    they come from the environment."""
     path = f"{(settings or Settings.from_env()).lake_location}/{table}/*.parquet"
     return f"{LAKE_PROTOCOL}://{path.removeprefix(S3_PREFIX)}" if path.startswith(S3_PREFIX) else path
 
@@ -76,7 +76,7 @@ def _register_lake(settings: Settings) -> None:
             path = path[0] if isinstance(path, list) else path
             return str(path).removeprefix(f"{LAKE_PROTOCOL}://").rstrip("/")
 
-    filesystem, _ = open_location(settings.lake_location, S3Access(endpoint_url=settings.s3_endpoint_url or None))
+    filesystem, _ = open_location(settings.lake_location, settings.s3)
     connection = ibis.get_backend().con
     if LAKE_PROTOCOL in connection.list_filesystems():
         connection.unregister_filesystem(LAKE_PROTOCOL)

@@ -6,9 +6,13 @@
 - `production`: the landing folder, the lake, the reports, MLflow's artifacts and Feast's registry
   are prefixes of `MLOPS_STORAGE_URI` (`s3://bucket/prefix`; `MLOPS_S3_ENDPOINT_URL` for an
   S3-compatible server), MLflow is the server at `MLFLOW_TRACKING_URI`, and Feast's online store is
-  the Redis at `MLOPS_REDIS_URL` (`host:port`). Keys and passwords are never settings: they come
-  from the environment (see `resources.py`).
+  the Redis at `MLOPS_REDIS_URL` (`host:port`). Keys and passwords are never settings (which the
+  CLI prints and exports to child processes): `secret` reads them, by name, where they are used.
 
+The serving process's own settings are `ServingSettings` (`Settings.serving`).
+
+This module is the one that reads the environment. Where a library reads it on its own, the code
+says so beside the call: Feast's module-level sources in `feature_repo/`, the AWS SDK's keys.
 Nothing here imports Dagster, so the CLI and tests can use it cheaply.
 """
 
@@ -19,6 +23,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops_assets.lib.data.storage import S3Access
 from mlops_assets.lib.featurize.feature_spec import FeatureSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,8 +83,62 @@ run_retries:
 PROJECT_FILE = "project.env"
 
 ENVIRONMENTS = ("local", "production")
+# Read only through `secret`, never kept in `Settings`.
+SECRET_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLOPS_REDIS_PASSWORD", "MLOPS_API_KEY")
 # Read in production, required there; exported to child processes in both environments.
 PRODUCTION_VARIABLES = ("MLOPS_STORAGE_URI", "MLOPS_S3_ENDPOINT_URL", "MLOPS_REDIS_URL")
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """How the BentoML service runs (`serving/service.py`), from `MLOPS_SERVING_*` and `MLOPS_SHADOW_*`."""
+
+    workers: int = 2  # processes; each follows the registry and batches on its own
+    poll_seconds: float = 2.0  # how often the registry's aliases are looked at
+    max_body_bytes: int = 8 * 1024 * 1024
+    mounted_concurrency: int = 16  # requests in flight on the mounted routes (/feedback, /model)
+    shadow_share: float = 0.1  # share of /predict requests the challenger scores too
+    shadow_flush_seconds: float = 10.0  # how often shadow scores are written
+    # Seconds a batch waits for the online store before it is scored with the defaults: a store
+    # that refuses connections fails at once, this bounds one that does not answer, and a large
+    # batch on a busy store takes a second or two.
+    feature_timeout_seconds: float = 5.0
+
+    @classmethod
+    def from_variables(cls, env: dict[str, str]) -> ServingSettings:
+        """The settings whose variables are set in `env`, the defaults for the others; a value that
+        is not a number, or not above zero, is an error that names its variable."""
+        variables = {
+            "workers": ("MLOPS_SERVING_WORKERS", int),
+            "poll_seconds": ("MLOPS_SERVING_POLL", float),
+            "max_body_bytes": ("MLOPS_SERVING_MAX_BODY_BYTES", int),
+            "mounted_concurrency": ("MLOPS_SERVING_MOUNTED_CONCURRENCY", int),
+            "shadow_share": ("MLOPS_SHADOW_SHARE", float),
+            "shadow_flush_seconds": ("MLOPS_SHADOW_FLUSH_SECONDS", float),
+            "feature_timeout_seconds": ("MLOPS_SERVING_FEATURE_TIMEOUT", float),
+        }
+        values = {}
+        for name, (variable, kind) in variables.items():
+            if not env.get(variable):
+                continue
+            try:
+                values[name] = kind(env[variable])
+            except ValueError:
+                raise ValueError(
+                    f"{variable} is {env[variable]!r}; it must be {'an integer' if kind is int else 'a number'}"
+                ) from None
+            if values[name] < 0 or (values[name] == 0 and name != "shadow_share"):
+                raise ValueError(f"{variable} is {env[variable]!r}; it must be above 0")
+        if values.get("shadow_share", 0) > 1:
+            raise ValueError(f"MLOPS_SHADOW_SHARE is {env['MLOPS_SHADOW_SHARE']!r}; it must be between 0 and 1")
+        return cls(**values)
+
+
+def secret(name: str, environ: dict[str, str] | None = None) -> str | None:
+    """The secret `name` (one of `SECRET_VARIABLES`) from the environment; None when unset."""
+    if name not in SECRET_VARIABLES:
+        raise ValueError(f"{name} is not a secret variable; one of {', '.join(SECRET_VARIABLES)}")
+    return (os.environ if environ is None else environ).get(name) or None
 
 
 @dataclass(frozen=True)
@@ -102,11 +161,18 @@ class Settings:
     storage_uri: str = ""  # production: `s3://bucket/prefix` holding every location below
     s3_endpoint_url: str = ""  # an S3-compatible server's URL; empty for AWS itself
     redis_url: str = ""  # production: Feast's online store, `host:port`
+    aws_region: str = ""  # from AWS_REGION or AWS_DEFAULT_REGION; empty: the SDK's own resolution
     features: FeatureSpec = field(default_factory=FeatureSpec)  # windows, label delay, time zone
+    serving: ServingSettings = field(default_factory=ServingSettings)
 
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def s3(self) -> S3Access:
+        """How this deployment reaches S3 (its endpoint and region; the keys are the AWS SDK's own)."""
+        return S3Access(endpoint_url=self.s3_endpoint_url or None, region=self.aws_region or None)
 
     def _location(self, name: str, local: Path) -> str:
         return f"{self.storage_uri}/{name}" if self.production else str(local)
@@ -188,7 +254,9 @@ class Settings:
             storage_uri=env.get("MLOPS_STORAGE_URI", "").rstrip("/"),
             s3_endpoint_url=env.get("MLOPS_S3_ENDPOINT_URL", ""),
             redis_url=env.get("MLOPS_REDIS_URL", ""),
+            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
             features=FeatureSpec.from_variables(env),
+            serving=ServingSettings.from_variables(env),
         )
 
     def ensure_dirs(self) -> None:
@@ -223,6 +291,7 @@ class Settings:
                 )
                 if value
             },
+            **({"AWS_REGION": self.aws_region} if self.aws_region else {}),
         }
 
 
@@ -239,6 +308,18 @@ def read_project_file(home: Path) -> dict[str, str]:
                 raise ValueError(f"{path}:{number}: expected NAME=value, got {line!r}")
             values[name.strip()] = value.strip()
     return values
+
+
+def child_environment(variables: dict[str, str]) -> dict[str, str]:
+    """A child process's environment: this one's, `variables` over it, and the Makefile's tools
+    (uv, which a Bento build runs) on PATH where they are not there already."""
+    path = os.pathsep.join([str(REPO_ROOT / ".tools" / "bin"), os.environ.get("PATH", "")])
+    return {**os.environ, **variables, "PATH": path}
+
+
+def given_variables(home: Path) -> dict[str, str]:
+    """The variables set for `home`, in its project file or in the environment (which wins)."""
+    return {**read_project_file(home), **os.environ}
 
 
 def write_project_file(home: Path, values: dict[str, str]) -> Path:

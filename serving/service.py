@@ -22,13 +22,9 @@ reported in `GET /model` (`degraded`: dependency -> last error), in the `X-Degra
 `/predict` answers it touched, in the gauge `fraud_detector_degraded{dependency}` and in the log;
 the next poll that reads the dependency again ends it.
 
-Settings, from the environment: `MLOPS_SERVING_WORKERS` (processes, default 2; each follows the
-registry and batches on its own), `MLOPS_SERVING_POLL`, `MLOPS_SERVING_MAX_BODY_BYTES` (default
-8 MiB), `MLOPS_SERVING_MOUNTED_CONCURRENCY` (default 16), `MLOPS_API_KEY` (unset: no key),
-`MLOPS_SHADOW_SHARE`, `MLOPS_SHADOW_FLUSH_SECONDS` (how often shadow scores are written,
-default 10) and `MLOPS_SERVING_FEATURE_TIMEOUT` (seconds a batch waits for the online store before
-it is scored with the defaults, default 5: a store that refuses connections fails at once, this
-bounds one that does not answer, and a large batch on a busy store takes a second or two).
+Settings: `mlops_assets.settings.ServingSettings` (`MLOPS_SERVING_*`, `MLOPS_SHADOW_*`), and the
+secret `MLOPS_API_KEY` (unset: no key). BentoML takes the worker count and the middleware's limits
+where the service class is declared, so they are read when this module is imported.
 Over 256 requests in flight BentoML answers 429; so does the batcher past 50,000 waiting rows.
 """
 
@@ -54,7 +50,7 @@ from mlops_assets.lib.data.labels import LabelFolder
 from mlops_assets.lib.featurize.features import model_inputs as spec_inputs
 from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
 from mlops_assets.lib.quality.shadow import ShadowLog
-from mlops_assets.settings import Settings
+from mlops_assets.settings import Settings, secret
 from serving.batching import MicroBatcher, Overloaded, Scored
 from serving.champion import Loaded, ServedModels
 from serving.guard import RequestGuard, error_body
@@ -152,8 +148,8 @@ FEEDBACK_LABELS = bentoml.metrics.Counter(
 )
 
 
-def _poll_seconds() -> float:
-    return float(os.environ.get("MLOPS_SERVING_POLL", "2"))
+# Read once per process, when BentoML imports the service: it needs some of them at declaration.
+SETTINGS = Settings.from_env()
 
 
 def _current_version() -> str | None:
@@ -169,13 +165,14 @@ def _current_version() -> str | None:
     name="fraud_detector",
     traffic={"timeout": 30, "max_concurrency": 256},
     logging={"access": {"enabled": False}},
-    workers=int(os.environ.get("MLOPS_SERVING_WORKERS", "2")),
+    workers=SETTINGS.serving.workers,
     http={"host": "127.0.0.1", "port": 3001},
 )
 @bentoml.asgi_app(routes, path="/")
 class FraudDetector:
     def __init__(self) -> None:
-        settings = Settings.from_env()
+        settings = SETTINGS
+        self._poll_seconds = settings.serving.poll_seconds
         # Only versions whose files are under this deployment's artifact root are ever loaded.
         registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME, trusted_root=settings.mlartifacts_location)
         # A version that reads inputs this deployment's feature spec does not compute is refused
@@ -183,16 +180,16 @@ class FraudDetector:
         self.models = ServedModels(registry, computed=spec_inputs(settings.features))
         self.models.refresh()
         self._publish_version()
-        timeout = float(os.environ.get("MLOPS_SERVING_FEATURE_TIMEOUT", "5"))
-        self.features = OnlineMirror(open_store(settings), settings.features, timeout=timeout)
+        store = open_store(settings, secret("MLOPS_REDIS_PASSWORD"))
+        self.features = OnlineMirror(store, settings.features, timeout=settings.serving.feature_timeout_seconds)
         self._refresh_features()
         self._publish_degraded()
         self.batcher = MicroBatcher(self._score_rows)
-        self.labels = LabelFolder.of_landing(settings.landing_location)
+        self.labels = LabelFolder.of_landing(settings.landing_location, settings.s3)
         self.shadow = ShadowScorer(
-            ShadowLog.of_landing(settings.landing_location),
-            float(os.environ.get("MLOPS_SHADOW_SHARE", "0.1")),
-            flush_seconds=float(os.environ.get("MLOPS_SHADOW_FLUSH_SECONDS", "10")),
+            ShadowLog.of_landing(settings.landing_location, settings.s3),
+            settings.serving.shadow_share,
+            flush_seconds=settings.serving.shadow_flush_seconds,
             on_scored=lambda version, rows: SHADOW_SCORED.labels(challenger_version=version).inc(rows),
             on_skipped=SHADOW_SKIPPED.inc,
         )
@@ -211,7 +208,7 @@ class FraudDetector:
 
     async def _follow_champion(self) -> None:
         while True:
-            await asyncio.sleep(_poll_seconds())
+            await asyncio.sleep(self._poll_seconds)
             if await asyncio.to_thread(self.models.refresh):
                 self._publish_version()
             await asyncio.to_thread(self._refresh_features)
@@ -308,11 +305,11 @@ def _count_predictions(version: str, flagged: np.ndarray) -> None:
 
 FraudDetector.add_asgi_middleware(
     RequestGuard,
-    max_body_bytes=int(os.environ.get("MLOPS_SERVING_MAX_BODY_BYTES", str(8 * 1024 * 1024))),
-    api_key=os.environ.get("MLOPS_API_KEY") or None,
+    max_body_bytes=SETTINGS.serving.max_body_bytes,
+    api_key=secret("MLOPS_API_KEY"),
     protected_paths=SCORING_ROUTES,
     mounted_paths=MOUNTED_ROUTES,
-    mounted_concurrency=int(os.environ.get("MLOPS_SERVING_MOUNTED_CONCURRENCY", "16")),
+    mounted_concurrency=SETTINGS.serving.mounted_concurrency,
     current_version=_current_version,
 )
 

@@ -155,3 +155,39 @@ def test_the_dagster_free_layers_import_no_dagster_and_nothing_above_them() -> N
             if not any(target == allowed or target.startswith(allowed + ".") for allowed in DAGSTER_FREE[layer]):
                 crossings.append(f"{name} imports {target}")
     assert crossings == []
+
+
+# The one module that reads the environment (`Settings`, `ServingSettings`, `secret`).
+READS_THE_ENVIRONMENT = {"mlops_assets.settings"}
+
+
+def environment_reads(path: Path) -> list[int]:
+    """Lines of `path` that read a variable: `os.environ.get`, `os.getenv`, `os.environ[name]`,
+    `name in os.environ`. Setting one (for a library or a child process) is not reading."""
+
+    def is_environ(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        read = (
+            (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "getenv")
+            or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                and is_environ(node.func.value))
+            or (isinstance(node, ast.Subscript) and is_environ(node.value) and isinstance(node.ctx, ast.Load))
+            or (isinstance(node, ast.Compare) and any(is_environ(right) for right in node.comparators))
+        )  # fmt: skip
+        if read:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_settings_module_reads_the_environment() -> None:
+    readers = {
+        f"{name}:{line}"
+        for name, path in modules().items()
+        if name not in READS_THE_ENVIRONMENT
+        for line in environment_reads(path)
+    }
+    assert not readers, f"read the environment outside mlops_assets/settings.py: {sorted(readers)}"
+    assert environment_reads(modules()["mlops_assets.settings"])  # the finder sees the reads there

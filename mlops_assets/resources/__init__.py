@@ -8,8 +8,6 @@ one place that picks them for an environment (`Settings.environment`); secrets r
 only as `dg.EnvVar`s.
 """
 
-import os
-
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
@@ -18,7 +16,7 @@ from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeIOManager, LakeResource, LandingResource, RecordIOManager, ReportsResource
 from mlops_assets.resources.model_registry import EXPERIMENT, ModelRegistryResource, mlflow_tracking
 from mlops_assets.resources.policy import RetrainPolicyResource
-from mlops_assets.settings import Settings
+from mlops_assets.settings import Settings, secret
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -29,10 +27,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
     s3 = S3Resource(endpoint_url=settings.s3_endpoint_url or None)
     redis_password = None
     if settings.production:
-        secrets = {name: dg.EnvVar(name) for name in _PRODUCTION_SECRETS if os.environ.get(name)}
+        secrets = {name: dg.EnvVar(name) for name in _PRODUCTION_SECRETS if secret(name)}
         s3 = S3Resource(
             endpoint_url=settings.s3_endpoint_url or None,
-            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+            region_name=settings.aws_region or None,
             aws_access_key_id=secrets.get("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=secrets.get("AWS_SECRET_ACCESS_KEY"),
         )
@@ -44,7 +42,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "lake": LakeResource(root=settings.lake_location, s3=s3),
         "lake_io_manager": LakeIOManager(root=settings.lake_location, s3=s3),
-        "feast": FeastResource(redis_password=redis_password),
+        "feast": FeastResource.of(settings, redis_password),
         "record_io_manager": RecordIOManager(root=settings.lake_location, s3=s3),
         "reports": ReportsResource(root=settings.reports_location, s3=s3),
         "retrain_policy": RetrainPolicyResource(),

@@ -1,7 +1,6 @@
 """BentoML's store as a Dagster resource: where the `bento` asset packages the champion."""
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -13,7 +12,7 @@ from pydantic import Field
 
 from mlops_assets.lib.data.storage import Folder
 from mlops_assets.resources.lake import s3_access
-from mlops_assets.settings import REPO_ROOT
+from mlops_assets.settings import REPO_ROOT, child_environment
 
 
 class BentoResource(dg.ConfigurableResource):
@@ -41,13 +40,7 @@ class BentoResource(dg.ConfigurableResource):
     def _run_packaging(self, version: str, export_dir: str | None) -> dict[str, str]:
         """Runs `serving.packaging` in a process of its own: BentoML reads BENTOML_HOME once, when
         it is first imported."""
-        environment = {
-            **os.environ,
-            "BENTOML_HOME": self.bentoml_home,
-            "MLFLOW_TRACKING_URI": self.tracking_uri,
-            # A Bento build runs uv: the Makefile's, when it is not on PATH.
-            "PATH": os.pathsep.join([str(REPO_ROOT / ".tools" / "bin"), os.environ.get("PATH", "")]),
-        }
+        environment = child_environment({"BENTOML_HOME": self.bentoml_home, "MLFLOW_TRACKING_URI": self.tracking_uri})
         done = subprocess.run(
             [sys.executable, "-m", "serving.packaging", version, *([export_dir] if export_dir else [])],
             cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600,

@@ -29,7 +29,7 @@ from mlops_assets.definitions import build_definitions
 from mlops_assets.feature_store import online_features, open_store
 from mlops_assets.lib.data.labels import LabelFolder
 from mlops_assets.lib.data.lake import Lake
-from mlops_assets.lib.data.storage import Folder, S3Access
+from mlops_assets.lib.data.storage import Folder
 from mlops_assets.lib.featurize.features import model_input
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry, VersionInfo
 from mlops_assets.lib.quality.shadow import SHADOW_COLUMNS, ShadowLog
@@ -129,7 +129,7 @@ def production(tmp_path_factory: pytest.TempPathFactory):
 def land_on_s3(settings: Settings, local: Path) -> list[str]:
     """Ten generated days, uploaded to the landing prefix as a producer would."""
     generator.generate(FIRST_DAY, DAYS, 1500, local, seed=8)
-    landing = Folder.at(settings.landing_location)
+    landing = Folder.at(settings.landing_location, settings.s3)
     names = sorted(path.name for path in local.iterdir() if path.is_file())
     for name in names:
         landing.write(name, (local / name).read_bytes())
@@ -149,12 +149,12 @@ def shadow_fragment(settings: Settings, lake: Lake) -> None:
         challenger_probability=0.3,
         challenger_is_fraud=False,
     )
-    ShadowLog.of_landing(settings.landing_location).write(scores[list(SHADOW_COLUMNS)])
+    ShadowLog.of_landing(settings.landing_location, settings.s3).write(scores[list(SHADOW_COLUMNS)])
 
 
 def bucket_objects(settings: Settings) -> Iterator[tuple[str, bytes]]:
     """(key, bytes) of every object in the bucket."""
-    filesystem = S3Access(endpoint_url=settings.s3_endpoint_url).filesystem()
+    filesystem = settings.s3.filesystem()
     for info in filesystem.get_file_info(pafs.FileSelector(BUCKET, recursive=True)):
         if info.type == pafs.FileType.File:
             with filesystem.open_input_file(info.path) as handle:
@@ -188,7 +188,7 @@ def graph(production, tmp_path_factory: pytest.TempPathFactory) -> Graph:
     settings, _ = production
     landed = land_on_s3(settings, tmp_path_factory.mktemp("generated"))
     defs = build_definitions(build_resources(settings))
-    lake = Lake(settings.lake_location)
+    lake = Lake(settings.lake_location, settings.s3)
     python_log = tmp_path_factory.mktemp("logs") / "python.log"
     with dg.DagsterInstance.get() as instance, logged(python_log):
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -226,7 +226,7 @@ def logged(path: Path) -> Iterator[None]:
 def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, graph, tmp_path: Path) -> None:
     settings, postgres = production
     landed = graph.landed
-    lake = Lake(settings.lake_location)
+    lake = Lake(settings.lake_location, settings.s3)
 
     # Dagster's runs and events, and MLflow's registry, are in PostgreSQL; the models' files on S3.
     assert int(postgres.query("dagster", "SELECT count(*) FROM runs WHERE status = 'SUCCESS'")[0]) >= DAYS + 3
@@ -269,7 +269,7 @@ def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, graph, tmp_pa
     assert bento["model"] == f"{MODEL_NAME}:v{bento['champion_version']}"
 
     # Feast's online store is Redis: its values are the lake's latest features of each customer.
-    store = open_store(settings)
+    store = open_store(settings, REDIS_PASSWORD)
     transactions = lake.read("validated_transactions", LAST_DAY).tail(20).reset_index(drop=True)
     online = online_features(store, transactions)
     latest = lake.read("customer_features", LAST_DAY).sort_values("event_timestamp")
@@ -284,13 +284,13 @@ def test_the_service_serves_the_champion_from_s3_with_features_from_redis(produc
     """`mlops serve` in production: the champion's files come from S3 through the registry in
     PostgreSQL, each transaction's features from Redis, and labels go to the landing prefix."""
     settings, _ = production
-    lake = Lake(settings.lake_location)
+    lake = Lake(settings.lake_location, settings.s3)
     rows = lake.read("validated_transactions", LAST_DAY).tail(30).reset_index(drop=True)
     transactions = rows[list(FIELDS)].assign(event_timestamp=rows["event_timestamp"].map(lambda t: t.isoformat()))
     registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
     champion = load(registry, registry.alias(CHAMPION), explained=False)
     frame = transactions_frame([Transaction(**row) for row in transactions.to_dict(orient="records")])
-    online = online_features(open_store(settings), frame)
+    online = online_features(open_store(settings, REDIS_PASSWORD), frame)
     assert online["txn_count_30d"].notna().any()  # known customers: their features count
     expected = champion.model.predict_proba(model_input(frame, online))
 
@@ -305,7 +305,7 @@ def test_the_service_serves_the_champion_from_s3_with_features_from_redis(produc
         labels = [{"transaction_id": t, "is_fraud": 1} for t in rows["transaction_id"].head(5)]
         feedback = client.post("/feedback", json={"labels": labels})
         assert feedback.status_code == 200, feedback.text
-    written = LabelFolder.of_landing(settings.landing_location)
+    written = LabelFolder.of_landing(settings.landing_location, settings.s3)
     assert feedback.json()["file"] in {info.base_name for info in written.files()}
     assert written.folder.location == f"s3://{BUCKET}/landing/labels"
     assert not leaks(secrets(), [("the service's log", (tmp_path / "bentoml.log").read_bytes())])
@@ -321,11 +321,16 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
     champion = registry.alias(CHAMPION)
     scorers = [v for v in registry.versions() if v.tags.get("kind") in ("xgboost", "baseline")]
     newcomer = next(v for v in reversed(scorers) if v.version != champion.version)
-    rows = Lake(settings.lake_location).read("validated_transactions", LAST_DAY).tail(30).reset_index(drop=True)
+    rows = (
+        Lake(settings.lake_location, settings.s3)
+        .read("validated_transactions", LAST_DAY)
+        .tail(30)
+        .reset_index(drop=True)
+    )
     transactions = rows[list(FIELDS)].assign(event_timestamp=rows["event_timestamp"].map(lambda t: t.isoformat()))
     body = {"transactions": transactions.to_dict(orient="records")}
     frame = transactions_frame([Transaction(**row) for row in body["transactions"]])
-    known = online_features(open_store(settings), frame)
+    known = online_features(open_store(settings, REDIS_PASSWORD), frame)
 
     def expected(version: VersionInfo, features: pd.DataFrame) -> list[float]:
         model = load(registry, version, explained=False).model

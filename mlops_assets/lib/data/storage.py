@@ -40,14 +40,6 @@ class S3Access:
     access_key_id: str | None = None
     secret_access_key: str | None = None
 
-    @classmethod
-    def from_env(cls) -> S3Access:
-        """The endpoint from `MLOPS_S3_ENDPOINT_URL`; keys and region from the AWS variables."""
-        return cls(
-            endpoint_url=os.environ.get("MLOPS_S3_ENDPOINT_URL") or None,
-            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
-        )
-
     def filesystem(self) -> pafs.S3FileSystem:
         # The AWS SDK's standard retries (exponential backoff with jitter on throttling, 5xx and
         # connection errors), with a few more attempts than its default 3.
@@ -64,9 +56,10 @@ class S3Access:
 
 def open_location(location: str, s3: S3Access | None = None) -> tuple[pafs.FileSystem, str]:
     """The filesystem and root path of a location: a local path, `s3://bucket/prefix` (reached
-    with `s3`, by default `S3Access.from_env()`), or any URI pyarrow knows."""
+    with `s3`, by default AWS itself, as the AWS SDK configures itself from its own variables), or
+    any URI pyarrow knows."""
     if location.startswith(S3_PREFIX) and "?" not in location:
-        return (s3 or S3Access.from_env()).filesystem(), location.removeprefix(S3_PREFIX).rstrip("/")
+        return (s3 or S3Access()).filesystem(), location.removeprefix(S3_PREFIX).rstrip("/")
     if "://" in location:
         filesystem, root = pafs.FileSystem.from_uri(location)
         return filesystem, root.rstrip("/")
