@@ -31,6 +31,8 @@ install-runtime: $(if $(SYSTEM_UV),,$(TOOLS)/bin/uv)
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run dg check defs
+	$(UV) run dg list defs > /dev/null
 
 # The production environment's tests start a real PostgreSQL and Redis, and the UI tests drive
 # headless Chromium: Debian's packages.

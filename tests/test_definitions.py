@@ -1,5 +1,6 @@
 """The definitions that `workspace.yaml` loads: the contract's names, and a fast, light load."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,24 @@ def test_dagster_validates_the_workspace(settings: Settings) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dagsters_project_tool_sees_the_code_location_the_workspace_loads(defs: dg.Definitions) -> None:
+    """`dg` (configured in pyproject.toml, run by `make lint` and `dg dev`) lists the same
+    assets, checks, jobs, sensors and schedules as the definitions `workspace.yaml` loads."""
+    dg_cli = Path(sys.executable).with_name("dg")
+    result = subprocess.run(
+        [str(dg_cli), "list", "defs", "--json"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = json.loads(result.stdout)
+    graph = defs.resolve_asset_graph()
+    assert {asset["asset_key"] for asset in listed["assets"]} == {
+        key.to_user_string() for key in graph.get_all_asset_keys()
+    }
+    assert len(listed["asset_checks"]) == len(graph.asset_check_keys)
+    repository = defs.get_repository_def()
+    jobs = {job.name for job in repository.get_all_jobs() if not job.name.startswith("__")}  # not Dagster's own
+    assert {job["name"] for job in listed["jobs"]} == jobs
+    assert {sensor["name"] for sensor in listed["sensors"]} == {sensor.name for sensor in repository.sensor_defs}
+    assert {schedule["name"] for schedule in listed["schedules"]} == {s.name for s in repository.schedule_defs}
