@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from mlops_assets.keys import CUSTOMER_FEATURES, TRAINING_SET, VALIDATED_TRANSACTIONS
-from mlops_assets.ops.instance import CommandError, open_instance, open_registry
+from mlops_assets.ops.instance import CommandError, has_table, open_instance, open_lake, open_registry
 from mlops_assets.ops.servers import serve_command, start_dagster, start_server
 from mlops_assets.ops.status import status_lines
 from mlops_assets.settings import Settings
@@ -309,7 +309,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.ops.ingest import ingest
 
-    if not settings.landing_dir.is_dir():
+    if not settings.production and not settings.landing_dir.is_dir():
         raise CommandError(
             f"no landing folder at {settings.landing_dir}: run `mlops generate --start YYYY-MM-DD` or copy files there"
         )
@@ -326,7 +326,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.ordinary_days < 0:
         raise usage_error("mlops demo", f"--ordinary-days must be 0 or more, not {args.ordinary_days}")
-    if (settings.lake_dir / VALIDATED_TRANSACTIONS).is_dir():
+    if has_table(settings, VALIDATED_TRANSACTIONS):
         raise CommandError(
             f"{settings.home} already holds data: run the demo on a fresh state "
             "(`make clean`, or MLOPS_HOME=<new folder>)"
@@ -385,9 +385,9 @@ def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.ops.retrain import retrain_champion
 
-    if not (settings.lake_dir / VALIDATED_TRANSACTIONS).is_dir():
+    if not has_table(settings, VALIDATED_TRANSACTIONS):
         raise CommandError("no validated transactions yet: run `mlops ingest` (or `mlops demo`) first")
-    if not (settings.lake_dir / CUSTOMER_FEATURES).is_dir():
+    if not has_table(settings, CUSTOMER_FEATURES):
         raise CommandError("no features built yet: run `mlops backfill` (or `mlops up`, whose sensors build them)")
     print("retraining through Dagster's retrain_job")
     return 0 if retrain_champion(settings, args.reason, _training_config(args)) else 1
@@ -397,22 +397,21 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.definitions import build_definitions
     from mlops_assets.defs.features.sensors import stale_feature_days
     from mlops_assets.defs.validation import verdicts
-    from mlops_assets.lib.data.lake import Lake
     from mlops_assets.lib.modelling.registry import CHAMPION
     from mlops_assets.ops.features import build_features
     from mlops_assets.ops.ingest import ingest
     from mlops_assets.ops.retrain import retrain_champion
     from mlops_assets.resources import build_resources
 
-    if settings.landing_dir.is_dir():
+    if settings.production or settings.landing_dir.is_dir():
         started = time.perf_counter()
         report = ingest(settings)
         print(f"ingestion: {time.perf_counter() - started:.1f} s")
         if report.failed_days:
             raise CommandError(f"ingestion failed for {len(report.failed_days)} day(s): fix them, then run again")
-    if not (settings.lake_dir / VALIDATED_TRANSACTIONS).is_dir():
+    if not has_table(settings, VALIDATED_TRANSACTIONS):
         raise CommandError("no validated transactions: `mlops import` or copy files into the landing folder first")
-    lake = Lake(str(settings.lake_dir))
+    lake = open_lake(settings)
     stale = stale_feature_days(lake)
     refused = verdicts.failed_days(lake, stale)
     for day, why in refused.items():

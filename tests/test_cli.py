@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
+from mlops_assets.lib.data.lake import Lake
 from mlops_assets.settings import REPO_ROOT, Settings
 from mlops_assets.synth import generator
 
@@ -178,7 +180,7 @@ def test_import_keeps_the_data_s_common_merchant_categories_as_the_category_inpu
 
 
 def test_retrain_before_any_features_says_what_to_run(settings: Settings) -> None:
-    (settings.lake_dir / "validated_transactions").mkdir(parents=True)
+    Lake(str(settings.lake_dir)).write("validated_transactions", pd.DataFrame({"transaction_id": [1]}), "2025-01-01")
     result = mlops("retrain")
     assert result.returncode == 1
     assert (

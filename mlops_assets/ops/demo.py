@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from mlops_assets.keys import CUSTOMER_FEATURES, VALIDATED_TRANSACTIONS
 from mlops_assets.ops import demo_serving
+from mlops_assets.ops.instance import CommandError, open_instance, open_lake
 from mlops_assets.settings import Settings
 
 if TYPE_CHECKING:  # the heavy imports wait until a command needs them
@@ -40,7 +41,6 @@ class DemoError(Exception):
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from mlops_assets.ops.instance import CommandError
 
     started = time.monotonic()
     today = datetime.now(UTC).date()
@@ -82,11 +82,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
     """Baseline history (its last day `dirty`), ingested and featurized, and the first champion."""
     from mlops_assets.definitions import build_definitions
-    from mlops_assets.lib.data.lake import Lake
     from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
     from mlops_assets.ops.features import build_features
     from mlops_assets.ops.ingest import ingest
-    from mlops_assets.ops.instance import open_instance
     from mlops_assets.ops.retrain import retrain_champion
     from mlops_assets.ops.status import status_lines
     from mlops_assets.resources import build_resources
@@ -102,7 +100,7 @@ def _history(args: argparse.Namespace, settings: Settings, first: date) -> str:
     report = ingest(settings)
     if report.failed_days:
         raise DemoError(f"ingestion failed for {', '.join(report.failed_days)}")
-    days = Lake(str(settings.lake_dir)).partitions(VALIDATED_TRANSACTIONS)
+    days = open_lake(settings).partitions(VALIDATED_TRANSACTIONS)
     with open_instance(settings) as instance:
         failed = build_features(build_definitions(build_resources(settings)), instance, days)
     if failed:
@@ -163,12 +161,11 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
     """Lands one day and follows it through the daemon's sensors to its decision, and a
     retraining to its outcome; returns the last of them (`none`, `skip`, `promote`, `reject`...)."""
     from mlops_assets.keys import report_key, retrain_run_key
-    from mlops_assets.lib.data.lake import Lake
     from mlops_assets.lib.loop.retraining import DecisionLog
     from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
     from mlops_assets.synth import generator
 
-    lake = Lake(str(settings.lake_dir))
+    lake = open_lake(settings)
     registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
     key = day.isoformat()
     generator.generate(day, 1, args.rows_per_day, settings.landing_dir, scenario=scenario, seed=args.seed)
@@ -198,7 +195,6 @@ def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> st
     from dagster._core.storage.tags import RUN_KEY_TAG
 
     from mlops_assets.keys import outcome_key
-    from mlops_assets.ops.instance import open_instance
 
     print(f"      retrain_job requested (run key {run_key}); waiting for it", end="", flush=True)
     finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -218,12 +214,11 @@ def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> st
 
 
 def _summary(settings: Settings, first_champion: str) -> None:
-    from mlops_assets.lib.data.lake import Lake
     from mlops_assets.lib.loop.retraining import DecisionLog
     from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
     from mlops_assets.ops.status import status_lines
 
-    lake = Lake(str(settings.lake_dir))
+    lake = open_lake(settings)
     registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
     decisions = DecisionLog(lake).all()
     drifted = [d for d in decisions if d.verdict == "drift"]

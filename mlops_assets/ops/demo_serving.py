@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 
 from mlops_assets.keys import VALIDATED_TRANSACTIONS
-from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
+from mlops_assets.ops.instance import open_lake
 from mlops_assets.settings import Settings
 
 READY_SECONDS = 180
@@ -43,7 +43,7 @@ def serve_and_score(settings: Settings, port: int, log) -> None:
 
 
 def _score(settings: Settings, url: str) -> None:
-    lake = Lake(str(settings.lake_dir))
+    lake = open_lake(settings)
     day = lake.partitions(VALIDATED_TRANSACTIONS)[-1]
     rows = lake.read(VALIDATED_TRANSACTIONS, day).drop(columns=["is_fraud"]).head(SAMPLE)
     rows["event_timestamp"] = rows["event_timestamp"].map(lambda t: t.isoformat())

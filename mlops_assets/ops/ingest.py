@@ -46,9 +46,10 @@ def ingest(settings: Settings) -> IngestReport:
     with open_instance(settings) as instance:
         report = ingest_pending(defs, instance)
     for rejection in report.rejected:
-        print(f"rejected {rejection.name}: {rejection.reason} (kept in {settings.rejected_dir})")
+        kept = f"{settings.landing_location}/rejected"
+        print(f"rejected {rejection.name}: {rejection.reason} (kept with its reason in {kept})")
     if not report.files:
-        print(f"no pending landing files in {settings.landing_dir}")
+        print(f"no pending landing files in {settings.landing_location}")
     else:
         width = max(len(counts.name) for counts in report.files)
         print(f"{'file':<{width}}  {'read':>9}  {'validated':>9}  {'quarantined':>11}")

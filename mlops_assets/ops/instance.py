@@ -18,6 +18,18 @@ def open_instance(settings: Settings):
     return dg.DagsterInstance.get()
 
 
+def open_lake(settings: Settings):
+    """The lake where `settings` put it: a local folder, or its prefix of the storage on S3."""
+    from mlops_assets.lib.data.lake import Lake
+
+    return Lake(settings.lake_location, settings.s3)
+
+
+def has_table(settings: Settings, table: str) -> bool:
+    """Whether the lake holds any partition of the daily `table`."""
+    return bool(open_lake(settings).partitions(table))
+
+
 def open_registry(settings: Settings):
     """The model registry; a missing local store is missing state, not a new empty store."""
     from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry

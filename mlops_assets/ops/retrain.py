@@ -4,8 +4,7 @@ import dagster as dg
 
 from mlops_assets.definitions import build_definitions
 from mlops_assets.keys import MODEL_EVALUATION, REASON_TAG, RETRAIN_JOB
-from mlops_assets.lib.data.lake import Lake
-from mlops_assets.ops.instance import CommandError, open_instance
+from mlops_assets.ops.instance import CommandError, open_instance, open_lake
 from mlops_assets.ops.runs import QUIET, first_error
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
@@ -37,7 +36,7 @@ def retrain_champion(settings: Settings, reason: str | None, ops_config: dict | 
     # Gates that no candidate passes fail the run on purpose (blocking checks); anything else is an error.
     if not result.asset_materializations_for_node(MODEL_EVALUATION):
         raise CommandError(f"retrain_job failed: {first_error(result)}")
-    evaluation = Lake(str(settings.lake_dir)).read_record(MODEL_EVALUATION)
+    evaluation = open_lake(settings).read_record(MODEL_EVALUATION)
     print(f"    holdout {evaluation['holdout_window']}: {evaluation['holdout_rows']:,} transactions")
     print(
         f"    {'model':<18} {'version':>7} {'PR AUC':>7} {'ROC AUC':>7} {'recall@FPR':>10} {'cost/1k':>8} "

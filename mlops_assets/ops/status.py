@@ -1,7 +1,7 @@
 """`mlops status`: the champion, the challenger, the last retraining and the last drift verdict."""
 
 from mlops_assets.keys import DRIFT_REPORT
-from mlops_assets.ops.instance import CommandError, open_registry
+from mlops_assets.ops.instance import CommandError, open_lake, open_registry
 from mlops_assets.settings import Settings
 
 
@@ -37,13 +37,11 @@ def _describe(version) -> str:
 
 def _last_drift_line(settings: Settings) -> str:
     """The newest day's drift verdict with its reasons, from the lake's drift reports."""
-    from mlops_assets.lib.data.lake import Lake
-
-    lake = Lake(str(settings.lake_dir))
-    days = [path.stem for path in sorted((settings.lake_dir / DRIFT_REPORT).glob("*.json"))]
+    lake = open_lake(settings)
+    days = lake.record_names(DRIFT_REPORT)
     if not days:
         return "last drift verdict: no drift report yet"
-    report = lake.read_record(f"drift_report/{days[-1]}")
+    report = lake.read_record(f"{DRIFT_REPORT}/{days[-1]}")
     reasons = "; ".join(report["reasons"]) or "nothing moved"
     return (
         f"last drift verdict: {report['verdict']} on {report['day']} (window {report['window']}, "

@@ -51,6 +51,7 @@ from tests.servers import moto_server, postgres_server, redis_server
 from tests.serving.conftest import serving, wait_for_model
 from tests.serving.test_bento import BENTOML, bentoml_json
 from tests.tcp_relay import tcp_relay
+from tests.test_cli import MLOPS
 
 pytestmark = pytest.mark.slow
 
@@ -278,6 +279,15 @@ def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, graph, tmp_pa
     known = expected.notna()
     assert known.any()
     assert (online.loc[known, "txn_count_30d"].astype("int64") == expected[known].astype("int64")).all()
+
+
+def test_mlops_status_reads_the_production_registry_and_lake(production, graph) -> None:
+    settings, _ = production
+    status = subprocess.run([MLOPS, "status"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert status.returncode == 0, status.stderr[-3000:]
+    champion = Lake(settings.lake_location, settings.s3).read_record("champion_model")["version"]
+    assert f"champion:   version {champion} " in status.stdout, status.stdout
+    assert "last drift verdict: " in status.stdout and f" on {LAST_DAY} (window " in status.stdout, status.stdout
 
 
 def test_the_service_serves_the_champion_from_s3_with_features_from_redis(production, graph, tmp_path: Path) -> None:

@@ -43,15 +43,18 @@ class Lake:
     def exists_record(self, key: str) -> bool:
         return self.filesystem.get_file_info(f"{self.root}/{key}.json").type == pafs.FileType.File
 
-    def read_records(self, folder: str) -> list[dict]:
-        """Every JSON record directly under `folder` (none when it does not exist), by name."""
+    def record_names(self, folder: str) -> list[str]:
+        """The names of the JSON records directly under `folder` (none when it does not exist), sorted."""
         selector = pafs.FileSelector(f"{self.root}/{folder}", allow_not_found=True)
-        names = sorted(
-            info.base_name
+        return sorted(
+            info.base_name.removesuffix(".json")
             for info in self.filesystem.get_file_info(selector)
             if info.base_name.endswith(".json") and not info.base_name.startswith(".")
         )
-        return [self.read_record(f"{folder}/{name.removesuffix('.json')}") for name in names]
+
+    def read_records(self, folder: str) -> list[dict]:
+        """Every JSON record directly under `folder` (none when it does not exist), by name."""
+        return [self.read_record(f"{folder}/{name}") for name in self.record_names(folder)]
 
     def read(self, key: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         return pq.read_table(self.path(key, partition), columns=columns, filesystem=self.filesystem).to_pandas()
