@@ -39,7 +39,7 @@ lint: install
 # The suite runs on three pytest-xdist workers, a test file (or package) at a time so that its
 # fixtures are built once, the longest first, in the order tests/conftest.py gives. Three workers
 # keep the two cores busy while some tests wait on servers and sensor ticks; with both cores
-# already saturated, more would not help (see README, Development).
+# already saturated, more would not help (see docs/development.md).
 test: lint
 	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 		[ -x /usr/bin/chromium ] || \

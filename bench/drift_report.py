@@ -4,7 +4,7 @@ Run with `uv run python bench/drift_report.py` (about 3 minutes; `--rows 3000 10
 sizes). The champion (XGBoost) and its companion Bayesian network are trained on generated
 `baseline` inputs, which are also the 20,000-row reference; each day's window is drawn from other
 generated days. Each step is the call `drift_report` or `drift_report_html` makes, timed in this
-process after a first warm-up call, so first imports are not counted (the README says what they
+process after a first warm-up call, so first imports are not counted (docs/performance.md says what they
 cost a fresh run process). The baseline of each row is the same step at the smallest size.
 """
 

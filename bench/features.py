@@ -3,7 +3,7 @@
 `get_historical_features` (its DuckDB offline store), and as the pipeline does it
 (`lib/point_in_time.py`: DuckDB as-of joins over the Feast definitions).
 
-Run with `uv run python bench/features.py`. Prints a Markdown table for the README; the three joins
+Run with `uv run python bench/features.py`. Prints a Markdown table for docs/performance.md; the three joins
 are checked to give the same values before their times are reported.
 """
 

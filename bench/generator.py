@@ -1,7 +1,7 @@
 """Benchmark: generator and validation throughput, and the fraud score the `baseline` world allows.
 
-Run with `make bench` (or `uv run python bench/generator.py`). Prints Markdown tables for the
-README. Every figure is measured in this run, next to its baseline:
+Run with `make bench` (or `uv run python bench/generator.py`). Prints Markdown tables for
+docs/performance.md. Every figure is measured in this run, next to its baseline:
 - throughput: generating and ingesting 1,000,000 rows, against plainly reading the same file;
 - score: XGBoost and logistic regression on a time-based holdout, on the raw contract columns and
   with simple per-customer history features (past-only, no leakage).

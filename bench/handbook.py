@@ -16,7 +16,7 @@ scores: known compromised cards left out). The training window of 21 days holds 
 (07-25..07-31), the 7-day gap, and the 7 test days.
 
 Run with `uv run python bench/handbook.py` (reads `../shared/handbook/`, or `--data DIR`); about
-10 minutes here. Prints Markdown tables for the README.
+10 minutes here. Prints Markdown tables for docs/performance.md.
 """
 
 import argparse

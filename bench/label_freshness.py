@@ -14,7 +14,7 @@ merchant's transactions in `(a - delay - w, a - delay]` where `a` is
 - the transaction itself (the handbook's computation).
 
 Run with `uv run python bench/label_freshness.py` (reads `../shared/handbook/`, or `--data DIR`);
-about two minutes here. Prints a Markdown table for the README.
+about two minutes here. Prints a Markdown table for docs/performance.md.
 """
 
 import argparse

@@ -8,7 +8,7 @@ runs (ingestion, validation, features, drift report) as the instance's event log
 their ratio is what the daemon adds (queueing, run start-up, sensor intervals).
 
 Run with `uv run python bench/loop_latency.py [--days 5] [--rows-per-day 3000]`; prints a
-Markdown table for the README.
+Markdown table for docs/performance.md.
 """
 
 import argparse

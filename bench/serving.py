@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from mlops_assets.lib.modelling.registry import CHALLENGER, MODEL_NAME, Registry  # noqa: E402
 from mlops_assets.settings import Settings  # noqa: E402
-from tests.ingestion.test_daemon import free_port  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -64,7 +64,7 @@ def build_state(home: Path) -> Settings:
     champion, so every service scores with the same 200-tree model."""
     import dagster as dg
 
-    from tests.history import first_champion
+    from tests.support.history import first_champion
 
     os.environ.update({"MLOPS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")})
     settings = Settings.from_env()

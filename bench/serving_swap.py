@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.serving import build_state, ours, set_challenger, wait_ready, write_scripts, wrk  # noqa: E402
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry  # noqa: E402
-from tests.ingestion.test_daemon import free_port  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 WINDOWS = ("before", "during", "after")
 CONNECTIONS = 16

@@ -28,7 +28,7 @@ EXECUTOR = dg.in_process_executor
 # Production: each step is a Kubernetes job of the code location's image, with the environment's
 # settings (ConfigMap `mlops-config`) and Secrets (`mlops-object-store`: the S3 keys;
 # `mlops-secrets`: the Redis password), as deploy/ creates them, with 1 CPU and 2-4 GiB. The
-# exception is `retrain_job`, which keeps its steps in one process (`training/jobs.py`): there the
+# exception is `retrain_job`, which keeps its steps in one process (`defs/training/jobs.py`): there the
 # training runs in the run's own pod, with the run launcher's resources.
 K8S_EXECUTOR_CONFIG = {
     "tag_concurrency_limits": MLFLOW_TURNS,

@@ -4,7 +4,7 @@ libraries runs need.
 Dagster's own launcher (`DefaultRunLauncher`) asks the code server to start each run, and the
 code server starts a new Python for it ("spawn") that imports Dagster, pandas, MLflow, Feast,
 XGBoost, pgmpy and Evidently again: about 15 s of a landed day's way to its drift verdict
-(README, Performance). This launcher runs the command Dagster's container launchers run in a
+(docs/performance.md). This launcher runs the command Dagster's container launchers run in a
 pod, `dagster api execute_run`, in a child of a `multiprocessing` forkserver that imported those
 libraries once (`mlops_assets.warm_imports`). The project's own modules are not among them: each
 run imports them from disk, so an edit takes effect at the next run, as with Dagster's launcher.

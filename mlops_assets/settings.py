@@ -28,7 +28,7 @@ from mlops_assets.lib.featurize.feature_spec import FeatureSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Environment variable -> (path relative to MLOPS_HOME). Documented in the README.
+# Environment variable -> (path relative to MLOPS_HOME). Documented in docs/running.md.
 PATH_VARIABLES: dict[str, str] = {
     "MLOPS_LANDING_DIR": "landing",
     "MLOPS_LAKE_DIR": "lake",
@@ -228,7 +228,7 @@ class Settings:
                 name for name in ("MLOPS_STORAGE_URI", "MLFLOW_TRACKING_URI", "MLOPS_REDIS_URL") if not env.get(name)
             ]
             if missing:
-                raise ValueError(f"MLOPS_ENV=production needs {', '.join(missing)} (see the README's deploy section)")
+                raise ValueError(f"MLOPS_ENV=production needs {', '.join(missing)} (see docs/deploying.md)")
 
         def path(variable: str) -> Path:
             value = env.get(variable)

@@ -22,11 +22,11 @@ PACKAGE_UNITS = ("serving",)
 # the short files fill in beside them rather than a long one starting last and running alone. The
 # sensor-crash story mostly sleeps between sensor ticks: first, beside the busiest.
 LONGEST_FIRST = (
-    "monitoring/test_sensor_crash.py",
-    "monitoring/test_loop.py",
-    "monitoring/test_demo.py",
+    "e2e/test_sensor_crash.py",
+    "e2e/test_loop.py",
+    "e2e/test_demo.py",
     "serving",
-    "monitoring/test_worker_killed.py",
+    "e2e/test_worker_killed.py",
 )
 
 

@@ -20,7 +20,7 @@ from dagster._core.launcher import LaunchRunContext, WorkerStatus
 
 from mlops_assets.keys import RUN_WORKER_PID_TAG, RUN_WORKER_STARTED_TAG
 from mlops_assets.run_launcher import LIBRARIES, WarmRunLauncher
-from tests import launcher_jobs
+from tests.support import launcher_jobs
 
 PRELOADED_PROJECT = [
     "mlops_assets",

@@ -45,12 +45,12 @@ from serving.schemas import Transaction
 from serving.scoring import FIELDS, transactions_frame
 from tests.conftest import use_home
 from tests.deploy.secrets import files_under, leaks, readable
-from tests.history import DAYS, run_config
-from tests.ingestion.test_daemon import wait_until
-from tests.servers import moto_server, postgres_server, redis_server
 from tests.serving.conftest import serving, wait_for_model
 from tests.serving.test_bento import BENTOML, bentoml_json
-from tests.tcp_relay import tcp_relay
+from tests.support.history import DAYS, run_config
+from tests.support.processes import wait_until
+from tests.support.servers import moto_server, postgres_server, redis_server
+from tests.support.tcp_relay import tcp_relay
 from tests.test_cli import MLOPS
 
 pytestmark = pytest.mark.slow

@@ -30,7 +30,7 @@ from mlops_assets.settings import Settings
 from mlops_assets.synth import generator
 from mlops_assets.synth.generator import TRUTH_EDGES, TRUTH_NODES
 from tests.conftest import use_home
-from tests.history import first_champion, run_config
+from tests.support.history import first_champion, run_config
 
 pytestmark = pytest.mark.slow
 

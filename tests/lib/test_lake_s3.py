@@ -9,7 +9,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from mlops_assets.lib.data.lake import Lake
-from tests.servers import moto_server
+from tests.support.servers import moto_server
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 
 from mlops_assets.lib.data.storage import Folder, S3Access
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
-from tests.flaky_proxy import FlakyProxy, flaky_proxy
-from tests.servers import mlflow_server, moto_server
+from tests.support.flaky_proxy import FlakyProxy, flaky_proxy
+from tests.support.servers import mlflow_server, moto_server
 
 pytestmark = pytest.mark.slow
 

@@ -27,8 +27,8 @@ from mlops_assets.ops.servers import start_server
 from mlops_assets.settings import Settings
 from mlops_assets.synth import generator
 from tests.conftest import use_home
-from tests.history import first_champion
-from tests.ingestion.test_daemon import MLOPS, free_port
+from tests.support.history import first_champion
+from tests.support.processes import MLOPS, free_port
 
 START_SECONDS = 120
 API_KEY = "test-key-7f3a9c"  # not a credential: the key the guarded test server is started with

@@ -18,9 +18,8 @@ import pytest
 
 from mlops_assets.lib.data.labels import LabelFolder
 from mlops_assets.settings import REPO_ROOT
-from tests.ingestion.test_daemon import MLOPS, free_port
-from tests.processes import descendants, kill_tree
 from tests.serving.conftest import START_SECONDS, Served, new_transactions, wait_ready
+from tests.support.processes import MLOPS, descendants, free_port, kill_tree
 
 pytestmark = pytest.mark.slow
 

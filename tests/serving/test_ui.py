@@ -22,9 +22,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from mlops_assets.ops.servers import start_server
 from mlops_assets.settings import REPO_ROOT
-from tests.browser import browser_page, page_text_when
-from tests.ingestion.test_daemon import answers, free_port, wait_until
 from tests.serving.conftest import Served
+from tests.support.browser import browser_page, page_text_when
+from tests.support.processes import answers, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 CONTRACT_ASSETS = (

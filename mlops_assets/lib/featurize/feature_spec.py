@@ -140,7 +140,7 @@ class FeatureSpec:
         return {variable: text(getattr(self, name)) for variable, (name, _) in VARIABLES.items()}
 
 
-# Environment variable -> (spec field, how its text is read). Documented in the README.
+# Environment variable -> (spec field, how its text is read). Documented in docs/features.md.
 VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MLOPS_CUSTOMER_WINDOWS": ("customer_windows", parse_windows),
     "MLOPS_HABIT_WINDOWS": ("habit_windows", parse_windows),

@@ -13,7 +13,7 @@ from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.loop.retraining import DecisionLog
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
 from mlops_assets.settings import Settings
-from tests.ingestion.test_daemon import MLOPS, answers, free_port, status
+from tests.support.processes import MLOPS, answers, free_port, status
 
 # Small enough for `make test`, large enough for the drift to show. Each day's data depends on its
 # date, so the last day is fixed: the story is the same on any day the test runs. On these days

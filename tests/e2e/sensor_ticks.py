@@ -1,5 +1,5 @@
 """Ticks `drift_retrain_sensor` through the Dagster daemon's own sensor loop, for the crash test:
-`python -m tests.monitoring.sensor_ticks --ticks N [--crash STAGE]`. The home is the environment's
+`python -m tests.e2e.sensor_ticks --ticks N [--crash STAGE]`. The home is the environment's
 (MLOPS_HOME, DAGSTER_HOME). The other sensors are stopped in the instance, so only this one ticks.
 
 With `--crash`, the process kills itself with SIGKILL at that stage of its first tick, through

@@ -2,13 +2,8 @@
 once; SIGTERM stops everything it started."""
 
 import signal
-import socket
-import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -18,44 +13,7 @@ from mlops_assets.lib.data.lake import Lake
 from mlops_assets.ops.servers import start_server
 from mlops_assets.settings import Settings
 from tests.conftest import DAY, land
-
-MLOPS = str(Path(sys.executable).with_name("mlops"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(condition, seconds: float, what: str, log: Path | None = None) -> None:
-    """Polls `condition` each second; on time-out the error ends with the tail of `log`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(1)
-    tail = f"\n--- the end of {log} ---\n{log.read_text()[-3000:]}" if log else ""
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}{tail}")
-
-
-def answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def status(port: int, path: str) -> int | None:
-    """The HTTP status of GET `path` on a loopback port; None when nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return None
+from tests.support.processes import MLOPS, answers, free_port, status, wait_until
 
 
 def sensor_runs(instance: dg.DagsterInstance, sensor: str = "landing_sensor") -> list[dg.DagsterRun]:

@@ -15,7 +15,7 @@ from mlops_assets.lib.loop.retraining import Decision, DecisionLog, RetrainPolic
 from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
 from mlops_assets.resources import build_resources
 from tests.conftest import use_home
-from tests.monitoring.loop import RUN_KEY_TAG, Loop, days_after
+from tests.e2e.loop import RUN_KEY_TAG, Loop, days_after
 
 pytestmark = pytest.mark.slow
 START = date(2025, 1, 1)

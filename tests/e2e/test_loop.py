@@ -20,7 +20,7 @@ from mlops_assets.lib.loop.retraining import DecisionLog
 from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
 from mlops_assets.resources import build_resources
 from tests.conftest import use_home
-from tests.monitoring.loop import Loop, days_after
+from tests.e2e.loop import Loop, days_after
 
 # The story (61 days through the graph) is built once, in the first test's time: minutes, more on
 # a slow machine than pytest's default 600 s limit allows (1,254 s measured beside the demo).

@@ -28,9 +28,8 @@ import pytest
 from mlops_assets.lib.modelling.registry import CHAMPION, FIRST_RUN_TAG, MODEL_NAME, Registry
 from mlops_assets.settings import REPO_ROOT
 from tests.conftest import use_home
-from tests.history import first_champion, run_config
-from tests.ingestion.test_daemon import MLOPS, wait_until
-from tests.processes import kill_tree
+from tests.support.history import first_champion, run_config
+from tests.support.processes import MLOPS, kill_tree, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.end_to_end]  # a long story: in the process beside the rest
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingestion.test_daemon import free_port
+from tests.support.processes import free_port
 
 START_SECONDS = 60
 # moto accepts any keys; these name the test's fake account, they are not credentials. They are

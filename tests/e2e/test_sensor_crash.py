@@ -1,5 +1,5 @@
 """`drift_retrain_sensor` killed with SIGKILL at each stage of a tick, under the Dagster daemon's own
-sensor loop (`tests.monitoring.sensor_ticks`), then ticked 20 times more: one drift event, one
+sensor loop (`tests.e2e.sensor_ticks`), then ticked 20 times more: one drift event, one
 decision per report and exactly one `retrain_job` run.
 
 The drift reports are written here as `drift_report` writes them (a lake record and a
@@ -30,8 +30,8 @@ from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT
 from mlops_assets.synth import generator
 from tests.conftest import use_home
-from tests.monitoring.loop import RUN_KEY_TAG
-from tests.monitoring.sensor_ticks import STAGES
+from tests.e2e.loop import RUN_KEY_TAG
+from tests.e2e.sensor_ticks import STAGES
 
 pytestmark = [pytest.mark.slow, pytest.mark.end_to_end]  # a long story: in the process beside the rest
 
@@ -52,7 +52,7 @@ def write_drift_report(lake: Lake, instance: dg.DagsterInstance, day: str) -> No
 
 def ticks(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tests.monitoring.sensor_ticks", *arguments],
+        [sys.executable, "-m", "tests.e2e.sensor_ticks", *arguments],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 
