@@ -107,6 +107,11 @@ def drift_reason(event_id: str) -> str:
     return f"drift:{event_id}"
 
 
+def drift_report_record(day: str) -> str:
+    """The lake record of one day's drift report (its verdict, reasons and figures)."""
+    return f"{DRIFT_REPORT}/{day}"
+
+
 # Keys of the decision log (`retrain_decisions`): one decision per key.
 REPORT_DECISION_PREFIX = "report."
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mlops_assets.keys import CUSTOMER_FEATURES, VALIDATED_TRANSACTIONS
+from mlops_assets.keys import CUSTOMER_FEATURES, VALIDATED_TRANSACTIONS, drift_report_record
 from mlops_assets.ops import demo_serving
 from mlops_assets.ops.instance import CommandError, open_instance, open_lake
 from mlops_assets.settings import Settings
@@ -178,7 +178,7 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
     champion = registry.alias(CHAMPION).version
     log = DecisionLog(lake)
     decision = _wait(lambda: log.get(report_key(key, champion)), DAY_SECONDS, f"the drift report and decision of {key}")
-    report = lake.read_record(f"drift_report/{key}")
+    report = lake.read_record(drift_report_record(key))
     print(f" drift report: {report['verdict']}")
     for reason in report["reasons"]:
         print(f"        {reason}")
@@ -235,7 +235,7 @@ def _summary(settings: Settings, first_champion: str) -> None:
         f"    champion before: v{before.version} ({before.tags['kind']}), PR AUC {float(before.tags['pr_auc']):.3f} "
         f"on its holdout {before.tags.get('reference_window')}"
     )
-    reports = [lake.read_record(f"drift_report/{d.day}") for d in drifted if d.champion_version == first_champion]
+    reports = [lake.read_record(drift_report_record(d.day)) for d in drifted if d.champion_version == first_champion]
     if reports and reports[-1].get("pr_auc") is not None:
         print(f"      on the drifted window {reports[-1]['window']}: PR AUC {reports[-1]['pr_auc']:.3f}")
     if now.version == before.version:

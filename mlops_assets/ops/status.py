@@ -1,6 +1,6 @@
 """`mlops status`: the champion, the challenger, the last retraining and the last drift verdict."""
 
-from mlops_assets.keys import DRIFT_REPORT
+from mlops_assets.keys import DRIFT_REPORT, drift_report_record
 from mlops_assets.ops.instance import CommandError, open_lake, open_registry
 from mlops_assets.settings import Settings
 
@@ -41,7 +41,7 @@ def _last_drift_line(settings: Settings) -> str:
     days = lake.record_names(DRIFT_REPORT)
     if not days:
         return "last drift verdict: no drift report yet"
-    report = lake.read_record(f"{DRIFT_REPORT}/{days[-1]}")
+    report = lake.read_record(drift_report_record(days[-1]))
     reasons = "; ".join(report["reasons"]) or "nothing moved"
     return (
         f"last drift verdict: {report['verdict']} on {report['day']} (window {report['window']}, "

@@ -20,6 +20,7 @@ from mlops_assets.keys import (
     MLFLOW_OP_TAGS,
     REASON_TAG,
     drift_event_start,
+    drift_report_record,
     outcome_key,
 )
 from mlops_assets.lib.data.lake import Lake
@@ -74,7 +75,7 @@ def pr_auc_before(lake: Lake, version: str, day: str, days: int = 7) -> list[flo
     """The PR AUCs that the drift reports of the `days` days before `day` measured for `version`."""
     found = []
     for offset in range(days, 0, -1):
-        key = f"drift_report/{(pd.Timestamp(day) - pd.Timedelta(days=offset)).strftime('%Y-%m-%d')}"
+        key = drift_report_record((pd.Timestamp(day) - pd.Timedelta(days=offset)).strftime("%Y-%m-%d"))
         record = lake.read_record(key) if lake.exists_record(key) else None
         if record and record["champion_version"] == version and record.get("pr_auc") is not None:
             found.append(record["pr_auc"])

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from mlops_assets.defs.features.assets import point_in_time_inputs
 from mlops_assets.defs.partitions import DAILY
-from mlops_assets.keys import CUSTOMER_FEATURES, MERCHANT_FEATURES, VALIDATED_TRANSACTIONS
+from mlops_assets.keys import CUSTOMER_FEATURES, MERCHANT_FEATURES, VALIDATED_TRANSACTIONS, drift_report_record
 from mlops_assets.lib.featurize import features
 from mlops_assets.lib.modelling.registry import CHAMPION
 from mlops_assets.lib.quality.drift import (
@@ -182,7 +182,7 @@ def drift_report_html(
     its own, after the verdict, so that no decision waits for Evidently (20 s)."""
     day = context.partition_key
     table = lake.lake()
-    verdict = table.read_record(f"drift_report/{day}")
+    verdict = table.read_record(drift_report_record(day))
     first, _ = verdict["window"].split("..")
     _, transactions = _validated_between(table, first, day)
     inputs = point_in_time_inputs(context, feast, transactions)

@@ -30,6 +30,8 @@ from mlops_assets.keys import (
     LANDED_DAY_JOB,
     REASON_TAG,
     VALIDATED_TRANSACTIONS,
+    drift_reason,
+    drift_report_record,
     drift_report_run_key,
     report_key,
     retrain_run_key,
@@ -75,7 +77,7 @@ def drift_report_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
 
 def reported_against(lake: Lake, day: str, version: str) -> bool:
     """Whether the day's latest drift report compared it with this champion version."""
-    key = f"drift_report/{day}"
+    key = drift_report_record(day)
     return lake.exists_record(key) and str(lake.read_record(key)["champion_version"]) == str(version)
 
 
@@ -93,7 +95,7 @@ def retrain_request(decision: Decision, run_config: dict) -> dg.RunRequest:
         run_key=retrain_run_key(decision.event_id, decision.attempt),
         run_config=run_config,
         tags={
-            REASON_TAG: f"drift:{decision.event_id}",
+            REASON_TAG: drift_reason(decision.event_id),
             DRIFT_EVENT_TAG: decision.event_id,
             DRIFT_REPORT_TAG: decision.day,
         },
@@ -123,7 +125,7 @@ def drift_retrain_sensor(
         champion = str(metadata["champion_version"].value)
         decision = log.get(report_key(day, champion))
         if decision is None:  # not decided before (a restarted sensor finds its earlier decisions)
-            report = {**table.read_record(f"drift_report/{day}"), "champion_version": champion}
+            report = {**table.read_record(drift_report_record(day)), "champion_version": champion}
             report["verdict"] = metadata["verdict"].value
             decision = log.record(decide(report, log.all(), lambda a, b: labelled_between(table, a, b), policy))
             new.append(decision)
