@@ -127,7 +127,8 @@ class ServingSettings:
                 raise ValueError(
                     f"{variable} is {env[variable]!r}; it must be {'an integer' if kind is int else 'a number'}"
                 ) from None
-            if values[name] < 0 or (values[name] == 0 and name != "shadow_share"):
+            # Written so that NaN fails too; a shadow share of 0 turns shadow scoring off.
+            if not (values[name] > 0 or (name == "shadow_share" and values[name] == 0)):
                 raise ValueError(f"{variable} is {env[variable]!r}; it must be above 0")
         if values.get("shadow_share", 0) > 1:
             raise ValueError(f"MLOPS_SHADOW_SHARE is {env['MLOPS_SHADOW_SHARE']!r}; it must be between 0 and 1")
@@ -312,7 +313,7 @@ def read_project_file(home: Path) -> dict[str, str]:
 
 def child_environment(variables: dict[str, str]) -> dict[str, str]:
     """A child process's environment: this one's, `variables` over it, and the Makefile's tools
-    (uv, which a Bento build runs) on PATH where they are not there already."""
+    (uv, which a Bento build runs) first on PATH."""
     path = os.pathsep.join([str(REPO_ROOT / ".tools" / "bin"), os.environ.get("PATH", "")])
     return {**os.environ, **variables, "PATH": path}
 

@@ -66,6 +66,7 @@ def test_serving_settings_default_and_follow_their_variables(tmp_path: Path) -> 
         ("MLOPS_SERVING_WORKERS", "two", "must be an integer"),
         ("MLOPS_SERVING_WORKERS", "0", "must be above 0"),
         ("MLOPS_SERVING_FEATURE_TIMEOUT", "-1", "must be above 0"),
+        ("MLOPS_SERVING_POLL", "nan", "must be above 0"),
         ("MLOPS_SHADOW_SHARE", "1.5", "must be between 0 and 1"),
     ],
 )
