@@ -20,6 +20,7 @@ from mlops_assets.lib.featurize.features import (
 )
 from mlops_assets.settings import Settings
 
+# Read when Feast imports the repository: the views' fields and TTL are declared at module level.
 SPEC = Settings.from_env().features
 FEAST_TYPES = {COUNT: Int64, NUMBER: Float64, TIMESTAMP: UnixTimestamp}
 
