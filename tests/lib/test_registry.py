@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_assets.lib.loop.rollout import Rollout, current_rollout, save_rollout
 from mlops_assets.lib.modelling.registry import NoChampionError, Registry, UntrustedModelError, is_within
 from serving.champion import ServedModels
 
@@ -34,6 +35,20 @@ def test_rollback_walks_back_through_past_champions(registry: Registry) -> None:
     with pytest.raises(NoChampionError, match="first champion"):
         registry.rollback()
     assert [v.version for v in registry.versions()] == ["1", "2", "3", "4"]  # nothing is deleted
+
+
+def test_a_rollout_is_kept_in_the_registry_until_it_ends(registry: Registry) -> None:
+    assert current_rollout(registry) is None
+    registry.promote("1")
+    rollout = Rollout("2", "shadow", 0.2, champion_version="1")
+    save_rollout(registry, rollout)
+    reader = Registry(registry.tracking_uri, "fraud-detector")  # another process: the service
+    assert current_rollout(reader) == rollout
+    save_rollout(registry, rollout.to_canary())
+    assert current_rollout(reader).stage == "canary"
+    save_rollout(registry, None)
+    assert current_rollout(reader) is None and registry.alias("champion").version == "1"
+    save_rollout(registry, None)  # ending no rollout is no error
 
 
 def test_rollback_to_a_named_past_champion_only(registry: Registry) -> None:

@@ -180,6 +180,18 @@ class Registry:
         ]
         return found[-1] if found else None
 
+    def model_tag(self, name: str) -> str | None:
+        """A tag of the registered model; None when unset, or before the first version."""
+        model = self._registered_model()
+        return None if model is None else model.tags.get(name)
+
+    def set_model_tag(self, name: str, value: str | None) -> None:
+        """Sets a tag of the registered model; None deletes it."""
+        if value is not None:
+            self.client.set_registered_model_tag(self.model_name, name, value)
+        elif self.model_tag(name) is not None:
+            self.client.delete_registered_model_tag(self.model_name, name)
+
     def champion_history(self) -> list[str]:
         """Versions that were champion, oldest first, the current one last."""
         model = self._registered_model()

@@ -1,0 +1,93 @@
+"""A staged rollout of a new model: first in the shadow (it scores live traffic, the champion
+answers), then as a canary (it answers a share of the traffic), then promoted or aborted.
+
+The canary's share of traffic is chosen by card, not by request: a customer's transactions all
+go to one model for the whole rollout, so what a customer sees is consistent and the two groups
+are comparable. The split is a hash of the customer id salted with the rollout's version: the
+same rollout always splits the same way (reproducible), and the next rollout draws a new group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+STAGES = ("shadow", "canary")
+# The registered model's tag that holds the rollout in progress, as JSON; absent when there is none.
+ROLLOUT_TAG = "rollout"
+_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _salt(version: str) -> np.uint64:
+    return np.uint64(int.from_bytes(hashlib.blake2b(version.encode(), digest_size=8).digest(), "little"))
+
+
+def bucket(customer_ids: np.ndarray, version: str) -> np.ndarray:
+    """Each customer's place in [0, 1) for the rollout of `version`: uniform over customers and
+    the same at every call (splitmix64 of the id and the version's salt)."""
+    with np.errstate(over="ignore"):  # the mixing wraps around 2**64 on purpose
+        x = (np.asarray(customer_ids).astype(np.uint64) + _salt(version)) & _MASK
+        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK
+        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK
+        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def in_canary(customer_ids: np.ndarray, version: str, share: float) -> np.ndarray:
+    """Which transactions the canary `version` answers: those of customers whose bucket is below
+    `share` (none at 0, all at 1)."""
+    return bucket(customer_ids, version) < share
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The rollout in progress, as the registry keeps it (a tag of the registered model): which
+    version, in which stage, answering which share of the traffic as a canary."""
+
+    version: str
+    stage: str
+    canary_share: float
+    champion_version: str | None = None  # the champion it is measured against
+    started_at: str = field(default_factory=_now)
+    stage_started_at: str = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown rollout stage {self.stage!r}; one of {', '.join(STAGES)}")
+        if not 0 <= self.canary_share <= 1:
+            raise ValueError(f"a canary share is between 0 and 1, not {self.canary_share}")
+
+    @property
+    def answering_share(self) -> float:
+        """The share of traffic the new version answers now: none in the shadow."""
+        return self.canary_share if self.stage == "canary" else 0.0
+
+    def to_canary(self) -> Rollout:
+        return replace(self, stage="canary", stage_started_at=_now())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Rollout:
+        return cls(**json.loads(text))
+
+
+def current_rollout(registry) -> Rollout | None:
+    """The rollout in progress in `registry` (a `lib.modelling.registry.Registry`), if any."""
+    text = registry.model_tag(ROLLOUT_TAG)
+    return Rollout.from_json(text) if text else None
+
+
+def save_rollout(registry, rollout: Rollout | None) -> None:
+    """Keeps `rollout` as the one in progress; None ends it (the version stays registered)."""
+    registry.set_model_tag(ROLLOUT_TAG, rollout.to_json() if rollout else None)
