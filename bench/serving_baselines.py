@@ -30,6 +30,7 @@ from mlops_assets.feature_store import open_store  # noqa: E402
 from mlops_assets.lib.featurize.features import model_input, model_inputs  # noqa: E402
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry  # noqa: E402
 from mlops_assets.settings import Settings  # noqa: E402
+from serving.batching import Scored  # noqa: E402
 from serving.online import OnlineMirror  # noqa: E402
 from serving.schemas import Transactions  # noqa: E402
 from serving.scoring import predictions_json, transactions_frame  # noqa: E402
@@ -49,7 +50,7 @@ class Body(BaseModel):
 
 
 def answer(frame: pd.DataFrame, probabilities: np.ndarray) -> Response:
-    body = predictions_json(champion.version, frame["transaction_id"].tolist(), probabilities, threshold)
+    body, _, _ = predictions_json(Scored(champion.version, threshold, probabilities), frame["transaction_id"].tolist())
     return Response(body, media_type="application/json")
 
 
@@ -82,7 +83,8 @@ async def predict_lean(body: Body) -> Response:
     rows[:, HOUR] = [t.event_timestamp.hour for t in body.transactions]
     probabilities = booster.inplace_predict(rows).astype(np.float64)
     ids = [t.transaction_id for t in body.transactions]
-    return Response(predictions_json(champion.version, ids, probabilities, threshold), media_type="application/json")
+    body, _, _ = predictions_json(Scored(champion.version, threshold, probabilities), ids)
+    return Response(body, media_type="application/json")
 
 
 lean_features = FastAPI()

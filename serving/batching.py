@@ -27,12 +27,26 @@ class Overloaded(Exception):
     """More rows are waiting than the batcher accepts."""
 
 
+@dataclass(frozen=True)
+class CanaryAnswers:
+    """The rows a canary answers instead of the champion, with its P(fraud) for them."""
+
+    version: str
+    threshold: float
+    rows: np.ndarray  # per row: answered by the canary
+    probabilities: np.ndarray  # per row: the canary's P(fraud), NaN where it did not answer
+
+    def part(self, own: slice) -> CanaryAnswers:
+        return replace(self, rows=self.rows[own], probabilities=self.probabilities[own])
+
+
 @dataclass
 class Scored:
-    """The answer to one request (or, from the scorer, to a whole batch): the version that scored
-    it, its threshold and P(fraud) per row. `inputs` is whatever the scorer built for the whole
-    batch (the model inputs), kept so the same rows can be scored again off the response path
-    (`serving.shadow`); `rows` are this request's rows of it."""
+    """The answer to one request (or, from the scorer, to a whole batch): the champion's version,
+    its threshold and P(fraud) per row, and the rows a canary answers instead (`canary`).
+    `inputs` is whatever the scorer built for the whole batch (the model inputs), kept so the
+    same rows can be scored again off the response path (`serving.shadow`); `rows` are this
+    request's rows of it."""
 
     version: str
     threshold: float
@@ -40,6 +54,23 @@ class Scored:
     inputs: Any = None
     rows: slice = field(default_factory=lambda: slice(None))
     degraded: tuple[str, ...] = ()  # dependencies it was scored without (`FraudDetector.degraded`)
+    canary: CanaryAnswers | None = None
+
+    def part(self, own: slice) -> Scored:
+        """This answer for the rows `own` of the batch."""
+        canary = self.canary.part(own) if self.canary is not None else None
+        return replace(self, probabilities=self.probabilities[own], rows=own, canary=canary)
+
+    def answers(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Per row: the version that answers, its P(fraud) and its decision at its own threshold."""
+        flagged = self.probabilities >= self.threshold
+        if self.canary is None or not self.canary.rows.any():
+            return [self.version] * len(self.probabilities), self.probabilities, flagged
+        rows = self.canary.rows
+        probabilities = np.where(rows, self.canary.probabilities, self.probabilities)
+        flagged = np.where(rows, self.canary.probabilities >= self.canary.threshold, flagged)
+        versions = [self.canary.version if own else self.version for own in rows.tolist()]
+        return versions, probabilities, flagged
 
 
 @dataclass
@@ -94,7 +125,7 @@ class MicroBatcher:
                 end = start + len(waiting.rows)
                 if not waiting.answer.done():  # a cancelled request (client gone) is skipped
                     own = slice(start, end)
-                    waiting.answer.set_result(replace(scored, probabilities=scored.probabilities[own], rows=own))
+                    waiting.answer.set_result(scored.part(own))
                 start = end
 
     def _take(self) -> list[_Waiting]:

@@ -1,6 +1,7 @@
 """The model that answers: the registry's `champion`, loaded without executing code, and swapped
 for a new one without dropping a request; beside it the `challenger`, which `serving.shadow`
-scores live traffic with.
+scores live traffic with, and which answers a share of the customers itself while the registry's
+rollout (`lib.loop.rollout`) has it in its canary stage.
 
 `Registry.load` downloads the version's files, checks them against the `model_sha256` tag written
 at training and reads them with each library's own non-executable format (XGBoost JSON, skops
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mlops_assets.lib.loop.rollout import Rollout, current_rollout
 from mlops_assets.lib.modelling.models import BayesianNetworkModel, FraudModel
 from mlops_assets.lib.modelling.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 
@@ -94,17 +96,44 @@ class ServedModels:
         self.computed = computed  # the inputs the deployment computes (None: not checked)
         self.champion: Loaded | None = None
         self.challenger: Loaded | None = None
+        self.rollout: Rollout | None = None  # the registry's rollout of the challenger, if any
         self.last_error: str | None = None
         # The last refresh failed (registry unreachable, or its version failed a check): the
         # service answers with what it has and reports itself degraded.
         self.failing = False
         self._challenger_error: str | None = None
+        self._rollout_error: str | None = None
 
     def refresh(self) -> bool:
         """Loads the aliases' versions when they moved; True when the champion swapped."""
         swapped = self._refresh_champion()
         self._refresh_challenger()
+        self._refresh_rollout()
         return swapped
+
+    @property
+    def canary(self) -> tuple[Loaded, float] | None:
+        """The challenger and the share of customers it answers, while it is a canary."""
+        rollout, challenger = self.rollout, self.challenger
+        if rollout is None or challenger is None or rollout.version != challenger.version:
+            return None
+        return (challenger, rollout.answering_share) if rollout.answering_share > 0 else None
+
+    def _refresh_rollout(self) -> None:
+        """A registry that cannot be read keeps the rollout as it was last read."""
+        try:
+            rollout = current_rollout(self.registry)
+        except Exception as error:  # noqa: BLE001 - the champion keeps answering whatever failed
+            reason = f"{type(error).__name__}: {error}"
+            if reason != self._rollout_error:  # said once, not at every poll
+                log.warning("rollout not refreshed: %s", reason)
+            self._rollout_error = reason
+            return
+        self._rollout_error = None
+        if rollout != self.rollout:
+            stage = f"{rollout.stage} of version {rollout.version}" if rollout else "none"
+            log.info("rollout: %s", stage)
+        self.rollout = rollout
 
     def _refresh_champion(self) -> bool:
         """A registry that cannot be read, or a version that fails its checks, leaves the

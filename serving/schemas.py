@@ -53,11 +53,14 @@ Transactions = Annotated[list[Transaction], Field(min_length=1, max_length=MAX_B
 class Prediction(BaseModel):
     transaction_id: str
     fraud_probability: float
-    is_fraud: bool
+    is_fraud: bool = Field(description="`fraud_probability` at or above the answering version's threshold.")
+    model_version: str = Field(description="The version that answered: the champion, or a canary.")
 
 
 class PredictResponse(BaseModel):
-    model_version: str
+    model_version: str = Field(
+        description="The champion's version; the canary's when a canary answered every transaction."
+    )
     predictions: list[Prediction]
 
 
@@ -68,6 +71,20 @@ class Shadow(BaseModel):
     kind: str
     threshold: float
     share: float = Field(description="The share of `/predict` requests it also scores (`MLOPS_SHADOW_SHARE`).")
+
+
+class RolloutInfo(BaseModel):
+    """A new version on its way to champion: in the shadow (it scores, the champion answers), or
+    a canary (it answers `canary_share` of the customers, each customer always the same model)."""
+
+    version: str
+    kind: str | None = Field(default=None, description="None until this worker has loaded the version.")
+    stage: Literal["shadow", "canary"]
+    canary_share: float = Field(description="The share of customers it answers as a canary.")
+    answering_share: float = Field(description="The share it answers now: 0 in the shadow.")
+    champion_version: str | None = Field(default=None, description="The champion it is measured against.")
+    started_at: str
+    stage_started_at: str
 
 
 class ModelInfo(BaseModel):
@@ -83,6 +100,7 @@ class ModelInfo(BaseModel):
     shadow: Shadow | None = Field(
         default=None, description="The challenger in the shadow; none while there is none, or it is the champion."
     )
+    rollout: RolloutInfo | None = Field(default=None, description="The rollout in progress, if any.")
     degraded: dict[str, str] = Field(
         default_factory=dict,
         description="Dependencies this worker cannot read now (`registry`, `online_store`), with the last error; "

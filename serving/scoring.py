@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets.lib.featurize.features import model_input
+from mlops_assets.lib.loop.rollout import in_canary
+from serving.batching import CanaryAnswers, Scored
 from serving.champion import Loaded
 from serving.online import OnlineMirror
 from serving.schemas import Factor, Transaction
@@ -38,14 +40,32 @@ def model_inputs(features: OnlineMirror, frame: pd.DataFrame) -> pd.DataFrame:
     return model_input(frame, features.lookup(frame), features.spec)
 
 
-def predictions_json(version: str, ids: list[str], probabilities: np.ndarray, threshold: float) -> bytes:
-    """The `/predict` answer (`PredictResponse`) written directly: for 10,000 rows, building a
-    pydantic object per prediction costs more than the scoring."""
+def canary_answers(canary: tuple[Loaded, float], frame: pd.DataFrame, inputs: pd.DataFrame) -> CanaryAnswers | None:
+    """The rows of `frame` whose customer the canary answers (`lib.loop.rollout.in_canary`), with
+    its P(fraud) for them; None when no row is the canary's."""
+    loaded, share = canary
+    rows = in_canary(frame["customer_id"].to_numpy(), loaded.version, share)
+    if not rows.any():
+        return None
+    probabilities = np.full(len(rows), np.nan)
+    probabilities[rows] = loaded.model.predict_proba(inputs[rows])
+    return CanaryAnswers(loaded.version, loaded.threshold, rows, probabilities)
+
+
+def predictions_json(scored: Scored, ids: list[str]) -> tuple[bytes, list[str], list[tuple[str, bool]]]:
+    """The `/predict` answer (`PredictResponse`) written directly (for 10,000 rows, building a
+    pydantic object per prediction costs more than the scoring); the versions that answered, the
+    champion first; and each row's (version, decision). `model_version` is the champion's, or the
+    canary's when it answered every row; each prediction names its own."""
+    versions, probabilities, flagged = scored.answers()
     predictions = [
-        {"transaction_id": t, "fraud_probability": p, "is_fraud": p >= threshold}
-        for t, p in zip(ids, probabilities.tolist(), strict=True)
+        {"transaction_id": t, "fraud_probability": p, "is_fraud": f, "model_version": v}
+        for t, p, f, v in zip(ids, probabilities.tolist(), flagged.tolist(), versions, strict=True)
     ]
-    return json.dumps({"model_version": version, "predictions": predictions}, separators=(",", ":")).encode()
+    answered = sorted(set(versions), key=lambda version: version != scored.version)
+    body = {"model_version": answered[0], "predictions": predictions}
+    decisions = list(zip(versions, flagged.tolist(), strict=True))
+    return json.dumps(body, separators=(",", ":")).encode(), answered, decisions
 
 
 def explain(loaded: Loaded, inputs: pd.DataFrame) -> tuple[float, float, list[Factor]]:

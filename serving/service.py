@@ -34,9 +34,9 @@ import asyncio
 import gc
 import logging
 import os
+from collections import Counter
 
 import bentoml
-import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
@@ -61,11 +61,12 @@ from serving.schemas import (
     FeedbackResponse,
     ModelInfo,
     PredictResponse,
+    RolloutInfo,
     Shadow,
     Transaction,
     Transactions,
 )
-from serving.scoring import explain, model_inputs, predictions_json, transactions_frame
+from serving.scoring import canary_answers, explain, model_inputs, predictions_json, transactions_frame
 from serving.shadow import ShadowScorer
 
 # BentoML records an OpenTelemetry span per request even with no exporter configured; that cost
@@ -250,10 +251,14 @@ class FraudDetector:
 
     def _score_rows(self, transactions: list[Transaction]) -> Scored:
         """One micro-batch, in a worker thread, by the champion loaded when it starts."""
-        loaded = self._loaded()
-        inputs = model_inputs(self.features, transactions_frame(transactions))
+        loaded, canary = self._loaded(), self.models.canary
+        frame = transactions_frame(transactions)
+        inputs = model_inputs(self.features, frame)
         degraded = tuple(self.degraded())  # as the batch was scored: its features may be the defaults
-        return Scored(loaded.version, loaded.threshold, loaded.model.predict_proba(inputs), inputs, degraded=degraded)
+        # The champion scores every row, canary rows included: the shadow log compares the two there.
+        probabilities = loaded.model.predict_proba(inputs)
+        answers = canary_answers(canary, frame, inputs) if canary is not None else None
+        return Scored(loaded.version, loaded.threshold, probabilities, inputs, degraded=degraded, canary=answers)
 
     @bentoml.api(route="/predict")
     async def predict(self, transactions: Transactions) -> PredictResponse:
@@ -264,12 +269,12 @@ class FraudDetector:
         except Overloaded as error:
             status, body = error_body(429, ["body", "transactions"], str(error), "busy")
             return Response(body, status_code=status, media_type="application/json", headers={"Retry-After": "1"})
-        _count_predictions(scored.version, scored.probabilities >= scored.threshold)
         if self.models.challenger is not None:
             self.shadow.offer(transactions, scored)
-        ids = [t.transaction_id for t in transactions]
-        body = predictions_json(scored.version, ids, scored.probabilities, scored.threshold)
-        headers = {"X-Model-Version": scored.version}
+        body, answered, decisions = predictions_json(scored, [t.transaction_id for t in transactions])
+        for (version, is_fraud), count in Counter(decisions).items():
+            PREDICTIONS.labels(model_version=version, is_fraud=str(int(is_fraud))).inc(count)
+        headers = {"X-Model-Version": ",".join(answered)}
         if scored.degraded:
             headers["X-Degraded"] = ",".join(scored.degraded)
         return Response(body, media_type="application/json", headers=headers)
@@ -293,14 +298,6 @@ class FraudDetector:
             network_probability=network_probability,
             factors=factors,
         )
-
-
-def _count_predictions(version: str, flagged: np.ndarray) -> None:
-    frauds = int(flagged.sum())
-    if frauds:
-        PREDICTIONS.labels(model_version=version, is_fraud="1").inc(frauds)
-    if len(flagged) - frauds:
-        PREDICTIONS.labels(model_version=version, is_fraud="0").inc(len(flagged) - frauds)
 
 
 FraudDetector.add_asgi_middleware(
@@ -343,6 +340,7 @@ def model_info() -> ModelInfo:
         training_window=loaded.tags.get("training_window", ""),
         reason=loaded.tags.get("reason", ""),
         shadow=_shadow_info(service.models.challenger, service.shadow.share),
+        rollout=_rollout_info(service.models),
         degraded=service.degraded(),
     )
 
@@ -351,3 +349,20 @@ def _shadow_info(challenger: Loaded | None, share: float) -> Shadow | None:
     if challenger is None or share == 0.0:
         return None
     return Shadow(version=challenger.version, kind=challenger.kind, threshold=challenger.threshold, share=share)
+
+
+def _rollout_info(models: ServedModels) -> RolloutInfo | None:
+    rollout = models.rollout
+    if rollout is None:
+        return None
+    loaded = models.challenger if models.challenger and models.challenger.version == rollout.version else None
+    return RolloutInfo(
+        version=rollout.version,
+        kind=loaded.kind if loaded else None,
+        stage=rollout.stage,
+        canary_share=rollout.canary_share,
+        answering_share=rollout.answering_share if models.canary else 0.0,
+        champion_version=rollout.champion_version,
+        started_at=rollout.started_at,
+        stage_started_at=rollout.stage_started_at,
+    )

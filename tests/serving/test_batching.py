@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from serving.batching import MicroBatcher, Overloaded, Scored
+from serving.batching import CanaryAnswers, MicroBatcher, Overloaded, Scored
 
 
 def scorer(calls: list[list]):
@@ -95,3 +95,19 @@ def test_an_overfull_queue_refuses_at_once() -> None:
 
     running, queued = asyncio.run(run())
     assert len(queued.probabilities) == 10
+
+
+def test_a_canary_answers_its_rows_at_its_threshold_and_each_request_keeps_its_part() -> None:
+    rows = np.array([False, True, True, False])
+    canary = CanaryAnswers("9", 0.5, rows, np.array([np.nan, 0.6, 0.4, np.nan]))
+    scored = Scored("7", 0.1, np.array([0.05, 0.2, 0.3, 0.2]), canary=canary)
+    versions, probabilities, flagged = scored.answers()
+    assert versions == ["7", "9", "9", "7"]
+    np.testing.assert_array_equal(probabilities, [0.05, 0.6, 0.4, 0.2])
+    assert flagged.tolist() == [False, True, False, True]  # 0.4 < the canary's 0.5; 0.2 >= the champion's 0.1
+    # The champion's own scores stay whole (the shadow log compares the two on the canary's rows).
+    np.testing.assert_array_equal(scored.probabilities, [0.05, 0.2, 0.3, 0.2])
+    second = scored.part(slice(2, 4))
+    assert second.answers()[0] == ["9", "7"] and second.answers()[2].tolist() == [False, True]
+    alone = Scored("7", 0.1, np.array([0.05]))
+    assert alone.answers()[0] == ["7"]
