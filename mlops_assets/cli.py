@@ -42,6 +42,16 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share above 0 and at most 1, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -160,6 +170,17 @@ def build_parser() -> OneLineParser:
         help="the versions' reason tag (default: initial while there is no champion, else manual)",
     )
 
+    rollout = commands.add_parser(
+        "rollout", help="a staged rollout by hand: status, start VERSION, canary, promote or abort"
+    )
+    rollout.add_argument("action", choices=("status", "start", "canary", "promote", "abort"))
+    rollout.add_argument("version", nargs="?", help="with start: the registered version to roll out")
+    rollout.add_argument(
+        "--stage", choices=("shadow", "canary"), default="shadow", help="with start: the first stage (default shadow)"
+    )
+    rollout.add_argument(
+        "--share", type=_share, default=0.1, help="the share of customers a canary answers (default 0.1)"
+    )
     rollback = commands.add_parser("rollback", help="move the champion alias back to the previous champion")
     rollback.add_argument("--to", metavar="VERSION", help="a version that was champion before (default: the last one)")
 
@@ -452,6 +473,13 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_rollout(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.ops.rollout import rollout
+
+    print(rollout(settings, args.action, args.version, args.stage, args.share))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print("\n".join(status_lines(settings)))
     return 0
@@ -478,6 +506,7 @@ COMMANDS = {
     "status": cmd_status,
     "retrain": cmd_retrain,
     "rollback": cmd_rollback,
+    "rollout": cmd_rollout,
     "env": cmd_env,
 }
 

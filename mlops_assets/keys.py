@@ -126,6 +126,11 @@ def outcome_key(run_id: str) -> str:
     return f"run.{run_id}"
 
 
+def rollout_key(version: str, started_at: str, action: str) -> str:
+    """One step of the rollout of `version` that started at `started_at`."""
+    return f"rollout.v{version}.{started_at}.{action}"
+
+
 def review_key(version: str) -> str:
     """The one review of a promoted version."""
     return f"review.v{version}"

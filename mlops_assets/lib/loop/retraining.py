@@ -29,8 +29,9 @@ from mlops_assets.keys import (
 )
 from mlops_assets.lib.data.lake import Lake
 
-# What the loop can decide: act on a report (retrain, skip, none), or on a retraining's outcome.
-ACTIONS = ("retrain", "skip", "none", "promote", "reject", "keep", "rollback")
+# What the loop can decide: act on a report (retrain, skip, none), on a retraining's outcome, or
+# on a rollout (its version into the shadow or the canary stage, promoted, or aborted).
+ACTIONS = ("retrain", "skip", "none", "promote", "reject", "keep", "rollback", "shadow", "canary", "abort")
 
 
 class RetrainPolicy(BaseModel):

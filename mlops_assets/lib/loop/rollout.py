@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from mlops_assets.lib.modelling.registry import CHAMPION
+
 STAGES = ("shadow", "canary")
 # The registered model's tag that holds the rollout in progress, as JSON; absent when there is none.
 ROLLOUT_TAG = "rollout"
@@ -91,3 +93,55 @@ def current_rollout(registry) -> Rollout | None:
 def save_rollout(registry, rollout: Rollout | None) -> None:
     """Keeps `rollout` as the one in progress; None ends it (the version stays registered)."""
     registry.set_model_tag(ROLLOUT_TAG, rollout.to_json() if rollout else None)
+
+
+class NoRolloutError(Exception):
+    """There is no rollout in progress to move."""
+
+
+def start_rollout(registry, version: str, stage: str = "shadow", canary_share: float = 0.1) -> Rollout:
+    """Starts the rollout of `version` against the current champion: it becomes `challenger`
+    (scored beside the champion in the shadow, or answering `canary_share` as a canary)."""
+    champion = registry.alias(CHAMPION)
+    if champion is not None and champion.version == version:
+        raise ValueError(f"version {version} is the champion already")
+    rollout = Rollout(version, stage, canary_share, champion.version if champion else None)
+    registry.set_challenger(version)
+    save_rollout(registry, rollout)
+    return rollout
+
+
+def _in_progress(registry) -> Rollout:
+    rollout = current_rollout(registry)
+    if rollout is None:
+        raise NoRolloutError(f"{registry.model_name} has no rollout in progress")
+    return rollout
+
+
+def to_canary(registry) -> Rollout:
+    """Moves the rollout from the shadow to its canary stage."""
+    rollout = _in_progress(registry)
+    if rollout.stage == "canary":
+        raise ValueError(f"version {rollout.version} is a canary already")
+    rollout = rollout.to_canary()
+    save_rollout(registry, rollout)
+    return rollout
+
+
+def promote_rollout(registry) -> Rollout:
+    """Makes the rollout's version champion and ends the rollout; returns the rollout it ended."""
+    rollout = _in_progress(registry)
+    registry.promote(rollout.version)
+    save_rollout(registry, None)
+    return rollout
+
+
+def abort_rollout(registry) -> Rollout:
+    """Ends the rollout with the champion untouched: the challenger alias goes back to the champion,
+    so nothing is shadowed or answered by the aborted version any more; returns the rollout."""
+    rollout = _in_progress(registry)
+    champion = registry.alias(CHAMPION)
+    if champion is not None:
+        registry.set_challenger(champion.version)
+    save_rollout(registry, None)
+    return rollout

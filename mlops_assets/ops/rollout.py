@@ -1,0 +1,69 @@
+"""`mlops rollout`: a person moves a staged rollout (`lib.loop.rollout`) along: starts one, moves
+it to its canary stage, promotes or aborts it. Each step is a `retrain_decisions` row."""
+
+from __future__ import annotations
+
+from mlops_assets.keys import rollout_key
+from mlops_assets.lib.loop.retraining import Decision, DecisionLog
+from mlops_assets.lib.loop.rollout import (
+    NoRolloutError,
+    Rollout,
+    abort_rollout,
+    current_rollout,
+    promote_rollout,
+    start_rollout,
+    to_canary,
+)
+from mlops_assets.ops.instance import CommandError, open_lake, open_registry
+from mlops_assets.settings import Settings
+
+ACTIONS = ("status", "start", "canary", "promote", "abort")
+
+
+def describe(rollout: Rollout | None) -> str:
+    if rollout is None:
+        return "no rollout in progress"
+    answering = f"answering {rollout.answering_share:.0%} of customers" if rollout.answering_share else "answering none"
+    return (
+        f"version {rollout.version} in the {rollout.stage} stage against champion v{rollout.champion_version} "
+        f"({answering}; canary share {rollout.canary_share:.0%}), started {rollout.started_at}, "
+        f"this stage since {rollout.stage_started_at}"
+    )
+
+
+def rollout(settings: Settings, action: str, version: str | None, stage: str, share: float) -> str:
+    """Carries out `action` and returns what it did, in one line."""
+    registry = open_registry(settings)
+    if action == "status":
+        return describe(current_rollout(registry))
+    try:
+        if action == "start":
+            if version is None:
+                raise CommandError("start needs the VERSION to roll out")
+            if current_rollout(registry) is not None:
+                raise CommandError(f"a rollout is in progress: {describe(current_rollout(registry))}")
+            done, step = start_rollout(registry, version, stage, share), stage
+        elif action == "canary":
+            done, step = to_canary(registry), "canary"
+        elif action == "promote":
+            done, step = promote_rollout(registry), "promote"
+        else:
+            done, step = abort_rollout(registry), "abort"
+    except (NoRolloutError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    said = {
+        "shadow": f"version {done.version} in the shadow: scored beside champion v{done.champion_version}",
+        "canary": f"version {done.version} is a canary: it answers {done.canary_share:.0%} of customers",
+        "promote": f"champion: version {done.version} (was {done.champion_version}); the rollout ended",
+        "abort": f"rollout of version {done.version} aborted; champion v{done.champion_version} untouched",
+    }[step]
+    DecisionLog(open_lake(settings)).record(
+        Decision(
+            key=rollout_key(done.version, done.started_at, step),
+            action=step,
+            reason=f"by hand (mlops rollout {action}): {said}",
+            champion_version=done.champion_version,
+            version=done.version,
+        )
+    )
+    return said
