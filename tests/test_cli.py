@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 
 from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.loop.retraining import DecisionLog
+from mlops_assets.lib.loop.rollout import current_rollout
+from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
 from mlops_assets.settings import REPO_ROOT, Settings
 from mlops_assets.synth import generator
 
@@ -35,6 +38,8 @@ def mlops(*args: str) -> subprocess.CompletedProcess:
         (["import", "x.csv", "--timezone", "Mars/Olympus"], "unknown time zone"),
         (["import", "x.csv", "--label-delay", "a week"], "a window is a whole number and a unit"),
         (["retrain", "--days", "0"], "expected a number of at least 1, got 0"),
+        (["rollout", "start", "2", "--share", "1.5"], "expected a number between 0 and 1, got 1.5"),
+        (["rollout", "launch"], "invalid choice: 'launch'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(settings: Settings, args: list[str], says: str) -> None:
@@ -50,6 +55,7 @@ def test_bad_arguments_exit_2_with_one_line(settings: Settings, args: list[str],
         (["status"], "no champion model"),
         (["serve"], "no champion model"),
         (["rollback"], "no champion model"),
+        (["rollout", "status"], "no champion model"),
         (["retrain"], "no validated transactions yet"),
         (["demo", "--last-day", "2999-01-01"], "--last-day 2999-01-01 is after today"),
     ],
@@ -187,3 +193,39 @@ def test_retrain_before_any_features_says_what_to_run(settings: Settings) -> Non
         result.stderr.strip()
         == "mlops retrain: no features built yet: run `mlops backfill` (or `mlops up`, whose sensors build them)"
     )
+
+
+def test_a_rollout_by_hand_from_the_shadow_to_the_canary_to_champion_or_aborted(settings: Settings) -> None:
+    registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+    registry.client.create_registered_model(MODEL_NAME)
+    for _ in range(3):  # versions from a plain folder: moving aliases needs no model
+        registry.client.create_model_version(MODEL_NAME, source=settings.home.as_uri())
+    registry.promote("1")
+    assert mlops("rollout", "status").stdout.strip() == "no rollout in progress"
+    nothing = mlops("rollout", "promote")
+    assert nothing.returncode == 1 and "no rollout in progress" in nothing.stderr
+
+    started = mlops("rollout", "start", "2", "--share", "0.25")
+    assert started.returncode == 0, started.stderr
+    assert registry.alias("challenger").version == "2" and current_rollout(registry).stage == "shadow"
+    again = mlops("rollout", "start", "3")
+    assert again.returncode == 1 and "a rollout is in progress" in again.stderr
+    assert mlops("rollout", "canary").returncode == 0
+    assert current_rollout(registry).answering_share == 0.25
+    assert "version 2 in the canary stage against champion v1" in mlops("rollout", "status").stdout
+    promoted = mlops("rollout", "promote")
+    assert promoted.returncode == 0 and registry.alias("champion").version == "2"
+    assert current_rollout(registry) is None
+
+    assert mlops("rollout", "start", "3", "--stage", "canary").returncode == 0
+    aborted = mlops("rollout", "abort")
+    assert aborted.returncode == 0 and "champion v2 untouched" in aborted.stdout
+    assert registry.alias("champion").version == "2" == registry.alias("challenger").version
+    decisions = DecisionLog(Lake(str(settings.lake_dir))).all()
+    assert [(d.action, d.version, d.champion_version) for d in decisions] == [
+        ("shadow", "2", "1"),
+        ("canary", "2", "1"),
+        ("promote", "2", "1"),
+        ("canary", "3", "2"),
+        ("abort", "3", "2"),
+    ]
