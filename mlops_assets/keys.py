@@ -22,6 +22,7 @@ BENTO = "bento"
 DRIFT_REPORT = "drift_report"
 DRIFT_REPORT_HTML = "drift_report_html"
 CHAMPION_REVIEW = "champion_review"
+ROLLOUT_REPORT = "rollout_report"
 RETRAIN_DECISIONS = "retrain_decisions"
 SHADOW_SCORES = "shadow_scores"
 

@@ -83,6 +83,7 @@ class RolloutInfo(BaseModel):
     canary_share: float = Field(description="The share of customers it answers as a canary.")
     answering_share: float = Field(description="The share it answers now: 0 in the shadow.")
     champion_version: str | None = Field(default=None, description="The champion it is measured against.")
+    stage_after_day: str | None = Field(default=None, description="The days after this one count toward the stage.")
     started_at: str
     stage_started_at: str
 

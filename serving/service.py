@@ -363,6 +363,7 @@ def _rollout_info(models: ServedModels) -> RolloutInfo | None:
         canary_share=rollout.canary_share,
         answering_share=rollout.answering_share if models.canary else 0.0,
         champion_version=rollout.champion_version,
+        stage_after_day=rollout.stage_after_day,
         started_at=rollout.started_at,
         stage_started_at=rollout.stage_started_at,
     )

@@ -3,7 +3,7 @@ it to its canary stage, promotes or aborts it. Each step is a `retrain_decisions
 
 from __future__ import annotations
 
-from mlops_assets.keys import rollout_key
+from mlops_assets.keys import VALIDATED_TRANSACTIONS, rollout_key
 from mlops_assets.lib.loop.retraining import Decision, DecisionLog
 from mlops_assets.lib.loop.rollout import (
     NoRolloutError,
@@ -34,6 +34,8 @@ def describe(rollout: Rollout | None) -> str:
 def rollout(settings: Settings, action: str, version: str | None, stage: str, share: float) -> str:
     """Carries out `action` and returns what it did, in one line."""
     registry = open_registry(settings)
+    # The stage a person starts counts from the days after the newest validated one.
+    newest = open_lake(settings).partitions(VALIDATED_TRANSACTIONS)[-1:] or [None]
     if action == "status":
         return describe(current_rollout(registry))
     try:
@@ -42,9 +44,9 @@ def rollout(settings: Settings, action: str, version: str | None, stage: str, sh
                 raise CommandError("start needs the VERSION to roll out")
             if current_rollout(registry) is not None:
                 raise CommandError(f"a rollout is in progress: {describe(current_rollout(registry))}")
-            done, step = start_rollout(registry, version, stage, share), stage
+            done, step = start_rollout(registry, version, stage, share, newest[0]), stage
         elif action == "canary":
-            done, step = to_canary(registry), "canary"
+            done, step = to_canary(registry, newest[0]), "canary"
         elif action == "promote":
             done, step = promote_rollout(registry), "promote"
         else:

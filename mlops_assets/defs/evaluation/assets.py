@@ -22,14 +22,16 @@ from mlops_assets.keys import (
     drift_event_start,
     drift_report_record,
     outcome_key,
+    rollout_key,
 )
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.featurize import features
 from mlops_assets.lib.loop.retraining import Decision
+from mlops_assets.lib.loop.rollout import start_rollout
 from mlops_assets.lib.modelling.registry import CHALLENGER, CHAMPION
 from mlops_assets.lib.quality.drift import recovery_tags
 from mlops_assets.lib.quality.gates import GateThresholds, gate_failures
-from mlops_assets.lib.quality.metrics import Costs, evaluate, evaluate_new_cards, known_compromised
+from mlops_assets.lib.quality.metrics import CostPolicy, evaluate, evaluate_new_cards, known_compromised
 from mlops_assets.lib.quality.plots import evaluation_png
 from mlops_assets.lib.quality.shadow import live_comparison, recent_scores
 from mlops_assets.resources.lake import LakeResource, ReportsResource
@@ -40,8 +42,8 @@ from mlops_assets.resources.model_registry import ModelRegistryResource, mlflow_
 RANK_BY = "pr_auc"
 
 
-class EvaluationConfig(GateThresholds, dg.Config):
-    """The gates (`GateThresholds`) and how candidates are measured."""
+class EvaluationConfig(GateThresholds, CostPolicy, dg.Config):
+    """The gates (`GateThresholds`), the costs of decisions (`CostPolicy`) and how candidates are measured."""
 
     max_fpr: float = Field(default=0.01, description="False-positive rate at which recall is measured.")
     top_k: int = Field(default=100, description="Cards an investigation team checks per day (card precision@k).")
@@ -50,8 +52,6 @@ class EvaluationConfig(GateThresholds, dg.Config):
         description="For the `*_new_cards` metrics: a card counts as known compromised this long after its first "
         "fraud, and its holdout rows from the next day on are left out (default: the features' label delay).",
     )
-    missed_fraud_cost: float = Field(default=150.0, description="Cost (USD) of letting one fraud through.")
-    false_alarm_cost: float = Field(default=5.0, description="Cost (USD) of stopping one legitimate transaction.")
     live_days: int = Field(
         default=7, description="Days of shadow scores over which the challenger is compared with the champion."
     )
@@ -120,7 +120,7 @@ def model_evaluation(
     if holdout["is_fraud"].nunique() < 2:
         raise dg.Failure("the holdout days need both fraud and legitimate transactions: widen `holdout_days`")
     registry = model_registry.registry()
-    costs = Costs(config.missed_fraud_cost, config.false_alarm_cost)
+    costs = config.costs
     scored: dict[str, tuple] = {}
     delay = (
         pd.Timedelta(SPEC.label_delay_length)
@@ -223,11 +223,26 @@ def model_evaluation(
     )
 
 
+class ChampionConfig(dg.Config):
+    staged_rollout_for: list[str] = Field(
+        default=[],
+        description="Reasons of a retraining (`initial`, `manual`, `schedule`, `drift`) whose best candidate goes "
+        "through a staged rollout (shadow, then a canary, promoted on live evidence by `rollout_report`) instead "
+        "of becoming champion on the gates; empty: every passing candidate becomes champion at once.",
+    )
+    canary_share: float = Field(default=0.2, ge=0, le=1, description="Share of customers a rollout's canary answers.")
+
+
 @dg.asset(group_name="evaluation", kinds={"mlflow"}, io_manager_key="record_io_manager")
 def champion_model(
-    context: dg.AssetExecutionContext, model_registry: ModelRegistryResource, lake: LakeResource, model_evaluation: dict
+    context: dg.AssetExecutionContext,
+    config: ChampionConfig,
+    model_registry: ModelRegistryResource,
+    lake: LakeResource,
+    model_evaluation: dict,
 ) -> dg.Output[dict]:
-    """Moves the `champion` alias to the best candidate that passed every gate."""
+    """Moves the `champion` alias to the best candidate that passed every gate, or, for the reasons
+    `staged_rollout_for` names, starts its staged rollout (the champion stays until it ends)."""
     best = model_evaluation["best_passing"]
     registry = model_registry.registry()
     previous = registry.alias(CHAMPION)
@@ -241,6 +256,9 @@ def champion_model(
         start = drift_event_start(event)
         tags |= recovery_tags(previous.tags, start, pr_auc_before(lake.lake(), previous.version, start))
     registry.set_tags(chosen["version"], tags)  # before the alias moves: readers of the champion see them
+    reason = context.run.tags.get(REASON_TAG, "initial" if previous is None else "manual")
+    if previous is not None and reason.split(":")[0] in config.staged_rollout_for:
+        return _start_rollout(context, registry, lake, model_evaluation, best, chosen, previous, config.canary_share)
     registry.promote(chosen["version"])
     context.log.info(f"champion: version {chosen['version']} ({best}), was {previous.version if previous else 'none'}")
     metrics = chosen["metrics"]
@@ -275,3 +293,41 @@ def champion_model(
             "threshold": chosen["metrics"]["threshold"],
         },
     )
+
+
+def _start_rollout(context, registry, lake, model_evaluation, best, chosen, previous, share) -> dg.Output[dict]:
+    """The staged rollout of the chosen candidate: challenger, in the shadow from the day after
+    its holdout; the champion stays (and is what `bento` packages)."""
+    after_day = model_evaluation["holdout_window"].split("..")[1]
+    rollout = start_rollout(registry, chosen["version"], "shadow", share, after_day)
+    reason = (
+        f"{best} v{chosen['version']} passed every gate (PR AUC {chosen['metrics']['pr_auc']:.3f} on "
+        f"{model_evaluation['holdout_window']}): in the shadow beside champion v{previous.version}, then a canary "
+        f"for {share:.0%} of customers"
+    )
+    record_outcome(
+        context,
+        lake,
+        Decision(
+            key=rollout_key(rollout.version, rollout.started_at, "shadow"),
+            action="shadow",
+            reason=reason,
+            day=after_day,
+            champion_version=previous.version,
+            version=rollout.version,
+            run_id=context.run.run_id,
+            mlflow_run_id=chosen["run_id"],
+        ),
+    )
+    context.log.info(f"rollout of version {rollout.version} started; champion v{previous.version} stays")
+    record = {
+        "version": previous.version,
+        "kind": previous.tags.get("kind"),
+        "previous_version": previous.version,
+        "rollout_version": rollout.version,
+        "metrics": chosen["metrics"],
+        "threshold": float(previous.tags.get("threshold", 0.5)),
+        "holdout_window": model_evaluation["holdout_window"],
+    }
+    metadata = {"champion_version": previous.version, "rollout_version": rollout.version, "stage": "shadow"}
+    return dg.Output(record, metadata=metadata)

@@ -152,7 +152,7 @@ def point_in_time_inputs(
     context: dg.AssetExecutionContext, feast: FeastResource, transactions: pd.DataFrame
 ) -> pd.DataFrame:
     """Model inputs of validated transactions, with the feature service's point-in-time values (the
-    values Feast's offline join gives, by a faster join: `lib/point_in_time.py`) put through the
+    values Feast's offline join gives, by a faster join: `lib/featurize/point_in_time.py`) put through the
     same code path serving uses with online values."""
     entities = transactions[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
     with _feast_output_to_log(context):

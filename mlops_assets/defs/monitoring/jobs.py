@@ -1,4 +1,5 @@
-"""`monitoring_job`: a day's drift report, then its HTML and the review of the latest promotion.
+"""`monitoring_job`: a day's drift report, then its HTML, the review of the latest promotion and
+the rollout in progress.
 `landed_day_job`: a new day from its landing file to its drift verdict, in one run.
 `shadow_job`: a day's shadow scores gathered from the service's fragments."""
 
@@ -17,6 +18,7 @@ from mlops_assets.keys import (
     ONLINE_FEATURES,
     QUARANTINED_TRANSACTIONS,
     RAW_TRANSACTIONS,
+    ROLLOUT_REPORT,
     SHADOW_JOB,
     SHADOW_SCORES,
     VALIDATED_TRANSACTIONS,
@@ -24,9 +26,9 @@ from mlops_assets.keys import (
 
 monitoring_job = dg.define_asset_job(
     MONITORING_JOB,
-    selection=dg.AssetSelection.assets(DRIFT_REPORT, DRIFT_REPORT_HTML, CHAMPION_REVIEW),
-    description="The day's drift report against the champion, its Evidently HTML, and the review of the "
-    "latest promotion.",
+    selection=dg.AssetSelection.assets(DRIFT_REPORT, DRIFT_REPORT_HTML, CHAMPION_REVIEW, ROLLOUT_REPORT),
+    description="The day's drift report against the champion, its Evidently HTML, the review of the "
+    "latest promotion, and the rollout in progress.",
 )
 
 # What `ingest_job`, `features_job` and `monitoring_job` do for a day, as one run: each run pays
@@ -45,6 +47,7 @@ landed_day_job = dg.define_asset_job(
         DRIFT_REPORT,
         DRIFT_REPORT_HTML,
         CHAMPION_REVIEW,
+        ROLLOUT_REPORT,
     ),
     description="A new day from its landing file to its drift verdict in one run: raw, validated and "
     "quarantined transactions with their checks, features and the online store, then the drift report "

@@ -59,6 +59,8 @@ class Rollout:
     stage: str
     canary_share: float
     champion_version: str | None = None  # the champion it is measured against
+    # The last day of data before the current stage began: the days after it count toward it.
+    stage_after_day: str | None = None
     started_at: str = field(default_factory=_now)
     stage_started_at: str = field(default_factory=_now)
 
@@ -73,8 +75,8 @@ class Rollout:
         """The share of traffic the new version answers now: none in the shadow."""
         return self.canary_share if self.stage == "canary" else 0.0
 
-    def to_canary(self) -> Rollout:
-        return replace(self, stage="canary", stage_started_at=_now())
+    def to_canary(self, after_day: str | None = None) -> Rollout:
+        return replace(self, stage="canary", stage_after_day=after_day, stage_started_at=_now())
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -99,13 +101,16 @@ class NoRolloutError(Exception):
     """There is no rollout in progress to move."""
 
 
-def start_rollout(registry, version: str, stage: str = "shadow", canary_share: float = 0.1) -> Rollout:
+def start_rollout(
+    registry, version: str, stage: str = "shadow", canary_share: float = 0.1, after_day: str | None = None
+) -> Rollout:
     """Starts the rollout of `version` against the current champion: it becomes `challenger`
-    (scored beside the champion in the shadow, or answering `canary_share` as a canary)."""
+    (scored beside the champion in the shadow, or answering `canary_share` as a canary); the days
+    after `after_day` count toward its stage."""
     champion = registry.alias(CHAMPION)
     if champion is not None and champion.version == version:
         raise ValueError(f"version {version} is the champion already")
-    rollout = Rollout(version, stage, canary_share, champion.version if champion else None)
+    rollout = Rollout(version, stage, canary_share, champion.version if champion else None, after_day)
     registry.set_challenger(version)
     save_rollout(registry, rollout)
     return rollout
@@ -118,12 +123,13 @@ def _in_progress(registry) -> Rollout:
     return rollout
 
 
-def to_canary(registry) -> Rollout:
-    """Moves the rollout from the shadow to its canary stage."""
+def to_canary(registry, after_day: str | None = None) -> Rollout:
+    """Moves the rollout from the shadow to its canary stage; the days after `after_day` count
+    toward the canary."""
     rollout = _in_progress(registry)
     if rollout.stage == "canary":
         raise ValueError(f"version {rollout.version} is a canary already")
-    rollout = rollout.to_canary()
+    rollout = rollout.to_canary(after_day)
     save_rollout(registry, rollout)
     return rollout
 

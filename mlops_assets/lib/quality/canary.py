@@ -18,21 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from mlops_assets.lib.quality.metrics import Costs
+from mlops_assets.lib.quality.metrics import CostPolicy, Costs
 
 DECISIONS = ("promote", "abort", "wait")
 
 
-class CanaryPolicy(BaseModel):
-    """How a staged rollout goes: how long in the shadow, the canary's share, and what evidence
-    promotes or aborts it. A pydantic model, so that Dagster config can take it as it is."""
-
-    model_config = ConfigDict(frozen=True)
+class CanaryPolicy(CostPolicy):
+    """How a staged rollout goes on: how long in the shadow, and what evidence promotes or aborts
+    its canary, at the costs of `CostPolicy` (the canary's share is the rollout's own). A pydantic
+    model, so that Dagster config can take it as it is."""
 
     shadow_days: int = Field(default=1, description="Days the new version scores in the shadow before its canary.")
-    canary_share: float = Field(default=0.2, description="Share of customers the canary answers.")
     max_canary_days: int = Field(
         default=7, description="Days of canary after which a rollout without a verdict is aborted."
     )

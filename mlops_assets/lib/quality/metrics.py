@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,19 @@ class Costs:
 
     missed_fraud: float
     false_alarm: float
+
+
+class CostPolicy(BaseModel):
+    """The costs the evaluation and a rollout's decision weigh decisions with, as config fields."""
+
+    model_config = ConfigDict(frozen=True)
+
+    missed_fraud_cost: float = Field(default=150.0, description="Cost (USD) of letting one fraud through.")
+    false_alarm_cost: float = Field(default=5.0, description="Cost (USD) of stopping one legitimate transaction.")
+
+    @property
+    def costs(self) -> Costs:
+        return Costs(self.missed_fraud_cost, self.false_alarm_cost)
 
 
 def _check(labels: np.ndarray, scores: np.ndarray) -> None:
