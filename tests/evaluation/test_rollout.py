@@ -1,0 +1,75 @@
+"""A staged rollout through the real graph: a retraining whose reason the policy stages starts a
+rollout instead of promoting (the champion stays and is what `bento` packages); `rollout_report`
+moves it to a canary once its shadow day is in, then decides on the labelled canary days, and
+every move is a `retrain_decisions` row."""
+
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.loop.retraining import DecisionLog
+from mlops_assets.lib.loop.rollout import current_rollout
+from mlops_assets.lib.modelling.registry import CHALLENGER, CHAMPION, MODEL_NAME, Registry
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
+from mlops_assets.ops.retrain import retrain
+from mlops_assets.synth import generator
+from tests.conftest import use_home
+from tests.support.history import first_champion, run_config
+
+pytestmark = pytest.mark.slow
+
+DAYS_AFTER = ["2025-03-11", "2025-03-12", "2025-03-13"]
+# Short enough for three generated days of 1,500 rows: a verdict on the second canary day.
+ROLLOUT = {"config": {"shadow_days": 1, "max_canary_days": 2, "min_labelled_frauds": 10}}
+
+
+def test_a_staged_retraining_goes_through_the_shadow_and_a_canary_to_a_verdict(tmp_path) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        settings = use_home(patch, tmp_path / "home")
+        registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+        lake = Lake(str(settings.lake_dir))
+        with dg.DagsterInstance.get() as instance:
+            defs, first = first_champion(settings, instance)
+            assert first.success
+            champion = registry.alias(CHAMPION).version
+
+            staged = {**run_config(settings), "champion_model": {"config": {"staged_rollout_for": ["manual"]}}}
+            assert retrain(defs, instance, "manual", staged).success
+            rollout = current_rollout(registry)
+            assert rollout.stage == "shadow" and rollout.stage_after_day == "2025-03-10"
+            assert registry.alias(CHAMPION).version == champion  # the champion stays
+            assert registry.alias(CHALLENGER).version == rollout.version != champion
+            assert lake.read_record("bento")["champion_version"] == champion
+
+            generator.generate(date(2025, 3, 11), len(DAYS_AFTER), 1500, settings.landing_dir, seed=9)
+            assert not ingest_pending(defs, instance).failed_days
+            assert not build_features(defs, instance, DAYS_AFTER)
+            monitoring = defs.resolve_job_def("monitoring_job")
+
+            def report(day: str) -> dict:
+                result = monitoring.execute_in_process(
+                    instance=instance, partition_key=day, run_config={"ops": {"rollout_report": ROLLOUT}}
+                )
+                assert result.success
+                return lake.read_record(f"rollout_report/{day}")
+
+            shadow_done = report(DAYS_AFTER[0])
+            assert shadow_done["decision"] == "canary" and current_rollout(registry).stage == "canary"
+            waiting = report(DAYS_AFTER[1])
+            assert waiting["stage_days"] == 1 and waiting["labelled_frauds"] > 0
+            assert {o["variant"] for o in waiting["outcomes"]} == {"champion", "canary"}
+            assert sum(o["transactions"] for o in waiting["outcomes"]) == waiting["labelled_rows"]
+            assert waiting["cost_gap_low"] <= waiting["cost_gap"] <= waiting["cost_gap_high"]
+            final = waiting if waiting["decision"] != "wait" else report(DAYS_AFTER[2])
+            assert final["decision"] in ("promote", "abort")
+
+        assert current_rollout(registry) is None
+        if final["decision"] == "promote":
+            assert registry.alias(CHAMPION).version == rollout.version
+        else:  # aborted: the champion untouched, and nothing shadows or answers for the aborted version
+            assert registry.alias(CHAMPION).version == champion == registry.alias(CHALLENGER).version
+        steps = [(d.action, d.version) for d in DecisionLog(lake).all() if d.key.startswith("rollout.")]
+        assert steps == [("shadow", rollout.version), ("canary", rollout.version), (final["decision"], rollout.version)]
