@@ -65,6 +65,9 @@ def test_a_staged_retraining_goes_through_the_shadow_and_a_canary_to_a_verdict(t
             assert waiting["cost_gap_low"] <= waiting["cost_gap"] <= waiting["cost_gap_high"]
             final = waiting if waiting["decision"] != "wait" else report(DAYS_AFTER[2])
             assert final["decision"] in ("promote", "abort")
+            shown = instance.get_latest_materialization_event(dg.AssetKey("rollout_report")).asset_materialization
+            assert shown.metadata["evidence"].value.startswith("![the rollout's evidence](data:image/png;base64,")
+            assert "| canary v" in shown.metadata["outcomes"].value
 
         assert current_rollout(registry) is None
         if final["decision"] == "promote":

@@ -3,6 +3,7 @@ labelled transactions of its stage, and moved on by the evidence (`lib.quality.c
 shadow to the canary once its shadow days are in, then promoted, aborted, or left to wait. Every
 move is a `retrain_decisions` row with the numbers it rested on."""
 
+import base64
 from dataclasses import asdict
 
 import dagster as dg
@@ -12,7 +13,7 @@ from mlops_assets.defs.features.assets import point_in_time_inputs
 from mlops_assets.defs.monitoring.assets import drift_report
 from mlops_assets.defs.monitoring.decisions import record_outcome
 from mlops_assets.defs.partitions import DAILY
-from mlops_assets.keys import VALIDATED_TRANSACTIONS, rollout_key
+from mlops_assets.keys import ROLLOUT_REPORT, VALIDATED_TRANSACTIONS, rollout_key
 from mlops_assets.lib.loop.retraining import Decision
 from mlops_assets.lib.loop.rollout import (
     Rollout,
@@ -24,6 +25,7 @@ from mlops_assets.lib.loop.rollout import (
 )
 from mlops_assets.lib.modelling.registry import CHAMPION
 from mlops_assets.lib.quality.canary import CanaryPolicy, cost_gap, decide, outcome
+from mlops_assets.lib.quality.plots import rollout_png
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
 from mlops_assets.resources.model_registry import ModelRegistryResource
@@ -42,6 +44,19 @@ def _decision(rollout: Rollout, step: str, reason: str, day: str) -> Decision:
         champion_version=rollout.champion_version,
         version=rollout.version,
     )
+
+
+def _evidence_png(table, rollout: Rollout, record: dict, config: RolloutConfig) -> bytes:
+    """The cost gap at each look of this rollout's canary so far (the earlier days' reports, then
+    this one), and each variant's cost on its own customers."""
+    looks = []
+    for day in table.record_names(ROLLOUT_REPORT):
+        earlier = table.read_record(f"{ROLLOUT_REPORT}/{day}")
+        if day < record["day"] and earlier.get("rollout") == record["rollout"] and earlier.get("cost_gap") is not None:
+            looks.append((day, earlier["cost_gap"], earlier["cost_gap_low"], earlier["cost_gap_high"]))
+    looks.append((record["day"], record["cost_gap"], record["cost_gap_low"], record["cost_gap_high"]))
+    outcomes = {f"{o['variant']} v{o['version']}": o["cost_per_1000"] for o in record["outcomes"]}
+    return rollout_png(looks, outcomes, config.margin * record["champion_cost_per_1000"])
 
 
 def _outcomes_table(outcomes: list[dict]) -> str:
@@ -83,6 +98,9 @@ def rollout_report(
         metadata = {key: value for key, value in record.items() if isinstance(value, str | int | float)}
         if figures.get("outcomes"):
             metadata["outcomes"] = dg.MetadataValue.md(_outcomes_table(figures["outcomes"]))
+        if figures.get("cost_gap") is not None:
+            png = base64.b64encode(_evidence_png(table, rollout, record, config)).decode()
+            metadata["evidence"] = dg.MetadataValue.md(f"![the rollout's evidence](data:image/png;base64,{png})")
         return dg.Output(record, metadata=metadata)
 
     if rollout is None:
@@ -139,6 +157,7 @@ def rollout_report(
         "labelled_rows": len(labelled),
         "labelled_frauds": frauds,
         "outcomes": outcomes,
+        "champion_cost_per_1000": champion_cost,
         "cost_gap": None if gap is None else gap.point,
         "cost_gap_low": None if gap is None else gap.low,
         "cost_gap_high": None if gap is None else gap.high,

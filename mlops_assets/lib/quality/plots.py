@@ -68,3 +68,32 @@ def graph_png(edges: list[tuple[str, str]], highlight: str) -> bytes:
     figure.savefig(buffer, format="png", dpi=80)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def rollout_png(looks: list[tuple[str, float, float, float]], outcomes: dict[str, float], margin: float) -> bytes:
+    """A rollout's evidence: the cost gap (challenger minus champion, per 1,000 transactions) at
+    each daily look with its interval, against 0 and the promotion bar (`margin`, in the same
+    units); beside it each variant's cost on the customers it answered."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (gaps, costs) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 1]})
+    days = [day for day, _, _, _ in looks]
+    points = np.array([point for _, point, _, _ in looks])
+    lows, highs = np.array([low for _, _, low, _ in looks]), np.array([high for _, _, _, high in looks])
+    gaps.errorbar(days, points, yerr=[points - lows, highs - points], fmt="o", capsize=4, label="cost gap")
+    gaps.axhline(0, color="grey", linestyle="--", label="equal")
+    gaps.axhline(margin, color="#2a9d8f", linestyle=":", label="promoted below")
+    gaps.set(title="Challenger minus champion, cost per 1,000 transactions", xlabel="day of the look")
+    gaps.legend(loc="best", fontsize="small")
+    costs.bar(list(outcomes), list(outcomes.values()), color=["#a8dadc", "#f4a261"][: len(outcomes)])
+    costs.set(title="Cost per 1,000 on the customers each answered")
+    for axes in (gaps, costs):
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
