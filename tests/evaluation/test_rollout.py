@@ -1,7 +1,7 @@
 """A staged rollout through the real graph: a retraining whose reason the policy stages starts a
 rollout instead of promoting (the champion stays and is what `bento` packages); `rollout_report`
-moves it to a canary once its shadow day is in, then decides on the labelled canary days, and
-every move is a `retrain_decisions` row."""
+moves it to a canary once its shadow day is in, then decides on the labelled canary days; a newer
+candidate promoted at once ends a rollout in progress; every move is a `retrain_decisions` row."""
 
 from datetime import date
 
@@ -68,11 +68,31 @@ def test_a_staged_retraining_goes_through_the_shadow_and_a_canary_to_a_verdict(t
             shown = instance.get_latest_materialization_event(dg.AssetKey("rollout_report")).asset_materialization
             assert shown.metadata["evidence"].value.startswith("![the rollout's evidence](data:image/png;base64,")
             assert "| canary v" in shown.metadata["outcomes"].value
+            after_verdict = registry.alias(CHAMPION).version
 
-        assert current_rollout(registry) is None
+            # A rollout in progress ends when a newer candidate is promoted at once instead.
+            assert retrain(defs, instance, "manual", staged).success
+            superseded = current_rollout(registry)
+            assert superseded is not None and superseded.version != rollout.version
+            assert retrain(defs, instance, "manual", run_config(settings)).success
+
         if final["decision"] == "promote":
-            assert registry.alias(CHAMPION).version == rollout.version
-        else:  # aborted: the champion untouched, and nothing shadows or answers for the aborted version
-            assert registry.alias(CHAMPION).version == champion == registry.alias(CHALLENGER).version
-        steps = [(d.action, d.version) for d in DecisionLog(lake).all() if d.key.startswith("rollout.")]
-        assert steps == [("shadow", rollout.version), ("canary", rollout.version), (final["decision"], rollout.version)]
+            assert after_verdict == rollout.version
+        else:  # aborted: the champion untouched
+            assert after_verdict == champion
+        assert current_rollout(registry) is None
+        rollout_steps = [d for d in DecisionLog(lake).all() if d.key.startswith("rollout.")]
+        steps = [(d.action, d.version) for d in rollout_steps]
+        assert steps == [
+            ("shadow", rollout.version),
+            ("canary", rollout.version),
+            (final["decision"], rollout.version),
+            ("shadow", superseded.version),
+            ("abort", superseded.version),
+        ]
+        [abort] = [
+            d
+            for d in DecisionLog(lake).all()
+            if d.key.startswith("rollout.") and d.version == superseded.version and d.action == "abort"
+        ]
+        assert "superseded by version" in abort.reason

@@ -27,7 +27,7 @@ from mlops_assets.keys import (
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.featurize import features
 from mlops_assets.lib.loop.retraining import Decision
-from mlops_assets.lib.loop.rollout import start_rollout
+from mlops_assets.lib.loop.rollout import current_rollout, save_rollout, start_rollout
 from mlops_assets.lib.modelling.registry import CHALLENGER, CHAMPION
 from mlops_assets.lib.quality.drift import recovery_tags
 from mlops_assets.lib.quality.gates import GateThresholds, gate_failures
@@ -256,6 +256,7 @@ def champion_model(
         start = drift_event_start(event)
         tags |= recovery_tags(previous.tags, start, pr_auc_before(lake.lake(), previous.version, start))
     registry.set_tags(chosen["version"], tags)  # before the alias moves: readers of the champion see them
+    _supersede_rollout(context, registry, lake, chosen["version"])
     reason = context.run.tags.get(REASON_TAG, "initial" if previous is None else "manual")
     if previous is not None and reason.split(":")[0] in config.staged_rollout_for:
         return _start_rollout(context, registry, lake, model_evaluation, best, chosen, previous, config.canary_share)
@@ -292,6 +293,28 @@ def champion_model(
             "pr_auc": round(chosen["metrics"]["pr_auc"], 4),
             "threshold": chosen["metrics"]["threshold"],
         },
+    )
+
+
+def _supersede_rollout(context, registry, lake, version: str) -> None:
+    """A rollout in progress ends when a newer candidate is promoted or rolled out instead (the
+    aliases are this run's to set); its end is an `abort` row that says why."""
+    pending = current_rollout(registry)
+    if pending is None or pending.version == version:
+        return
+    save_rollout(registry, None)
+    reason = f"the rollout of version {pending.version} ({pending.stage}) was superseded by version {version}"
+    record_outcome(
+        context,
+        lake,
+        Decision(
+            key=rollout_key(pending.version, pending.started_at, "abort"),
+            action="abort",
+            reason=reason,
+            champion_version=pending.champion_version,
+            version=pending.version,
+            run_id=context.run.run_id,
+        ),
     )
 
 
