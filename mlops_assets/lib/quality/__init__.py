@@ -1,2 +1,3 @@
 """How good a model is and whether the world moved: metrics, the quality gates, drift reports,
-the investigators' review, shadow comparison and the plots logged beside them."""
+the review of a promotion, shadow comparison, a rollout's evidence (`canary`) and the plots logged
+beside them."""
