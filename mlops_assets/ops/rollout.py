@@ -3,14 +3,15 @@ it to its canary stage, promotes or aborts it. Each step is a `retrain_decisions
 
 from __future__ import annotations
 
-from mlops_assets.keys import VALIDATED_TRANSACTIONS, rollout_key
-from mlops_assets.lib.loop.retraining import Decision, DecisionLog
+from mlops_assets.keys import VALIDATED_TRANSACTIONS
+from mlops_assets.lib.loop.retraining import DecisionLog
 from mlops_assets.lib.loop.rollout import (
     NoRolloutError,
     Rollout,
     abort_rollout,
     current_rollout,
     promote_rollout,
+    rollout_decision,
     start_rollout,
     to_canary,
 )
@@ -59,13 +60,5 @@ def rollout(settings: Settings, action: str, version: str | None, stage: str, sh
         "promote": f"champion: version {done.version} (was {done.champion_version}); the rollout ended",
         "abort": f"rollout of version {done.version} aborted; champion v{done.champion_version} untouched",
     }[step]
-    DecisionLog(open_lake(settings)).record(
-        Decision(
-            key=rollout_key(done.version, done.started_at, step),
-            action=step,
-            reason=f"by hand (mlops rollout {action}): {said}",
-            champion_version=done.champion_version,
-            version=done.version,
-        )
-    )
+    DecisionLog(open_lake(settings)).record(rollout_decision(done, step, f"by hand (mlops rollout {action}): {said}"))
     return said

@@ -22,12 +22,11 @@ from mlops_assets.keys import (
     drift_event_start,
     drift_report_record,
     outcome_key,
-    rollout_key,
 )
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.featurize import features
 from mlops_assets.lib.loop.retraining import Decision
-from mlops_assets.lib.loop.rollout import current_rollout, save_rollout, start_rollout
+from mlops_assets.lib.loop.rollout import current_rollout, rollout_decision, save_rollout, start_rollout
 from mlops_assets.lib.modelling.registry import CHALLENGER, CHAMPION
 from mlops_assets.lib.quality.drift import recovery_tags
 from mlops_assets.lib.quality.gates import GateThresholds, gate_failures
@@ -304,18 +303,7 @@ def _supersede_rollout(context, registry, lake, version: str) -> None:
         return
     save_rollout(registry, None)
     reason = f"the rollout of version {pending.version} ({pending.stage}) was superseded by version {version}"
-    record_outcome(
-        context,
-        lake,
-        Decision(
-            key=rollout_key(pending.version, pending.started_at, "abort"),
-            action="abort",
-            reason=reason,
-            champion_version=pending.champion_version,
-            version=pending.version,
-            run_id=context.run.run_id,
-        ),
-    )
+    record_outcome(context, lake, rollout_decision(pending, "abort", reason, run_id=context.run.run_id))
 
 
 def _start_rollout(context, registry, lake, model_evaluation, best, chosen, previous, share) -> dg.Output[dict]:
@@ -328,20 +316,10 @@ def _start_rollout(context, registry, lake, model_evaluation, best, chosen, prev
         f"{model_evaluation['holdout_window']}): in the shadow beside champion v{previous.version}, then a canary "
         f"for {share:.0%} of customers"
     )
-    record_outcome(
-        context,
-        lake,
-        Decision(
-            key=rollout_key(rollout.version, rollout.started_at, "shadow"),
-            action="shadow",
-            reason=reason,
-            day=after_day,
-            champion_version=previous.version,
-            version=rollout.version,
-            run_id=context.run.run_id,
-            mlflow_run_id=chosen["run_id"],
-        ),
+    decision = rollout_decision(
+        rollout, "shadow", reason, day=after_day, run_id=context.run.run_id, mlflow_run_id=chosen["run_id"]
     )
+    record_outcome(context, lake, decision)
     context.log.info(f"rollout of version {rollout.version} started; champion v{previous.version} stays")
     record = {
         "version": previous.version,

@@ -13,14 +13,14 @@ from mlops_assets.defs.features.assets import point_in_time_inputs
 from mlops_assets.defs.monitoring.assets import drift_report
 from mlops_assets.defs.monitoring.decisions import record_outcome
 from mlops_assets.defs.partitions import DAILY
-from mlops_assets.keys import ROLLOUT_REPORT, VALIDATED_TRANSACTIONS, rollout_key
-from mlops_assets.lib.loop.retraining import Decision
+from mlops_assets.keys import ROLLOUT_REPORT, VALIDATED_TRANSACTIONS
 from mlops_assets.lib.loop.rollout import (
     Rollout,
     abort_rollout,
     current_rollout,
     in_canary,
     promote_rollout,
+    rollout_decision,
     to_canary,
 )
 from mlops_assets.lib.modelling.registry import CHAMPION
@@ -33,17 +33,6 @@ from mlops_assets.resources.model_registry import ModelRegistryResource
 
 class RolloutConfig(CanaryPolicy, dg.Config):
     """The rollout policy (`lib.quality.canary.CanaryPolicy`), set in the launchpad or in code."""
-
-
-def _decision(rollout: Rollout, step: str, reason: str, day: str) -> Decision:
-    return Decision(
-        key=rollout_key(rollout.version, rollout.started_at, step),
-        action=step,
-        reason=reason,
-        day=day,
-        champion_version=rollout.champion_version,
-        version=rollout.version,
-    )
 
 
 def _evidence_png(table, rollout: Rollout, record: dict, config: RolloutConfig) -> bytes:
@@ -118,7 +107,7 @@ def rollout_report(
             f"version {moved.version} scored {len(days)} day(s) in the shadow: it now answers "
             f"{moved.canary_share:.0%} of customers as a canary"
         )
-        record_outcome(context, lake, _decision(moved, "canary", reason, day))
+        record_outcome(context, lake, rollout_decision(moved, "canary", reason, day=day))
         return report(reason, stage_days=len(days), decision="canary")
 
     champion = registry.alias(CHAMPION)
@@ -168,6 +157,6 @@ def rollout_report(
     elif decision == "abort":
         abort_rollout(registry)
     if decision != "wait":
-        record_outcome(context, lake, _decision(rollout, decision, reason, day))
+        record_outcome(context, lake, rollout_decision(rollout, decision, reason, day=day))
     context.log.info(f"rollout of version {rollout.version}: {decision}: {reason}")
     return report(reason, **figures)

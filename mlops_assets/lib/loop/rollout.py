@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from mlops_assets.keys import rollout_key
+from mlops_assets.lib.loop.retraining import Decision
 from mlops_assets.lib.modelling.registry import CHAMPION
 
 STAGES = ("shadow", "canary")
@@ -151,3 +153,15 @@ def abort_rollout(registry) -> Rollout:
         registry.set_challenger(champion.version)
     save_rollout(registry, None)
     return rollout
+
+
+def rollout_decision(rollout: Rollout, step: str, reason: str, **fields) -> Decision:
+    """The `retrain_decisions` row of one step of `rollout` (`shadow`, `canary`, `promote`, `abort`)."""
+    return Decision(
+        key=rollout_key(rollout.version, rollout.started_at, step),
+        action=step,
+        reason=reason,
+        champion_version=rollout.champion_version,
+        version=rollout.version,
+        **fields,
+    )
