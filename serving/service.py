@@ -250,7 +250,8 @@ class FraudDetector:
         return loaded
 
     def _score_rows(self, transactions: list[Transaction]) -> Scored:
-        """One micro-batch, in a worker thread, by the champion loaded when it starts."""
+        """One micro-batch, in a worker thread, by the champion loaded when it starts (and by the
+        rollout's canary for the rows of its customers)."""
         loaded, canary = self._loaded(), self.models.canary
         frame = transactions_frame(transactions)
         inputs = model_inputs(self.features, frame)
@@ -262,8 +263,9 @@ class FraudDetector:
 
     @bentoml.api(route="/predict")
     async def predict(self, transactions: Transactions) -> PredictResponse:
-        """P(fraud) of each transaction (1 to 10,000), in request order, by the champion.
-        Concurrent requests are scored together (`serving.batching`)."""
+        """P(fraud) of each transaction (1 to 10,000), in request order, by the champion, or by a
+        rollout's canary for its customers. Concurrent requests are scored together
+        (`serving.batching`)."""
         try:
             scored = await self.batcher.submit(transactions)
         except Overloaded as error:
