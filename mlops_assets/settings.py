@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,7 +221,7 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("MLOPS_HOME") or REPO_ROOT / ".mlops").expanduser().resolve()
-        env = {**read_project_file(home), **env}
+        env = given_variables(home, env)
         environment = env.get("MLOPS_ENV") or "local"
         if environment not in ENVIRONMENTS:
             raise ValueError(f"MLOPS_ENV is {environment!r}; it must be one of {', '.join(ENVIRONMENTS)}")
@@ -318,9 +319,10 @@ def child_environment(variables: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **variables, "PATH": path}
 
 
-def given_variables(home: Path) -> dict[str, str]:
-    """The variables set for `home`, in its project file or in the environment (which wins)."""
-    return {**read_project_file(home), **os.environ}
+def given_variables(home: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables set for `home`, in its project file or in the environment (which wins;
+    `environ`, by default this process's)."""
+    return {**read_project_file(home), **(os.environ if environ is None else environ)}
 
 
 def write_project_file(home: Path, values: dict[str, str]) -> Path:

@@ -35,19 +35,19 @@ def describe(rollout: Rollout | None) -> str:
 def rollout(settings: Settings, action: str, version: str | None, stage: str, share: float) -> str:
     """Carries out `action` and returns what it did, in one line."""
     registry = open_registry(settings)
-    # The stage a person starts counts from the days after the newest validated one.
-    newest = open_lake(settings).partitions(VALIDATED_TRANSACTIONS)[-1:] or [None]
     if action == "status":
         return describe(current_rollout(registry))
+    # A stage a person starts counts from the days after the newest validated one.
+    newest = (open_lake(settings).partitions(VALIDATED_TRANSACTIONS) or [None])[-1]
     try:
         if action == "start":
             if version is None:
                 raise CommandError("start needs the VERSION to roll out")
-            if current_rollout(registry) is not None:
-                raise CommandError(f"a rollout is in progress: {describe(current_rollout(registry))}")
-            done, step = start_rollout(registry, version, stage, share, newest[0]), stage
+            if (pending := current_rollout(registry)) is not None:
+                raise CommandError(f"a rollout is in progress: {describe(pending)}")
+            done, step = start_rollout(registry, version, stage, share, newest), stage
         elif action == "canary":
-            done, step = to_canary(registry, newest[0]), "canary"
+            done, step = to_canary(registry, newest), "canary"
         elif action == "promote":
             done, step = promote_rollout(registry), "promote"
         else:

@@ -39,9 +39,10 @@ def _evidence_png(table, rollout: Rollout, record: dict, config: RolloutConfig) 
     """The cost gap at each look of this rollout's canary so far (the earlier days' reports, then
     this one), and each variant's cost on its own customers."""
     looks = []
-    for day in table.record_names(ROLLOUT_REPORT):
+    after = rollout.stage_after_day or ""
+    for day in (d for d in table.record_names(ROLLOUT_REPORT) if after < d < record["day"]):  # this stage's only
         earlier = table.read_record(f"{ROLLOUT_REPORT}/{day}")
-        if day < record["day"] and earlier.get("rollout") == record["rollout"] and earlier.get("cost_gap") is not None:
+        if earlier.get("rollout") == record["rollout"] and earlier.get("cost_gap") is not None:
             looks.append((day, earlier["cost_gap"], earlier["cost_gap_low"], earlier["cost_gap_high"]))
     looks.append((record["day"], record["cost_gap"], record["cost_gap_low"], record["cost_gap_high"]))
     outcomes = {f"{o['variant']} v{o['version']}": o["cost_per_1000"] for o in record["outcomes"]}
