@@ -37,6 +37,7 @@ RETRAIN_JOB = "retrain_job"
 MONITORING_JOB = "monitoring_job"
 LANDED_DAY_JOB = "landed_day_job"
 SHADOW_JOB = "shadow_job"
+BENTO_JOB = "bento_job"
 
 # A lake folder that no asset owns: each validated day's check results, for the sensors to read.
 VALIDATION_VERDICTS = "validation_verdicts"
@@ -74,6 +75,12 @@ def features_run_key(first: str, last: str, newest_input_ns: int) -> str:
     """Features of a day (or a range of days) as of the newest write of their inputs."""
     days = first if first == last else f"{first}..{last}"
     return f"{days}:{newest_input_ns}"
+
+
+def bento_run_key(promotions: int, champion_version: str) -> str:
+    """Packaging the champion of the `promotions`-th promotion (a version rolled back to is champion
+    again, and packaged again)."""
+    return f"bento:{promotions}:v{champion_version}"
 
 
 def drift_report_run_key(day: str, champion_version: str) -> str:

@@ -5,8 +5,9 @@
    the first `retrain_job`: a champion.
 2. The daemon: `dagster dev` starts; days land one at a time (ordinary, then drifted) and the
    sensors do the rest: ingestion, features, the drift report, the decision, the retraining.
-   Each day is followed until its decision is recorded, and a retraining until its outcome;
-   drifted days land until a retraining promotes (a rejected one is retried after the cooldown).
+   Each day is followed until its decision is recorded, a retraining until its outcome, and the
+   rollout it starts (shadow, then canary) until `rollout_report` moves it; drifted days land
+   until a new champion is promoted (a rejected or aborted one is retried after the cooldown).
 3. It stops what it started and prints what drifted, what was retrained, metrics before and after,
    and where to look.
 """
@@ -158,15 +159,14 @@ def _wait(condition: Callable[[], object], seconds: float, what: str) -> object:
 
 
 def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: str) -> str:
-    """Lands one day and follows it through the daemon's sensors to its decision, and a
-    retraining to its outcome; returns the last of them (`none`, `skip`, `promote`, `reject`...)."""
-    from mlops_assets.keys import report_key, retrain_run_key
+    """Lands one day and follows it through the daemon's sensors to its decision, a retraining to
+    its outcome, and the rollout in progress to its move; returns the last of them (`none`,
+    `skip`, `shadow`, `canary`, `promote`, `abort`, `reject`...)."""
+    from mlops_assets.keys import ROLLOUT_REPORT, report_key, retrain_run_key
     from mlops_assets.lib.loop.retraining import DecisionLog
-    from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
     from mlops_assets.synth import generator
 
     lake = open_lake(settings)
-    registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
     key = day.isoformat()
     generator.generate(day, 1, args.rows_per_day, settings.landing_dir, scenario=scenario, seed=args.seed)
     # `landing_sensor` starts one run for the day, from its file to its drift report (`landed_day_job`).
@@ -175,17 +175,39 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
     print(" validated ...", end="", flush=True)
     _wait(lambda: lake.exists(CUSTOMER_FEATURES, key), DAY_SECONDS, f"features of {key}")
     print(" features ...", end="", flush=True)
-    champion = registry.alias(CHAMPION).version
+    record = drift_report_record(key)
+    _wait(lambda: lake.exists_record(record), DAY_SECONDS, f"the drift report of {key}")
+    report = lake.read_record(record)
     log = DecisionLog(lake)
-    decision = _wait(lambda: log.get(report_key(key, champion)), DAY_SECONDS, f"the drift report and decision of {key}")
-    report = lake.read_record(drift_report_record(key))
+    decided = report_key(key, str(report["champion_version"]))
+    decision = _wait(lambda: log.get(decided), DAY_SECONDS, f"the decision on the drift report of {key}")
     print(f" drift report: {report['verdict']}")
     for reason in report["reasons"]:
         print(f"        {reason}")
     print(f"      drift_retrain_sensor: {decision.action}: {decision.reason}")
+    # The same run then looks at the rollout in progress (`rollout_report`, after the drift report).
+    rollout_record = f"{ROLLOUT_REPORT}/{key}"
+    _wait(lambda: lake.exists_record(rollout_record), DAY_SECONDS, f"the rollout report of {key}")
+    moved = lake.read_record(rollout_record)
+    if moved.get("rollout"):
+        print(f"      rollout_report: {moved.get('decision') or 'no move'}: {moved['status']}")
     if decision.action == "retrain":
         return _follow_retraining(settings, log, retrain_run_key(decision.event_id, decision.attempt))
-    return decision.action
+    if moved.get("decision") == "promote":
+        _follow_packaging(settings)
+    return moved.get("decision") or decision.action
+
+
+def _follow_packaging(settings: Settings) -> None:
+    """Waits for `champion_bento_sensor`'s Bento of the champion a rollout promoted."""
+    from mlops_assets.defs.packaging.sensors import packaged_version
+    from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
+
+    champion = Registry(settings.mlflow_tracking_uri, MODEL_NAME).alias(CHAMPION).version
+    print(f"      champion_bento_sensor: packaging v{champion} (bento_job) ...", end="", flush=True)
+    with open_instance(settings) as instance:
+        _wait(lambda: packaged_version(instance) == champion, RETRAIN_SECONDS, f"the Bento of v{champion}")
+    print(" done")
 
 
 def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> str:
@@ -205,7 +227,9 @@ def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> st
             return runs[0] if runs and runs[0].status in finished else None
 
         run = _wait(ended, RETRAIN_SECONDS, f"the retraining {run_key}")
-    outcome = log.get(outcome_key(run.run_id))
+    # A retraining ends in its outcome row, or, for a staged rollout, in the rollout's first step.
+    started = (d for d in reversed(log.all()) if d.run_id == run.run_id and d.action == "shadow")
+    outcome = log.get(outcome_key(run.run_id)) or next(started, None)
     if outcome is None:
         print(f": {run.status.value} before any outcome (run {run.run_id}): see the run in the UI")
         return run.status.value.lower()
@@ -227,7 +251,7 @@ def _summary(settings: Settings, first_champion: str) -> None:
         f"{', '.join(d.day for d in drifted) or 'none'}"
     )
     for d in decisions:
-        if d.action in ("retrain", "promote", "reject", "rollback"):
+        if d.action in ("retrain", "promote", "reject", "rollback", "shadow", "canary", "abort"):
             print(f"    {d.action}: {d.reason}")
     before = registry.versions()[int(first_champion) - 1]
     now = registry.alias(CHAMPION)

@@ -7,9 +7,9 @@ from mlops_assets.keys import VALIDATED_TRANSACTIONS
 from mlops_assets.lib.loop.retraining import DecisionLog
 from mlops_assets.lib.loop.rollout import (
     NoRolloutError,
-    Rollout,
     abort_rollout,
     current_rollout,
+    describe_rollout,
     promote_rollout,
     rollout_decision,
     start_rollout,
@@ -21,22 +21,11 @@ from mlops_assets.settings import Settings
 ACTIONS = ("status", "start", "canary", "promote", "abort")
 
 
-def describe(rollout: Rollout | None) -> str:
-    if rollout is None:
-        return "no rollout in progress"
-    answering = f"answering {rollout.answering_share:.0%} of customers" if rollout.answering_share else "answering none"
-    return (
-        f"version {rollout.version} in the {rollout.stage} stage against champion v{rollout.champion_version} "
-        f"({answering}; canary share {rollout.canary_share:.0%}), started {rollout.started_at}, "
-        f"this stage since {rollout.stage_started_at}"
-    )
-
-
 def rollout(settings: Settings, action: str, version: str | None, stage: str, share: float) -> str:
     """Carries out `action` and returns what it did, in one line."""
     registry = open_registry(settings)
     if action == "status":
-        return describe(current_rollout(registry))
+        return describe_rollout(current_rollout(registry))
     # A stage a person starts counts from the days after the newest validated one.
     newest = (open_lake(settings).partitions(VALIDATED_TRANSACTIONS) or [None])[-1]
     try:
@@ -44,7 +33,7 @@ def rollout(settings: Settings, action: str, version: str | None, stage: str, sh
             if version is None:
                 raise CommandError("start needs the VERSION to roll out")
             if (pending := current_rollout(registry)) is not None:
-                raise CommandError(f"a rollout is in progress: {describe(pending)}")
+                raise CommandError(f"a rollout is in progress: {describe_rollout(pending)}")
             done, step = start_rollout(registry, version, stage, share, newest), stage
         elif action == "canary":
             done, step = to_canary(registry, newest), "canary"

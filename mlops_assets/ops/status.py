@@ -7,9 +7,8 @@ from mlops_assets.settings import Settings
 
 
 def status_lines(settings: Settings) -> list[str]:
-    from mlops_assets.lib.loop.rollout import current_rollout
+    from mlops_assets.lib.loop.rollout import current_rollout, describe_rollout
     from mlops_assets.lib.modelling.registry import CHALLENGER, CHAMPION
-    from mlops_assets.ops.rollout import describe
 
     registry = open_registry(settings)
     champion = registry.alias(CHAMPION)
@@ -21,7 +20,7 @@ def status_lines(settings: Settings) -> list[str]:
         f"champion:   {_describe(champion)}",
         f"            trained on {champion.tags.get('training_window')}, git {champion.tags.get('git_commit')}",
         f"challenger: {_describe(challenger) if challenger else 'none'}",
-        f"rollout:    {describe(current_rollout(registry))}",
+        f"rollout:    {describe_rollout(current_rollout(registry))}",
         f"last retraining: reason {newest.tags.get('reason')}, window {newest.tags.get('training_window')}, "
         f"versions up to {newest.version}",
         _last_drift_line(settings),

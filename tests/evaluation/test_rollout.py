@@ -1,7 +1,8 @@
 """A staged rollout through the real graph: a retraining whose reason the policy stages starts a
 rollout instead of promoting (the champion stays and is what `bento` packages); `rollout_report`
 moves it to a canary once its shadow day is in, then decides on the labelled canary days; a newer
-candidate promoted at once ends a rollout in progress; every move is a `retrain_decisions` row."""
+candidate promoted at once ends a rollout in progress; every move is a `retrain_decisions` row;
+a champion that changed outside a retraining gets its Bento from `champion_bento_sensor`."""
 
 from datetime import date
 
@@ -24,6 +25,15 @@ pytestmark = pytest.mark.slow
 DAYS_AFTER = ["2025-03-11", "2025-03-12", "2025-03-13"]
 # Short enough for three generated days of 1,500 rows: a verdict on the second canary day.
 ROLLOUT = {"config": {"shadow_days": 1, "max_canary_days": 2, "min_labelled_frauds": 10}}
+
+
+def bento_tick(defs: dg.Definitions, instance: dg.DagsterInstance):
+    """One evaluation of `champion_bento_sensor`: its run requests, or its skip reason."""
+    sensor = defs.resolve_sensor_def("champion_bento_sensor")
+    resources = {key: defs.resources[key] for key in sensor.required_resource_keys}
+    with dg.build_sensor_context(instance=instance, definitions=defs, resources=resources) as context:
+        result = sensor.evaluate_tick(context)
+    return result.run_requests if result.run_requests else dg.SkipReason(result.skip_message)
 
 
 def test_a_staged_retraining_goes_through_the_shadow_and_a_canary_to_a_verdict(tmp_path) -> None:
@@ -75,6 +85,18 @@ def test_a_staged_retraining_goes_through_the_shadow_and_a_canary_to_a_verdict(t
             superseded = current_rollout(registry)
             assert superseded is not None and superseded.version != rollout.version
             assert retrain(defs, instance, "manual", run_config(settings)).success
+            newest = registry.alias(CHAMPION).version
+            assert lake.read_record("bento")["champion_version"] == newest  # packaged in its retraining
+            assert isinstance(bento_tick(defs, instance), dg.SkipReason)
+
+            # The alias moved outside a retraining (what `champion_review` does when it rolls
+            # back): `champion_bento_sensor` asks for its Bento, once.
+            registry.rollback(to_version=champion)
+            [request] = bento_tick(defs, instance)
+            assert request.run_key == f"bento:{len(registry.champion_history())}:v{champion}"
+            packaged = defs.resolve_job_def("bento_job").execute_in_process(instance=instance, tags=request.tags)
+            assert packaged.success and lake.read_record("bento")["champion_version"] == champion
+            assert isinstance(bento_tick(defs, instance), dg.SkipReason)
 
         if final["decision"] == "promote":
             assert after_verdict == rollout.version

@@ -85,7 +85,7 @@ def test_a_rejected_retraining_is_tried_again_after_the_cooldown_up_to_max_attem
     earlier += drifted_days(4, 5, event)
     second = decide(report("2025-02-06"), earlier, labels(3000), POLICY)
     assert second.action == "retrain" and second.event_id == event and second.attempt == 2
-    assert "(15000 new labelled); attempt 2 of 3: every earlier retraining was rejected" in second.reason
+    assert "(15000 new labelled); attempt 2 of 3: every earlier retraining was rejected or aborted" in second.reason
     assert retrain_run_key(event, second.attempt) == "drift:2025-02-01.v3#2" != retrain_run_key(event, 1)
     # A third rejection ends the event's retrainings; the champion stays.
     earlier += [second, outcome("reject", event, "r2"), *drifted_days(7, 9, event)]
@@ -93,7 +93,32 @@ def test_a_rejected_retraining_is_tried_again_after_the_cooldown_up_to_max_attem
     assert third.attempt == 3
     earlier += [third, outcome("reject", event, "r3"), *drifted_days(11, 13, event)]
     done = decide(report("2025-02-14"), earlier, labels(3000), POLICY)
-    assert done.action == "skip" and "all 3 retrainings were rejected by the gates (max_attempts 3)" in done.reason
+    assert (
+        done.action == "skip"
+        and "all 3 retrainings were rejected by the gates or aborted in their rollouts (max_attempts 3)" in done.reason
+    )
+
+
+def test_no_retraining_while_a_staged_rollout_is_in_progress() -> None:
+    earlier = [decided("2025-02-01"), decided("2025-02-02")]
+    held = decide(report("2025-02-03"), earlier, labels(3000), POLICY, rollout="version 4 in the canary stage")
+    assert held.action == "skip" and held.reason == "a staged rollout is in progress: version 4 in the canary stage"
+    assert held.event_id == "2025-02-01.v3"
+    # The same report without a rollout in progress retrains.
+    assert decide(report("2025-02-03"), earlier, labels(3000), POLICY).action == "retrain"
+
+
+def test_a_rollout_ends_its_events_retraining_promoted_or_aborted_like_a_rejection() -> None:
+    event = "2025-02-01.v3"
+    earlier = [decided("2025-02-01", event=event), decided("2025-02-02", action="retrain", event=event)]
+    # The retraining started a rollout: its first step is not an outcome yet.
+    earlier += [Decision(key="rollout.shadow", action="shadow", reason="", event_id=event, version="4")]
+    assert "no outcome yet" in decide(report("2025-02-03"), earlier, labels(3000), POLICY).reason
+    promoted = [*earlier, outcome("promote", event, "r1"), *drifted_days(3, 5, event)]
+    assert "promoted" in decide(report("2025-02-06"), promoted, labels(3000), POLICY).reason
+    aborted = [*earlier, outcome("abort", event, "r1"), *drifted_days(3, 5, event)]
+    again = decide(report("2025-02-06"), aborted, labels(3000), POLICY)
+    assert again.action == "retrain" and again.attempt == 2
 
 
 def test_a_promoted_event_does_not_retrain_again_after_a_rollback_to_its_champion() -> None:

@@ -223,8 +223,10 @@ def model_evaluation(
 
 
 class ChampionConfig(dg.Config):
+    # Drift retrainings learn from a day or two of the new world and are evaluated on one day:
+    # the thinnest evidence the loop promotes on, so they earn the traffic on live labels first.
     staged_rollout_for: list[str] = Field(
-        default=[],
+        default=["drift"],
         description="Reasons of a retraining (`initial`, `manual`, `schedule`, `drift`) whose best candidate goes "
         "through a staged rollout (shadow, then a canary, promoted on live evidence by `rollout_report`) instead "
         "of becoming champion on the gates; empty: every passing candidate becomes champion at once.",
@@ -310,7 +312,8 @@ def _start_rollout(context, registry, lake, model_evaluation, best, chosen, prev
     """The staged rollout of the chosen candidate: challenger, in the shadow from the day after
     its holdout; the champion stays (and is what `bento` packages)."""
     after_day = model_evaluation["holdout_window"].split("..")[1]
-    rollout = start_rollout(registry, chosen["version"], "shadow", share, after_day)
+    event = context.run.tags.get(DRIFT_EVENT_TAG)
+    rollout = start_rollout(registry, chosen["version"], "shadow", share, after_day, event_id=event)
     reason = (
         f"{best} v{chosen['version']} passed every gate (PR AUC {chosen['metrics']['pr_auc']:.3f} on "
         f"{model_evaluation['holdout_window']}): in the shadow beside champion v{previous.version}, then a canary "

@@ -39,6 +39,7 @@ from mlops_assets.keys import (
 )
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.loop.retraining import Decision, DecisionLog, decide, retrain_run_config
+from mlops_assets.lib.loop.rollout import current_rollout, describe_rollout
 from mlops_assets.lib.modelling.registry import CHAMPION, reference_end
 from mlops_assets.resources.lake import LakeResource, LandingResource
 from mlops_assets.resources.model_registry import ModelRegistryResource
@@ -104,10 +105,13 @@ def retrain_request(decision: Decision, run_config: dict) -> dg.RunRequest:
 
 @dg.sensor(job=retrain_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def drift_retrain_sensor(
-    context: dg.SensorEvaluationContext, lake: LakeResource, retrain_policy: RetrainPolicyResource
+    context: dg.SensorEvaluationContext,
+    lake: LakeResource,
+    retrain_policy: RetrainPolicyResource,
+    model_registry: ModelRegistryResource,
 ):
-    """Decides every new drift report: retrain (once per drift event, again after a rejection),
-    skip and why, or nothing."""
+    """Decides every new drift report: retrain (once per drift event, again after a rejection or
+    an aborted rollout), skip and why (a staged rollout in progress, say), or nothing."""
     after = int(context.cursor) if context.cursor else None
     found = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(DRIFT_REPORT), after_storage_id=after),
@@ -118,6 +122,8 @@ def drift_retrain_sensor(
         return dg.SkipReason("no new drift reports")
     table, policy = lake.lake(), retrain_policy
     log = DecisionLog(table)
+    pending = current_rollout(model_registry.registry())
+    rollout = None if pending is None else describe_rollout(pending)
     requests, new = [], []
     for record in found.records:
         day = record.partition_key
@@ -127,7 +133,9 @@ def drift_retrain_sensor(
         if decision is None:  # not decided before (a restarted sensor finds its earlier decisions)
             report = {**table.read_record(drift_report_record(day)), "champion_version": champion}
             report["verdict"] = metadata["verdict"].value
-            decision = log.record(decide(report, log.all(), lambda a, b: labelled_between(table, a, b), policy))
+            decision = log.record(
+                decide(report, log.all(), lambda a, b: labelled_between(table, a, b), policy, rollout)
+            )
             new.append(decision)
             context.log.info(f"drift report {day} (champion v{champion}): {decision.action}: {decision.reason}")
         if decision.action == "retrain":

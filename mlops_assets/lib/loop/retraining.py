@@ -129,10 +129,12 @@ def decide(
     earlier: list[Decision],
     labelled_between: Callable[[str, str], int],
     policy: RetrainPolicy,
+    rollout: str | None = None,
 ) -> Decision:
     """The decision on one drift report (`drift_report`'s record: day, verdict, champion_version,
     report). `earlier` are the decisions so far; `labelled_between(first, last)` counts labelled
-    transactions on those days (inclusive)."""
+    transactions on those days (inclusive); `rollout` describes the staged rollout in progress,
+    if any (`lib.loop.rollout`): while one is, nothing is retrained."""
     day, champion, verdict = report["day"], report["champion_version"], report["verdict"]
     base = {
         "key": report_key(day, champion),
@@ -147,6 +149,10 @@ def decide(
     start = event_start(day, champion, earlier)
     event = drift_event_id(start, champion)
     base["event_id"] = event
+    if rollout is not None:
+        # A retraining now would supersede the candidate on trial before its verdict; the
+        # drifted days' reports name the champion, so the next look after the verdict decides.
+        return Decision(action="skip", reason=f"a staged rollout is in progress: {rollout}", **base)
     requested = [d for d in earlier if d.action == "retrain"]
     attempts = [d for d in requested if d.event_id == event]
     if attempts:
@@ -174,7 +180,9 @@ def decide(
     reasons = "; ".join(report.get("reasons") or [])
     reason = f"drift since {start}: {reasons} ({new_labelled} new labelled)"
     if attempts:
-        reason += f"; attempt {len(attempts) + 1} of {policy.max_attempts}: every earlier retraining was rejected"
+        reason += (
+            f"; attempt {len(attempts) + 1} of {policy.max_attempts}: every earlier retraining was rejected or aborted"
+        )
     return Decision(action="retrain", reason=reason, attempt=len(attempts) + 1, **base)
 
 
@@ -182,18 +190,19 @@ def _held_by_earlier_attempts(
     event: str, attempts: list[Decision], earlier: list[Decision], policy: RetrainPolicy
 ) -> str | None:
     """Why `event`, which has retrained, may not retrain again now; None when it may (every
-    retraining so far was rejected and attempts are left; the cooldown is checked after)."""
-    outcomes = [d.action for d in earlier if d.event_id == event and d.action in ("promote", "reject")]
+    retraining so far was rejected by the gates or aborted in its rollout, and attempts are left;
+    the cooldown is checked after)."""
+    outcomes = [d.action for d in earlier if d.event_id == event and d.action in ("promote", "reject", "abort")]
     last = attempts[-1]
     if "promote" in outcomes:
         return f"event {event} already has its retraining (requested on {last.day}, promoted)"
-    if outcomes.count("reject") < len(attempts):
+    if len(outcomes) < len(attempts):
         # Running still, or it failed before the gates: a failed run is for a person to look at.
         return f"event {event} already has its retraining (requested on {last.day}, no outcome yet)"
     if len(attempts) >= policy.max_attempts:
         return (
-            f"event {event}: all {len(attempts)} retrainings were rejected by the gates "
-            f"(max_attempts {policy.max_attempts}); the champion stays"
+            f"event {event}: all {len(attempts)} retrainings were rejected by the gates or aborted in their "
+            f"rollouts (max_attempts {policy.max_attempts}); the champion stays"
         )
     return None
 

@@ -63,6 +63,9 @@ class Rollout:
     champion_version: str | None = None  # the champion it is measured against
     # The last day of data before the current stage began: the days after it count toward it.
     stage_after_day: str | None = None
+    # The drift event whose retraining it rolls out (None: started by hand or for another reason):
+    # its rows name the event, so the retraining loop knows when that retraining is decided.
+    event_id: str | None = None
     started_at: str = field(default_factory=_now)
     stage_started_at: str = field(default_factory=_now)
 
@@ -99,12 +102,29 @@ def save_rollout(registry, rollout: Rollout | None) -> None:
     registry.set_model_tag(ROLLOUT_TAG, rollout.to_json() if rollout else None)
 
 
+def describe_rollout(rollout: Rollout | None) -> str:
+    """The rollout in progress in one line (or that there is none)."""
+    if rollout is None:
+        return "no rollout in progress"
+    answering = f"answering {rollout.answering_share:.0%} of customers" if rollout.answering_share else "answering none"
+    return (
+        f"version {rollout.version} in the {rollout.stage} stage against champion v{rollout.champion_version} "
+        f"({answering}; canary share {rollout.canary_share:.0%}), started {rollout.started_at}, "
+        f"this stage since {rollout.stage_started_at}"
+    )
+
+
 class NoRolloutError(Exception):
     """There is no rollout in progress to move."""
 
 
 def start_rollout(
-    registry, version: str, stage: str = "shadow", canary_share: float = 0.1, after_day: str | None = None
+    registry,
+    version: str,
+    stage: str = "shadow",
+    canary_share: float = 0.1,
+    after_day: str | None = None,
+    event_id: str | None = None,
 ) -> Rollout:
     """Starts the rollout of `version` against the current champion: it becomes `challenger`
     (scored beside the champion in the shadow, or answering `canary_share` as a canary); the days
@@ -112,7 +132,7 @@ def start_rollout(
     champion = registry.alias(CHAMPION)
     if champion is not None and champion.version == version:
         raise ValueError(f"version {version} is the champion already")
-    rollout = Rollout(version, stage, canary_share, champion.version if champion else None, after_day)
+    rollout = Rollout(version, stage, canary_share, champion.version if champion else None, after_day, event_id)
     registry.set_challenger(version)
     save_rollout(registry, rollout)
     return rollout
@@ -163,5 +183,6 @@ def rollout_decision(rollout: Rollout, step: str, reason: str, **fields) -> Deci
         reason=reason,
         champion_version=rollout.champion_version,
         version=rollout.version,
+        event_id=rollout.event_id,
         **fields,
     )
