@@ -119,7 +119,9 @@ class Factor(BaseModel):
 
 
 class Explanation(BaseModel):
-    model_version: str = Field(description="The champion that gave `fraud_probability`.")
+    model_version: str = Field(
+        description="The version that gave `fraud_probability`: the champion, or a rollout's canary for its customers."
+    )
     fraud_probability: float
     is_fraud: bool
     network_version: str = Field(description="The Bayesian network that gave the factors.")

@@ -68,11 +68,18 @@ def predictions_json(scored: Scored, ids: list[str]) -> tuple[bytes, list[str], 
     return json.dumps(body, separators=(",", ":")).encode(), answered, decisions
 
 
-def explain(loaded: Loaded, inputs: pd.DataFrame) -> tuple[float, float, list[Factor]]:
-    """For one row of model inputs: the champion's P(fraud), the network's P(fraud) and the
-    network's factors, strongest first."""
-    network = loaded.network
-    probability = float(loaded.model.predict_proba(inputs)[0])
+def answering(champion: Loaded, canary: tuple[Loaded, float] | None, customer_id: int) -> Loaded:
+    """The model that answers this customer: the rollout's canary for its share, else the champion."""
+    if canary is not None and in_canary(np.array([customer_id]), canary[0].version, canary[1])[0]:
+        return canary[0]
+    return champion
+
+
+def explain(answered: Loaded, explaining: Loaded, inputs: pd.DataFrame) -> tuple[float, float, list[Factor]]:
+    """For one row of model inputs: the answering model's P(fraud), and the P(fraud) and factors
+    (strongest first) of the network that explains the champion (`explaining.network`)."""
+    network = explaining.network
+    probability = float(answered.model.predict_proba(inputs)[0])
     network_probability = float(network.predict_proba(inputs)[0])
     factors = [
         Factor(evidence=name, log_odds=value, direction="for fraud" if value > 0 else "against fraud")

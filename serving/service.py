@@ -66,7 +66,14 @@ from serving.schemas import (
     Transaction,
     Transactions,
 )
-from serving.scoring import canary_answers, explain, model_inputs, predictions_json, transactions_frame
+from serving.scoring import (
+    answering,
+    canary_answers,
+    explain,
+    model_inputs,
+    predictions_json,
+    transactions_frame,
+)
 from serving.shadow import ShadowScorer
 
 # BentoML records an OpenTelemetry span per request even with no exporter configured; that cost
@@ -284,18 +291,20 @@ class FraudDetector:
     @bentoml.api(route="/explain")
     async def explain(self, transaction: Transaction, ctx: bentoml.Context) -> Explanation:
         """Why the transaction scores as it does: the Bayesian network's evidence for and against
-        fraud, strongest first, beside the champion's P(fraud). The factors' log-odds add up to
-        the network's own logit P(fraud)."""
+        fraud, strongest first, beside the P(fraud) of the model that answers its customer (the
+        champion, or a rollout's canary, as `/predict`). The factors' log-odds add up to the
+        network's own logit P(fraud)."""
         loaded = self._loaded()
-        ctx.response.headers["X-Model-Version"] = loaded.version
+        answered = answering(loaded, self.models.canary, transaction.customer_id)
+        ctx.response.headers["X-Model-Version"] = answered.version
         if loaded.network is None:
             raise bentoml.exceptions.ServiceUnavailable("the registry has no Bayesian network to explain with")
         inputs = await asyncio.to_thread(model_inputs, self.features, transactions_frame([transaction]))
-        probability, network_probability, factors = explain(loaded, inputs)
+        probability, network_probability, factors = explain(answered, loaded, inputs)
         return Explanation(
-            model_version=loaded.version,
+            model_version=answered.version,
             fraud_probability=probability,
-            is_fraud=probability >= loaded.threshold,
+            is_fraud=probability >= answered.threshold,
             network_version=loaded.network_version,
             network_probability=network_probability,
             factors=factors,

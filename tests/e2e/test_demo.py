@@ -1,6 +1,7 @@
 """End to end: `mlops demo` runs the real Dagster daemon (`dagster dev`) on a temporary instance,
-lands drifted days, and its sensors retrain until a retraining is promoted; the demo stops what
-it started and refuses to run again on a state that holds data."""
+lands drifted days, and its sensors retrain and roll the candidate out (shadow, canary) until it
+is promoted and packaged; the demo stops what it started and refuses to run again on a state that
+holds data."""
 
 import os
 import subprocess
@@ -8,7 +9,7 @@ import subprocess
 import dagster as dg
 import pytest
 
-from mlops_assets.keys import DRIFT_EVENT_TAG, REASON_TAG, outcome_key, retrain_run_key
+from mlops_assets.keys import DRIFT_EVENT_TAG, REASON_TAG, retrain_run_key
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.loop.retraining import DecisionLog
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
@@ -17,10 +18,11 @@ from tests.support.processes import MLOPS, answers, free_port, status
 
 # Small enough for `make test`, large enough for the drift to show. Each day's data depends on its
 # date, so the last day is fixed: the story is the same on any day the test runs. On these days
-# the first drifted day waits for labels and the second retrains and promotes (`test_retry` covers
-# a rejected retraining and its retry); 4 drifted days leave room for more.
+# the first drifted day waits for labels and the second retrains, which starts a staged rollout:
+# the third day ends its shadow, and the canary is promoted on the fourth or fifth (`test_retry`
+# covers a rejected retraining and its retry); 6 drifted days leave room for more.
 DEMO_ARGS = [
-    *("--history-days", "14", "--rows-per-day", "2000", "--ordinary-days", "0", "--drift-days", "4"),
+    *("--history-days", "14", "--rows-per-day", "2000", "--ordinary-days", "0", "--drift-days", "6"),
     *("--scenario", "concept_drift", "--last-day", "2026-11-23"),
 ]
 
@@ -65,13 +67,25 @@ def test_the_demo_retrains_through_the_daemon_until_a_promotion_and_stops_what_i
         retrain_run_key(event, attempt) for attempt in range(1, len(runs) + 1)
     ]
     assert all(run.tags[REASON_TAG] == f"drift:{event}" for run in runs)
-    log = DecisionLog(Lake(str(settings.lake_dir)))
-    outcomes = [log.get(outcome_key(run.run_id)).action for run in runs]
-    assert outcomes == ["reject"] * (len(runs) - 1) + ["promote"], outcomes
+    lake = Lake(str(settings.lake_dir))
+    decisions = DecisionLog(lake).all()
+    # Each retraining ends in the gates' verdict, the last one in the first step of its rollout.
+    outcomes = [
+        next(d.action for d in decisions if d.run_id == run.run_id and d.action in ("reject", "shadow")) for run in runs
+    ]
+    assert outcomes == ["reject"] * (len(runs) - 1) + ["shadow"], outcomes
     assert runs[-1].status == dg.DagsterRunStatus.SUCCESS
-    assert f"(run key {retrain_run_key(event, len(runs))}); waiting for it: promote: " in out, out
-    # The new champion served by the real service and scored over HTTP.
+    assert f"(run key {retrain_run_key(event, len(runs))}); waiting for it: shadow: " in out, out
+    # The rollout, day by day, to its promotion on the evidence; then the new champion's Bento.
+    steps = [(d.action, d.event_id) for d in decisions if d.key.startswith("rollout.")]
+    assert steps == [("shadow", event), ("canary", event), ("promote", event)], steps
+    assert "rollout_report: canary: " in out and "rollout_report: promote: the challenger costs less" in out, out
     champion = Registry(settings.mlflow_tracking_uri, MODEL_NAME).alias(CHAMPION).version
+    promoted = next(d for d in decisions if d.key.startswith("rollout.") and d.action == "promote")
+    assert promoted.version == champion
+    assert f"champion_bento_sensor: packaging v{champion} (bento_job) ... done" in out, out
+    assert lake.read_record("bento")["champion_version"] == champion
+    # The new champion served by the real service and scored over HTTP.
     assert f"scored by version {champion} in" in out and "POST /explain of the most suspicious" in out, out
     assert "5/5 summary" in out and "champion now:    v" in out, out
     assert not answers(port) and status(serve_port, "/livez") is None  # the UI, daemon and service are gone

@@ -1,7 +1,9 @@
 """The retraining loop through the real graph and the real sensors, day by day: ordinary days
 retrain nothing; concept drift retrains on its first or second day and again as labels of the
 drifted days accumulate, until the champion is back within 10% of its pre-drift PR AUC while the
-old one stays low; every promotion is reviewed; a restarted sensor requests nothing twice."""
+old one stays low; each drift retraining is rolled out (a shadow day, then a canary promoted or
+aborted on the labelled days' evidence) and nothing retrains while a rollout runs; every
+promotion is reviewed; a restarted sensor requests nothing twice."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -28,7 +30,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.end_to_end, pytest.mark.timeout(2400
 START = date(2025, 1, 1)
 HISTORY_DAYS = 35  # the 30-day windows are full before the champion's reference days
 ORDINARY_DAYS = 14
-CONCEPT_DAYS = 12
+# Each rollout takes days (a shadow day, then a canary until its verdict): 20 drifted days hold
+# two drift events' rollouts to their promotion and two days after the last one.
+CONCEPT_DAYS = 20
 TRAINING = {"bayesian_network": {"config": {"structure_rows": 20_000}}}
 
 
@@ -87,16 +91,16 @@ def test_concept_drift_retrains_on_its_first_or_second_day_tagged_with_the_event
     assert run.tags[REASON_TAG] == f"drift:{event}" and run.tags[DRIFT_REPORT_TAG] == day
     assert event.endswith(f".v{story.first_champion}") and event.split(".v")[0] in story.concept[:2]
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for _, run in started)
-    # Later retrainings are new events (against newer champions), each past the cooldown of the last.
-    events = [run.tags[DRIFT_EVENT_TAG] for _, run in started]
-    assert len(set(events)) == len(events)
+    # Later retrainings are new events (against newer champions) or later attempts of one whose
+    # rollout was aborted, each once and past the cooldown of the last.
+    keys = [run.tags["dagster/run_key"] for _, run in started]
+    assert len(set(keys)) == len(keys)
     gaps = [(pd.Timestamp(b) - pd.Timestamp(a)).days for (a, _), (b, _) in pairwise(started)]
     assert all(gap > 2 for gap in gaps), gaps
     # The champion says why it exists, and the pre-drift level it had to recover to.
     champion = story.registry.alias("champion")
-    _, last_run = started[-1]
-    assert champion.tags["reason"] == f"drift:{last_run.tags[DRIFT_EVENT_TAG]}"
-    assert champion.tags["dagster_run_id"] == last_run.run_id
+    trained_by = [run for _, run in started if run.run_id == champion.tags["dagster_run_id"]]
+    assert len(trained_by) == 1 and champion.tags["reason"] == f"drift:{trained_by[0].tags[DRIFT_EVENT_TAG]}"
     start = event.split(".v")[0]
     before = [r["pr_auc"] for r in reports(story, story.ordinary) if r["day"] < start][-7:]
     assert float(champion.tags["recovery_level"]) == pytest.approx(float(np.median(before)), rel=1e-5)
@@ -116,7 +120,8 @@ def test_the_champion_recovers_to_within_10_percent_of_the_pre_drift_level_and_t
     story: Story,
 ) -> None:
     champion = story.registry.alias("champion").version
-    promoted_on = drift_retrains(story)[-1][0]
+    decisions = DecisionLog(story.loop.lake).all()
+    promoted_on = next(d.day for d in decisions if d.action == "promote" and d.version == champion)
     after = [day for day in story.concept if day > promoted_on]
     assert len(after) >= 2, "the last promotion came too late to measure"
     pre_drift = pr_auc(story, story.first_champion, story.ordinary[-7:])
@@ -139,8 +144,11 @@ def test_every_promotion_with_days_after_it_is_reviewed_once_and_kept(story: Sto
 def test_decisions_table_records_the_loop_with_links(story: Story) -> None:
     decisions = DecisionLog(story.loop.lake).all()
     actions = [d.action for d in decisions]
-    # The first champion's promotion, then one per retraining (the gates passed each time here).
-    assert actions.count("retrain") >= 1 and actions.count("promote") == 1 + actions.count("retrain")
+    # Every drift retraining passed the gates here and started a rollout; the promotions are the
+    # first champion's and those of the rollouts.
+    rollout_promotions = [d for d in decisions if d.key.startswith("rollout.") and d.action == "promote"]
+    assert actions.count("retrain") >= 1 and actions.count("shadow") == actions.count("retrain")
+    assert rollout_promotions and actions.count("promote") == 1 + len(rollout_promotions)
     retrain = next(d for d in decisions if d.action == "retrain")
     assert retrain.report.endswith(f"drift/{retrain.day}.html") and retrain.event_id
     promote = next(d for d in decisions if d.action == "promote" and d.event_id)
@@ -149,6 +157,45 @@ def test_decisions_table_records_the_loop_with_links(story: Story) -> None:
     events = story.loop.instance.fetch_materializations(dg.AssetKey("retrain_decisions"), limit=1).records
     table = events[0].asset_materialization.metadata["decisions"].value
     assert "**retrain**" in table and "[drift report](file://" in table and "[Dagster run](/runs/" in table
+
+
+def test_each_drift_retraining_is_rolled_out_and_nothing_retrains_while_a_rollout_runs(story: Story) -> None:
+    decisions = DecisionLog(story.loop.lake).all()
+    retrains = [d for d in decisions if d.action == "retrain"]
+    steps = [d for d in decisions if d.key.startswith("rollout.")]
+    versions = list(dict.fromkeys(d.version for d in steps))
+    assert len(versions) == len(retrains) >= 2
+    verdict_days = []
+    for version, retrain in zip(versions, retrains, strict=True):
+        own = [d for d in steps if d.version == version]
+        # A shadow day after the retraining's holdout day, then the canary, then its verdict (the
+        # last rollout may still be running when the story ends).
+        assert [d.action for d in own][:2] == ["shadow", "canary"], own
+        assert all(d.event_id == retrain.event_id for d in own)
+        shadow, canary = own[0], own[1]
+        assert shadow.day == retrain.day and canary.day == days_later(retrain.day, 1)
+        if len(own) == 3:
+            verdict = own[2]
+            assert verdict.action in ("promote", "abort") and canary.day < verdict.day <= days_later(canary.day, 7)
+            verdict_days.append((canary.day, verdict.day, shadow.champion_version))
+    # The first event's candidate beats the champion that missed the drift on its first canary day.
+    first = [d for d in steps if d.version == versions[0]]
+    assert first[2].action == "promote" and first[2].day == days_later(first[1].day, 1), first[2].reason
+    assert "costs less beyond doubt" in first[2].reason
+    # While a rollout runs, every drifted day's report against its champion waits for the verdict.
+    reports = [d for d in decisions if d.key.startswith("report.") and d.verdict == "drift"]
+    for canary_day, verdict_day, champion in verdict_days:
+        during = [d for d in reports if canary_day < d.day < verdict_day and d.champion_version == champion]
+        assert all(d.action == "skip" and d.reason.startswith("a staged rollout is in progress") for d in during)
+    # The outcomes and the evidence are in each day's `rollout_report`.
+    canary_day = first[1].day
+    verdict = story.loop.lake.read_record(f"rollout_report/{first[2].day}")
+    assert verdict["decision"] == "promote" and verdict["labelled_frauds"] >= 30 and verdict["cost_gap_high"] < 0
+    assert verdict["rollout"] and story.loop.lake.read_record(f"rollout_report/{canary_day}")["decision"] == "canary"
+
+
+def days_later(day: str, days: int) -> str:
+    return (pd.Timestamp(day) + pd.Timedelta(days=days)).strftime("%Y-%m-%d")
 
 
 def test_a_restarted_sensor_requests_no_duplicate_runs(story: Story) -> None:

@@ -7,6 +7,7 @@ a champion that changed outside a retraining gets its Bento from `champion_bento
 from datetime import date
 
 import dagster as dg
+import numpy as np
 import pytest
 
 from mlops_assets.lib.data.lake import Lake
@@ -78,6 +79,8 @@ def test_a_staged_retraining_goes_through_the_shadow_and_a_canary_to_a_verdict(t
             shown = instance.get_latest_materialization_event(dg.AssetKey("rollout_report")).asset_materialization
             assert shown.metadata["evidence"].value.startswith("![the rollout's evidence](data:image/png;base64,")
             assert "| canary v" in shown.metadata["outcomes"].value
+            # A day looked at again (a newer champion's drift report) keeps the move it made.
+            assert report(DAYS_AFTER[0]) == shadow_done
             after_verdict = registry.alias(CHAMPION).version
 
             # A rollout in progress ends when a newer candidate is promoted at once instead.
@@ -118,3 +121,67 @@ def test_a_staged_retraining_goes_through_the_shadow_and_a_canary_to_a_verdict(t
             if d.key.startswith("rollout.") and d.version == superseded.version and d.action == "abort"
         ]
         assert "superseded by version" in abort.reason
+
+
+# Gates a candidate that learned nothing passes: what a careless change to them would let through.
+LOWERED_GATES = {
+    "min_pr_auc": 0.0,
+    "min_recall_at_fpr": 0.0,
+    "max_pr_auc_drop": 1.0,
+    "min_score_std": 0.0,
+    "max_calibration_error": 1.0,
+}
+
+
+def test_a_candidate_trained_on_shuffled_labels_passes_lowered_gates_and_its_canary_is_aborted(tmp_path) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        settings = use_home(patch, tmp_path / "home")
+        registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+        lake = Lake(str(settings.lake_dir))
+        with dg.DagsterInstance.get() as instance:
+            defs, first = first_champion(settings, instance)
+            assert first.success
+            champion = registry.alias(CHAMPION).version
+
+            # The training days' labels shuffled within each day for one retraining, then put back.
+            days = lake.partitions("validated_transactions")
+            kept = {day: lake.read("validated_transactions", day) for day in days}
+            rng = np.random.default_rng(3)
+            for day, frame in kept.items():
+                shuffled = frame.assign(is_fraud=rng.permutation(frame["is_fraud"].to_numpy()))
+                lake.write("validated_transactions", shuffled, day)
+            worse = {
+                **run_config(settings),
+                "model_evaluation": {"config": LOWERED_GATES},
+                "champion_model": {"config": {"staged_rollout_for": ["manual"]}},
+            }
+            try:
+                assert retrain(defs, instance, "manual", worse).success
+            finally:
+                for day, frame in kept.items():
+                    lake.write("validated_transactions", frame, day)
+            rollout = current_rollout(registry)
+            assert rollout is not None and rollout.stage == "shadow" and rollout.version != champion
+
+            # Days twice as large as the first test's, for the evidence to settle within the canary.
+            days_after = [*DAYS_AFTER, "2025-03-14"]
+            generator.generate(date(2025, 3, 11), len(days_after), 3000, settings.landing_dir, seed=9)
+            assert not ingest_pending(defs, instance).failed_days
+            assert not build_features(defs, instance, days_after)
+            monitoring = defs.resolve_job_def("monitoring_job")
+            verdicts = []
+            for day in days_after:
+                run = {"ops": {"rollout_report": {"config": {**ROLLOUT["config"], "max_canary_days": 3}}}}
+                assert monitoring.execute_in_process(instance=instance, partition_key=day, run_config=run).success
+                verdicts.append(lake.read_record(f"rollout_report/{day}"))
+                if verdicts[-1].get("decision") == "abort":
+                    break
+
+        assert verdicts[0]["decision"] == "canary"
+        aborted = verdicts[-1]
+        assert aborted["decision"] == "abort" and "costs more beyond doubt" in aborted["status"], aborted["status"]
+        assert aborted["cost_gap_low"] > 0
+        assert registry.alias(CHAMPION).version == champion  # untouched
+        assert registry.alias(CHALLENGER).version == champion and current_rollout(registry) is None
+        steps = [(d.action, d.version) for d in DecisionLog(lake).all() if d.key.startswith("rollout.")]
+        assert steps == [("shadow", rollout.version), ("canary", rollout.version), ("abort", rollout.version)]

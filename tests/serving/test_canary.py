@@ -77,6 +77,13 @@ def test_a_canary_answers_its_share_of_customers_and_says_so(served: Served) -> 
         champions_customer = transactions[int(np.flatnonzero(~expected)[0])]
         alone = served.client.post("/predict", json={"transactions": [champions_customer]})
         assert alone.json()["predictions"][0]["model_version"] == champion.version
+        # `/explain` gives the P(fraud) of the model that answers the customer, as `/predict` does.
+        for index, own in ((int(np.flatnonzero(expected)[0]), canary), (int(np.flatnonzero(~expected)[0]), champion)):
+            predicted = body["predictions"][index]
+            explained = served.client.post("/explain", json={"transaction": transactions[index]})
+            assert explained.status_code == 200, explained.text
+            assert explained.headers["X-Model-Version"] == explained.json()["model_version"] == own.version
+            assert explained.json()["fraud_probability"] == pytest.approx(predicted["fraud_probability"], abs=1e-9)
 
         # The shadow stage answers nothing: the champion answers every customer again.
         save_rollout(registry, Rollout(canary.version, "shadow", SHARE, champion.version))

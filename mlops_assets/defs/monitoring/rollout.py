@@ -83,15 +83,25 @@ def rollout_report(
     registry, table, day = model_registry.registry(), lake.lake(), context.partition_key
     rollout = current_rollout(registry)
 
-    def report(text: str, **figures) -> dg.Output[dict]:
-        record = {"day": day, "status": text, "rollout": rollout.to_json() if rollout else None, **figures}
+    def output(record: dict, rollout: Rollout | None) -> dg.Output[dict]:
         metadata = {key: value for key, value in record.items() if isinstance(value, str | int | float)}
-        if figures.get("outcomes"):
-            metadata["outcomes"] = dg.MetadataValue.md(_outcomes_table(figures["outcomes"]))
-        if figures.get("cost_gap") is not None:
+        if record.get("outcomes"):
+            metadata["outcomes"] = dg.MetadataValue.md(_outcomes_table(record["outcomes"]))
+        if record.get("cost_gap") is not None:
             png = base64.b64encode(_evidence_png(table, rollout, record, config)).decode()
             metadata["evidence"] = dg.MetadataValue.md(f"![the rollout's evidence](data:image/png;base64,{png})")
         return dg.Output(record, metadata=metadata)
+
+    def report(text: str, **figures) -> dg.Output[dict]:
+        record = {"day": day, "status": text, "rollout": rollout.to_json() if rollout else None, **figures}
+        return output(record, rollout)
+
+    # A day looked at again (its drift report against a newer champion re-runs this asset) keeps
+    # the move it made: the rollout has moved on since, and the day's evidence stays on record.
+    earlier_key = f"{ROLLOUT_REPORT}/{day}"
+    earlier = table.read_record(earlier_key) if table.exists_record(earlier_key) else None
+    if earlier and earlier.get("decision") in ("canary", "promote", "abort"):
+        return output(earlier, Rollout.from_json(earlier["rollout"]))
 
     if rollout is None:
         return report("no rollout in progress")

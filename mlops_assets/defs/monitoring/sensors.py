@@ -39,7 +39,7 @@ from mlops_assets.keys import (
 )
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.loop.retraining import Decision, DecisionLog, decide, retrain_run_config
-from mlops_assets.lib.loop.rollout import current_rollout, describe_rollout
+from mlops_assets.lib.loop.rollout import current_rollout
 from mlops_assets.lib.modelling.registry import CHAMPION, reference_end
 from mlops_assets.resources.lake import LakeResource, LandingResource
 from mlops_assets.resources.model_registry import ModelRegistryResource
@@ -123,7 +123,9 @@ def drift_retrain_sensor(
     table, policy = lake.lake(), retrain_policy
     log = DecisionLog(table)
     pending = current_rollout(model_registry.registry())
-    rollout = None if pending is None else describe_rollout(pending)
+    rollout = (
+        None if pending is None else f"version {pending.version} ({pending.stage}) against v{pending.champion_version}"
+    )
     requests, new = [], []
     for record in found.records:
         day = record.partition_key
