@@ -40,10 +40,13 @@ lint: install
 # fixtures are built once, the longest first, in the order tests/conftest.py gives. Three workers
 # keep the two cores busy while some tests wait on servers and sensor ticks; with both cores
 # already saturated, more would not help (see docs/development.md).
+# The mesh manifests' CRD schemas come from the npm registry, pinned in tests/deploy/crd's lockfile.
 test: lint
 	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
-		[ -x /usr/bin/chromium ] || \
-		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server chromium)
+		[ -x /usr/bin/chromium ] && command -v npm >/dev/null || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server chromium nodejs npm)
+	[ -d tests/deploy/crd/node_modules ] || \
+		npm ci --prefix tests/deploy/crd --ignore-scripts --no-audit --no-fund --loglevel=error
 	@scratch=$$(mktemp -d); \
 	if $(UV) run pytest -n 3 --no-loadscope-reorder --basetemp=$$scratch --durations=20; \
 	then rm -rf $$scratch; \
@@ -65,4 +68,4 @@ bench: install
 
 # Deletes local state (MLOPS_HOME default) and the environment; the repository itself stays.
 clean:
-	rm -rf .mlops .venv $(TOOLS)
+	rm -rf .mlops .venv $(TOOLS) tests/deploy/crd/node_modules

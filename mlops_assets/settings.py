@@ -104,6 +104,10 @@ class ServingSettings:
     # that refuses connections fails at once, this bounds one that does not answer, and a large
     # batch on a busy store takes a second or two.
     feature_timeout_seconds: float = 5.0
+    # What the service answers with: the `champion` alias (and a rollout's canary for its
+    # customers), or, for a deployment of its own behind a mesh's split, the `challenger` alias
+    # or one version, alone.
+    model: str = "champion"
 
     @classmethod
     def from_variables(cls, env: dict[str, str]) -> ServingSettings:
@@ -133,6 +137,13 @@ class ServingSettings:
                 raise ValueError(f"{variable} is {env[variable]!r}; it must be above 0")
         if values.get("shadow_share", 0) > 1:
             raise ValueError(f"MLOPS_SHADOW_SHARE is {env['MLOPS_SHADOW_SHARE']!r}; it must be between 0 and 1")
+        model = env.get("MLOPS_SERVING_MODEL", "").strip()
+        if model:
+            if model not in ("champion", "challenger") and not (model.isdigit() and int(model) > 0):
+                raise ValueError(
+                    f"MLOPS_SERVING_MODEL is {model!r}; it must be champion, challenger or a registered version number"
+                )
+            values["model"] = model
         return cls(**values)
 
 

@@ -89,11 +89,16 @@ def explaining_network(registry: Registry, info: VersionInfo) -> VersionInfo | N
 
 
 class ServedModels:
-    """The loaded `champion` and `challenger`; `refresh` follows the registry's aliases."""
+    """The loaded `champion` and `challenger`; `refresh` follows the registry's aliases.
 
-    def __init__(self, registry: Registry, computed: tuple[str, ...] | None = None):
+    `answers_with` other than `champion` (the `challenger` alias, or a version number) pins what
+    this deployment answers with: it is loaded as `champion` here, and nothing is shadowed or
+    split in the service (a mesh in front splits the traffic between deployments)."""
+
+    def __init__(self, registry: Registry, computed: tuple[str, ...] | None = None, answers_with: str = CHAMPION):
         self.registry = registry
         self.computed = computed  # the inputs the deployment computes (None: not checked)
+        self.answers_with = answers_with
         self.champion: Loaded | None = None
         self.challenger: Loaded | None = None
         self.rollout: Rollout | None = None  # the registry's rollout of the challenger, if any
@@ -107,9 +112,16 @@ class ServedModels:
     def refresh(self) -> bool:
         """Loads the aliases' versions when they moved; True when the champion swapped."""
         swapped = self._refresh_champion()
-        self._refresh_challenger()
-        self._refresh_rollout()
+        if self.answers_with == CHAMPION:
+            self._refresh_challenger()
+            self._refresh_rollout()
         return swapped
+
+    def _answering(self) -> VersionInfo | None:
+        """The version this deployment answers with now (None: the registry has none yet)."""
+        if self.answers_with in (CHAMPION, CHALLENGER):
+            return self.registry.alias(self.answers_with)
+        return self.registry.version(self.answers_with)
 
     @property
     def canary(self) -> tuple[Loaded, float] | None:
@@ -139,9 +151,12 @@ class ServedModels:
         """A registry that cannot be read, or a version that fails its checks, leaves the
         current model answering."""
         try:
-            info = self.registry.alias(CHAMPION)
+            info = self._answering()
             if info is None:
-                self.last_error, self.failing = "the registry has no champion yet", False
+                missing = "no champion yet" if self.answers_with == CHAMPION else f"no {self.answers_with}"
+                if self.answers_with.isdigit():
+                    missing = f"no version {self.answers_with}"
+                self.last_error, self.failing = f"the registry has {missing}", False
                 return False
             if self.champion is not None and info.version == self.champion.version:
                 self.last_error, self.failing = None, False

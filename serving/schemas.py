@@ -98,6 +98,11 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     training_window: str
     reason: str
+    answers_with: str = Field(
+        default="champion",
+        description="What this deployment follows (`MLOPS_SERVING_MODEL`): the `champion` alias, or, behind a "
+        "mesh's split, the `challenger` alias or one pinned version.",
+    )
     shadow: Shadow | None = Field(
         default=None, description="The challenger in the shadow; none while there is none, or it is the champion."
     )

@@ -185,7 +185,9 @@ class FraudDetector:
         registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME, trusted_root=settings.mlartifacts_location)
         # A version that reads inputs this deployment's feature spec does not compute is refused
         # at load (the service says why), never a failure of every request.
-        self.models = ServedModels(registry, computed=spec_inputs(settings.features))
+        self.models = ServedModels(
+            registry, computed=spec_inputs(settings.features), answers_with=settings.serving.model
+        )
         self.models.refresh()
         self._publish_version()
         store = open_store(settings, secret("MLOPS_REDIS_PASSWORD"))
@@ -350,6 +352,7 @@ def model_info() -> ModelInfo:
         metrics=loaded.metrics(),
         training_window=loaded.tags.get("training_window", ""),
         reason=loaded.tags.get("reason", ""),
+        answers_with=service.models.answers_with,
         shadow=_shadow_info(service.models.challenger, service.shadow.share),
         rollout=_rollout_info(service.models),
         degraded=service.degraded(),

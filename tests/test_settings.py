@@ -58,6 +58,9 @@ def test_serving_settings_default_and_follow_their_variables(tmp_path: Path) -> 
     ).serving
     assert (serving.workers, serving.shadow_share, serving.poll_seconds) == (4, 0.0, 0.5)
     assert serving.max_body_bytes == ServingSettings().max_body_bytes
+    assert serving.model == "champion"
+    for pin in ("challenger", "12"):
+        assert ServingSettings.from_variables({"MLOPS_SERVING_MODEL": pin}).model == pin
 
 
 @pytest.mark.parametrize(
@@ -68,6 +71,8 @@ def test_serving_settings_default_and_follow_their_variables(tmp_path: Path) -> 
         ("MLOPS_SERVING_FEATURE_TIMEOUT", "-1", "must be above 0"),
         ("MLOPS_SERVING_POLL", "nan", "must be above 0"),
         ("MLOPS_SHADOW_SHARE", "1.5", "must be between 0 and 1"),
+        ("MLOPS_SERVING_MODEL", "latest", "must be champion, challenger or a registered version number"),
+        ("MLOPS_SERVING_MODEL", "0", "must be champion, challenger or a registered version number"),
     ],
 )
 def test_a_bad_serving_setting_is_an_error_that_names_its_variable(variable: str, value: str, says: str) -> None:

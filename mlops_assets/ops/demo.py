@@ -67,6 +67,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                         break  # the loop closed: no need for more days
             finally:
                 _stop(dagster)
+        _package_champion(settings)
         if not _free(args.serve_port):
             raise DemoError(f"port {args.serve_port} is taken: stop what uses it, or pass --serve-port")
         with open(settings.home / "demo-serving.log", "w") as log:
@@ -193,21 +194,30 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
         print(f"      rollout_report: {moved.get('decision') or 'no move'}: {moved['status']}")
     if decision.action == "retrain":
         return _follow_retraining(settings, log, retrain_run_key(decision.event_id, decision.attempt))
-    if moved.get("decision") == "promote":
-        _follow_packaging(settings)
     return moved.get("decision") or decision.action
 
 
-def _follow_packaging(settings: Settings) -> None:
-    """Waits for `champion_bento_sensor`'s Bento of the champion a rollout promoted."""
+def _package_champion(settings: Settings) -> None:
+    """What `champion_bento_sensor` starts when a rollout promoted (`bento_job`), run here once the
+    daemon has stopped: the days of the canary are reported again against the new champion and
+    may retrain it at once, and the demo ends with the champion it followed."""
+    from mlops_assets.definitions import build_definitions
     from mlops_assets.defs.packaging.sensors import packaged_version
+    from mlops_assets.keys import BENTO_JOB
     from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
+    from mlops_assets.ops.runs import QUIET, first_error
+    from mlops_assets.resources import build_resources
 
     champion = Registry(settings.mlflow_tracking_uri, MODEL_NAME).alias(CHAMPION).version
-    print(f"      champion_bento_sensor: packaging v{champion} (bento_job) ...", end="", flush=True)
     with open_instance(settings) as instance:
-        _wait(lambda: packaged_version(instance) == champion, RETRAIN_SECONDS, f"the Bento of v{champion}")
-    print(" done")
+        if packaged_version(instance) == champion:
+            return
+        print(f"    champion_bento_sensor's bento_job: packaging v{champion} ...", end="", flush=True)
+        job = build_definitions(build_resources(settings)).resolve_job_def(BENTO_JOB)
+        result = job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
+    if not result.success:
+        raise DemoError(f"packaging v{champion} failed: {first_error(result)}")
+    print(f" {result.output_for_node('bento')['bento']}")
 
 
 def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> str:

@@ -119,6 +119,39 @@ def test_a_version_reading_inputs_the_deployment_does_not_compute_is_refused_at_
     assert served.refresh() is True and served.champion.model.inputs == columns
 
 
+def test_a_deployment_pinned_to_the_challenger_or_a_version_answers_with_it_alone(tmp_path: Path) -> None:
+    """Behind a mesh's split each deployment answers with one model (`MLOPS_SERVING_MODEL`): no
+    shadow and no canary of its own, whatever the registry's rollout says."""
+    import pandas as pd
+
+    from mlops_assets.lib.modelling.models import XGBoostModel, save_model
+
+    columns = ("amount_usd",)
+    train = pd.DataFrame({"amount_usd": [5.0, 900.0] * 20})
+    model = XGBoostModel.fit(
+        train, pd.Series([0, 1] * 20), columns=columns, rounds=2, max_depth=2, learning_rate=0.3, subsample=1.0, seed=0
+    )
+    logged = tmp_path / "logged"
+    sha256 = save_model(model, logged / "artifacts" / "model")
+    registry = Registry(f"sqlite:///{tmp_path / 'mlflow.db'}", "fraud-detector")
+    registry.client.create_registered_model("fraud-detector")
+    for _ in range(2):
+        registry.client.create_model_version("fraud-detector", source=logged.as_uri(), tags={"model_sha256": sha256})
+    registry.promote("1")
+    registry.set_challenger("2")
+    save_rollout(registry, Rollout("2", "canary", 0.5, "1"))
+
+    following = ServedModels(registry)
+    assert following.refresh() and following.champion.version == "1" and following.canary is not None
+    for pin, answers in (("challenger", "2"), ("1", "1"), ("2", "2")):
+        pinned = ServedModels(registry, answers_with=pin)
+        assert pinned.refresh() and pinned.champion.version == answers
+        assert pinned.challenger is None and pinned.rollout is None and pinned.canary is None
+    missing = ServedModels(registry, answers_with="9")
+    assert missing.refresh() is False and missing.champion is None
+    assert missing.last_error == "the registry has no version 9"
+
+
 def test_mlflow_s_messages_go_to_the_log_not_the_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -134,6 +134,19 @@ class Registry:
         found = self.client.get_model_version(self.model_name, str(version))
         return VersionInfo(str(found.version), found.run_id, dict(found.tags))
 
+    def version(self, version: str) -> VersionInfo | None:
+        """One registered version, or None when there is no such version."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+        try:
+            found = self.client.get_model_version(self.model_name, version)
+        except MlflowException as error:
+            if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                return None
+            raise
+        return VersionInfo(str(found.version), found.run_id, dict(found.tags))
+
     def set_tags(self, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, value)
