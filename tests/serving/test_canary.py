@@ -12,7 +12,7 @@ import pytest
 
 from mlops_assets.lib.loop.rollout import Rollout, in_canary, save_rollout
 from mlops_assets.lib.modelling.registry import CHALLENGER
-from tests.serving.conftest import Served, new_transactions, wait_for_model
+from tests.serving.conftest import Served, new_transactions, serving, wait_for_model
 from tests.serving.test_shadow import restore_challenger
 
 pytestmark = pytest.mark.slow
@@ -133,3 +133,30 @@ def test_moving_either_alias_during_a_canary_fails_no_request(served: Served) ->
         restore_challenger(served, before)
         registry.promote(champion.version)
     assert len(statuses) > 50 and set(statuses) == {200}
+
+
+def test_a_deployment_pinned_to_the_challenger_answers_every_customer_with_it(served: Served) -> None:
+    """`MLOPS_SERVING_MODEL=challenger`, as the mesh's second deployment runs: the challenger
+    answers every transaction, whatever the rollout says, and the pin follows the alias."""
+    registry = served.registry
+    champion, before = registry.alias("champion"), registry.alias(CHALLENGER)
+    others = [v.version for v in reversed(registry.versions()) if v.version != champion.version]
+    environment = {
+        "BENTOML_HOME": str(served.settings.home / "bentoml-pinned"),  # BentoML's metrics files: one per server
+        "MLOPS_SERVING_MODEL": "challenger",
+        "MLOPS_SERVING_WORKERS": "1",
+    }
+    try:
+        registry.set_challenger(others[0])
+        save_rollout(registry, Rollout(others[0], "canary", SHARE, champion.version))
+        with serving(served.settings.home / "bentoml-pinned.log", environment) as (url, client):
+            model = client.get("/model").json()
+            assert (model["version"], model["answers_with"], model["rollout"]) == (others[0], "challenger", None)
+            answer = client.post("/predict", json={"transactions": new_transactions(served, 300)})
+            assert answer.status_code == 200 and answer.headers["X-Model-Version"] == others[0]
+            assert {p["model_version"] for p in answer.json()["predictions"]} == {others[0]}
+            registry.set_challenger(others[1])
+            wait_for_model(url, lambda model: model["version"] == others[1], f"the pin on challenger {others[1]}")
+    finally:
+        save_rollout(registry, None)
+        restore_challenger(served, before)
