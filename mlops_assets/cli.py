@@ -62,6 +62,13 @@ def _share(text: str) -> float:
     return value
 
 
+def _version(text: str) -> str:
+    """A registered version's number, as the registry names it."""
+    if not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected a version number such as 7, got {text!r}")
+    return str(int(text))
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="mlops", description="Card transactions to a served fraud model, as Dagster assets.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -172,6 +179,14 @@ def build_parser() -> OneLineParser:
     )
     rollout.add_argument(
         "--share", type=_share, default=0.1, help="the share of customers a canary answers (default 0.1)"
+    )
+    score = commands.add_parser(
+        "score", help="score every transaction of a day through Dagster (scoring_job) and print its queue's head"
+    )
+    score.add_argument("--day", type=_day, required=True, help="the day to score, YYYY-MM-DD")
+    score.add_argument("--version", type=_version, help="a registered version to score with (default: the champion)")
+    score.add_argument(
+        "--capacity", type=_positive_int, default=100, help="cards the investigators check a day (default 100)"
     )
     rollback = commands.add_parser("rollback", help="move the champion alias back to the previous champion")
     rollback.add_argument("--to", metavar="VERSION", help="a version that was champion before (default: the last one)")
@@ -487,6 +502,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return _until_stopped(start_server(serve_command(args.port)))
 
 
+def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.ops.score import score_day
+
+    for line in score_day(settings, args.day.isoformat(), args.version, args.capacity):
+        print(line)
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "import": cmd_import,
@@ -499,6 +522,7 @@ COMMANDS = {
     "retrain": cmd_retrain,
     "rollback": cmd_rollback,
     "rollout": cmd_rollout,
+    "score": cmd_score,
     "env": cmd_env,
 }
 

@@ -11,6 +11,7 @@ from mlops_assets.defs.ingestion import definitions as ingestion
 from mlops_assets.defs.labels import definitions as labels
 from mlops_assets.defs.monitoring import definitions as monitoring
 from mlops_assets.defs.packaging import definitions as packaging
+from mlops_assets.defs.scoring import definitions as scoring
 from mlops_assets.defs.training import definitions as training
 from mlops_assets.defs.validation import definitions as validation
 from mlops_assets.keys import MLFLOW_OP_TAGS
@@ -64,6 +65,7 @@ def build_definitions(
         evaluation.definitions(),
         monitoring.definitions(),
         packaging.definitions(),
+        scoring.definitions(),
         dg.Definitions(resources=resources, executor=executor),
     )
 

@@ -25,6 +25,8 @@ CHAMPION_REVIEW = "champion_review"
 ROLLOUT_REPORT = "rollout_report"
 RETRAIN_DECISIONS = "retrain_decisions"
 SHADOW_SCORES = "shadow_scores"
+SCORED_TRANSACTIONS = "scored_transactions"
+ALERT_QUEUE = "alert_queue"
 
 # The Feast feature service that training and serving read (`feature_repo/feature_services.py`).
 FEATURE_SERVICE = "fraud_detection_v1"
@@ -38,6 +40,7 @@ MONITORING_JOB = "monitoring_job"
 LANDED_DAY_JOB = "landed_day_job"
 SHADOW_JOB = "shadow_job"
 BENTO_JOB = "bento_job"
+SCORING_JOB = "scoring_job"
 
 # A lake folder that no asset owns: each validated day's check results, for the sensors to read.
 VALIDATION_VERDICTS = "validation_verdicts"

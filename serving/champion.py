@@ -64,7 +64,7 @@ def load(
     inputs the deployment gives), a model that reads another input is refused."""
     model = registry.load(info.version, computed)
     model.predict_proba(_zeros(model))
-    network_info = explaining_network(registry, info) if explained else None
+    network_info = registry.explaining_network(info) if explained else None
     network = None
     if network_info is not None:
         network = model if network_info.version == info.version else registry.load(network_info.version, computed)
@@ -77,15 +77,6 @@ def load(
         network,
         network_info.version if network_info else None,
     )
-
-
-def explaining_network(registry: Registry, info: VersionInfo) -> VersionInfo | None:
-    """The network trained with the champion, else the newest network in the registry."""
-    companion = registry.companion_network(info)
-    if companion is not None:
-        return companion
-    networks = [v for v in registry.versions() if v.tags.get("kind") == "bayesian_network"]
-    return networks[-1] if networks else None
 
 
 class ServedModels:

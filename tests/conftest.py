@@ -27,6 +27,7 @@ LONGEST_FIRST = (
     "e2e/test_demo.py",
     "serving",
     "e2e/test_worker_killed.py",
+    "evaluation/test_rollout.py",
 )
 
 

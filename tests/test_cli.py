@@ -40,6 +40,10 @@ def mlops(*args: str) -> subprocess.CompletedProcess:
         (["retrain", "--days", "0"], "expected a number of at least 1, got 0"),
         (["rollout", "start", "2", "--share", "1.5"], "expected a number between 0 and 1, got 1.5"),
         (["rollout", "launch"], "invalid choice: 'launch'"),
+        (["score"], "the following arguments are required: --day"),
+        (["score", "--day", "2025-02-30"], "expected a date as YYYY-MM-DD, got '2025-02-30'"),
+        (["score", "--day", "2025-01-01", "--version", "v7"], "expected a version number such as 7, got 'v7'"),
+        (["score", "--day", "2025-01-01", "--capacity", "0"], "expected a number of at least 1, got 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(settings: Settings, args: list[str], says: str) -> None:
@@ -58,6 +62,7 @@ def test_bad_arguments_exit_2_with_one_line(settings: Settings, args: list[str],
         (["rollout", "status"], "no champion model"),
         (["retrain"], "no validated transactions yet"),
         (["demo", "--last-day", "2999-01-01"], "--last-day 2999-01-01 is after today"),
+        (["score", "--day", "2025-01-01"], "--day 2025-01-01 has no validated transactions"),
     ],
 )
 def test_missing_state_exits_1_with_one_line(settings: Settings, args: list[str], says: str) -> None:

@@ -193,6 +193,15 @@ class Registry:
         ]
         return found[-1] if found else None
 
+    def explaining_network(self, version: VersionInfo) -> VersionInfo | None:
+        """The network that explains `version`'s scores: the one trained with it, else the newest
+        network registered (None when there is none)."""
+        companion = self.companion_network(version)
+        if companion is not None:
+            return companion
+        networks = [v for v in self.versions() if v.tags.get("kind") == "bayesian_network"]
+        return networks[-1] if networks else None
+
     def model_tag(self, name: str) -> str | None:
         """A tag of the registered model; None when unset, or before the first version."""
         model = self._registered_model()

@@ -1,0 +1,1 @@
+"""Batch scoring: every transaction of a day scored, and the investigators' queue."""

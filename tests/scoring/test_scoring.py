@@ -1,0 +1,101 @@
+"""Batch scoring through the real graph: a day scored by the champion with the features training
+used, re-scored by a named version, and its investigators' queue with its precision."""
+
+import subprocess
+from collections.abc import Iterator
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_assets.lib.data.lake import Lake
+from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
+from mlops_assets.settings import Settings
+from tests.conftest import use_home
+from tests.support.history import first_champion
+from tests.support.processes import MLOPS
+
+pytestmark = pytest.mark.slow
+DAY = "2025-03-10"  # the last history day: in the first champion's holdout
+CAPACITY = 20
+
+
+def score(defs: dg.Definitions, instance: dg.DagsterInstance, ops: dict | None = None) -> dg.ExecuteInProcessResult:
+    config = {"alert_queue": {"config": {"capacity": CAPACITY}}, **(ops or {})}
+    job = defs.resolve_job_def("scoring_job")
+    return job.execute_in_process(instance=instance, partition_key=DAY, run_config={"ops": config})
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, dg.Definitions]]:
+    """Ten days of history and a first champion; the environment points at it meanwhile."""
+    with pytest.MonkeyPatch.context() as patch:
+        settings = use_home(patch, tmp_path_factory.mktemp("scoring"))
+        with dg.DagsterInstance.get() as instance:
+            defs, first = first_champion(settings, instance)
+            assert first.success
+        yield settings, defs
+
+
+def test_a_day_is_scored_rescored_by_a_named_version_and_queued(home) -> None:
+    settings, defs = home
+    with dg.DagsterInstance.get() as instance:
+        assert score(defs, instance).success
+        lake = Lake(str(settings.lake_dir))
+        scored = lake.read("scored_transactions", DAY)
+        queue = lake.read("alert_queue", DAY)
+        shown = instance.get_latest_materialization_event(dg.AssetKey("alert_queue")).asset_materialization
+
+        registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
+        champion = registry.alias(CHAMPION)
+        other = next(v for v in registry.versions() if v.version != champion.version)
+        assert score(defs, instance, {"scored_transactions": {"config": {"version": other.version}}}).success
+        rescored = lake.read("scored_transactions", DAY)
+        history = instance.fetch_materializations(dg.AssetKey("scored_transactions"), limit=10).records
+
+    validated = lake.read("validated_transactions", DAY)
+    assert scored["transaction_id"].tolist() == validated["transaction_id"].tolist()
+    assert set(scored["model_version"]) == {champion.version}
+    threshold = float(champion.tags["threshold"])
+    assert (scored["is_fraud"] == (scored["fraud_probability"] >= threshold)).all()
+    # The features are training's: the champion scores its own holdout rows as in the training set.
+    training = lake.read("training_set")
+    holdout = training[training["event_timestamp"].dt.strftime("%Y-%m-%d") == DAY].set_index("transaction_id")
+    model = registry.load(champion.version)
+    offline = pd.Series(model.predict_proba(holdout), index=holdout.index)
+    by_id = scored.set_index("transaction_id")["fraud_probability"]
+    np.testing.assert_allclose(by_id.loc[offline.index].to_numpy(), offline.to_numpy(), atol=1e-9)
+
+    # Re-scored with another version: each row says which version scored it, and Dagster keeps
+    # which version scored each materialization.
+    assert set(rescored["model_version"]) == {other.version}
+    assert not np.allclose(rescored["fraud_probability"], scored["fraud_probability"])
+    versions = [r.asset_materialization.metadata["model_version"].value for r in history]
+    assert versions[:2] == [other.version, champion.version]
+
+    # The queue: at most the capacity, ranked by each card's most suspicious transaction.
+    assert 0 < len(queue) <= CAPACITY and queue["rank"].tolist() == list(range(1, len(queue) + 1))
+    best = scored.groupby("customer_id")["fraud_probability"].max()
+    assert queue["fraud_probability"].tolist() == best.loc[queue["customer_id"]].tolist()
+    assert queue["fraud_probability"].is_monotonic_decreasing
+    assert best.drop(queue["customer_id"]).max() <= queue["fraud_probability"].min()
+    assert all(factors.count("(") >= 1 for factors in queue["factors"])
+    # Its precision, by hand: the share of queued cards with a fraud that day.
+    frauds = validated.groupby("customer_id")["is_fraud"].max()
+    by_hand = float((frauds.loc[queue["customer_id"]] == 1).mean())
+    assert shown.metadata["card_precision_at_capacity"].value == pytest.approx(round(by_hand, 4))
+    assert shown.metadata["cards_with_labels"].value == len(queue)
+
+
+def test_mlops_score_prints_the_days_counts_and_the_queues_head(home) -> None:
+    settings, _ = home
+    champion = Registry(settings.mlflow_tracking_uri, MODEL_NAME).alias(CHAMPION).version
+    done = subprocess.run([MLOPS, "score", "--day", DAY, "--capacity", "5"], capture_output=True, text=True)
+    unknown = subprocess.run([MLOPS, "score", "--day", DAY, "--version", "99"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{DAY}: 1,") and f"scored by version {champion}" in lines[0]
+    assert "5 cards queued (capacity 5)" in lines[0] and lines[1].startswith("card precision of the queue")
+    assert [line.split(".")[0].strip() for line in lines[2:]] == ["1", "2", "3", "4", "5"]
+    assert unknown.returncode == 1 and "--version 99 is not a registered version" in unknown.stderr
