@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with open(settings.home / "demo-serving.log", "w") as log:
             print(f"4/5 serving the champion on http://127.0.0.1:{args.serve_port} (log: {log.name})")
             demo_serving.serve_and_score(settings, args.serve_port, log)
+        _queue(settings)
         print("5/5 summary")
         _summary(settings, champion)
     except (DemoError, demo_serving.ServingError) as error:
@@ -245,6 +246,16 @@ def _follow_retraining(settings: Settings, log: DecisionLog, run_key: str) -> st
         return run.status.value.lower()
     print(f": {outcome.action}: {outcome.reason}")
     return outcome.action
+
+
+def _queue(settings: Settings) -> None:
+    """The newest day scored whole and its investigators' queue, as `mlops score` runs it."""
+    from mlops_assets.ops.score import score_day
+
+    day = open_lake(settings).partitions(VALIDATED_TRANSACTIONS)[-1]
+    print(f"    the investigators' queue of {day} (scoring_job, as `mlops score --day {day}` runs it):")
+    for line in score_day(settings, day, None, capacity=100)[:7]:
+        print(f"      {line}")
 
 
 def _summary(settings: Settings, first_champion: str) -> None:

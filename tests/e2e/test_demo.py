@@ -90,6 +90,9 @@ def test_the_demo_retrains_through_the_daemon_until_a_promotion_and_stops_what_i
     assert lake.read_record("bento")["champion_version"] == champion
     # The new champion served by the real service and scored over HTTP.
     assert f"scored by version {champion} in" in out and "POST /explain of the most suspicious" in out, out
+    # The newest day scored whole, and the head of its investigators' queue.
+    assert f"transactions scored by version {champion}," in out and "cards queued (capacity 100)" in out, out
+    assert "        1. card " in out, out
     assert "5/5 summary" in out and "champion now:    v" in out, out
     assert not answers(port) and status(serve_port, "/livez") is None  # the UI, daemon and service are gone
 
