@@ -14,7 +14,7 @@ from pydantic import Field
 from mlops_assets.defs.features.assets import point_in_time_inputs
 from mlops_assets.defs.partitions import DAILY
 from mlops_assets.keys import CUSTOMER_FEATURES, MERCHANT_FEATURES, VALIDATED_TRANSACTIONS
-from mlops_assets.lib.modelling.registry import CHAMPION
+from mlops_assets.lib.modelling.registry import CHAMPION, Registry
 from mlops_assets.lib.quality.queue import queue_precision, rank_cards
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
@@ -88,11 +88,21 @@ class QueueConfig(dg.Config):
     factors: int = Field(default=3, ge=1, description="The Bayesian network's strongest factors shown per card.")
 
 
-def _factors(context, feast, registry, version: str, top: pd.DataFrame, count: int) -> list[str]:
-    """For each row of `top` (validated transactions), the network's strongest evidence, in words."""
+def _factors(
+    context: dg.AssetExecutionContext,
+    feast: FeastResource,
+    registry: Registry,
+    version: str,
+    top: pd.DataFrame,
+    count: int,
+) -> list[str]:
+    """For each row of `top` (validated transactions), the strongest evidence of the network that
+    explains `version`, in words; empty strings when there is no network."""
+    if top.empty:
+        return []
     info = registry.version(version)
     network_info = registry.explaining_network(info) if info is not None else None
-    if network_info is None or top.empty:
+    if network_info is None:
         return [""] * len(top)
     network = registry.load(network_info.version)
     inputs = point_in_time_inputs(context, feast, top.reset_index(drop=True))
