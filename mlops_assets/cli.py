@@ -131,8 +131,8 @@ def build_parser() -> OneLineParser:
     demo.add_argument(
         "--drift-days",
         type=_positive_int,
-        # A retraining on the 2nd drifted day, a shadow day, then the canary's daily looks: on
-        # 2026-12-07 the 3,000-row default was promoted on its 4th canary day (the 7th drifted).
+        # A retraining on the 2nd drifted day, a shadow day, then the canary's daily looks: run on
+        # 2026-12-07, the default's canary was promoted on its 6th day (the 9th drifted day).
         default=12,
         help="most drifted days landed, until a new champion is promoted (default 12)",
     )
