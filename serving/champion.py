@@ -144,9 +144,9 @@ class ServedModels:
         try:
             info = self._answering()
             if info is None:
-                missing = "no champion yet" if self.answers_with == CHAMPION else f"no {self.answers_with}"
-                if self.answers_with.isdigit():
-                    missing = f"no version {self.answers_with}"
+                missing = {CHAMPION: "no champion yet", CHALLENGER: "no challenger"}.get(
+                    self.answers_with, f"no version {self.answers_with}"
+                )
                 self.last_error, self.failing = f"the registry has {missing}", False
                 return False
             if self.champion is not None and info.version == self.champion.version:
