@@ -3,6 +3,7 @@ used, re-scored by a named version, and its investigators' queue with its precis
 
 import subprocess
 from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
 import numpy as np
@@ -11,13 +12,18 @@ import pytest
 
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
+from mlops_assets.ops.features import build_features
+from mlops_assets.ops.ingest import ingest_pending
 from mlops_assets.settings import Settings
+from mlops_assets.synth import generator
 from tests.conftest import use_home
+from tests.serving.conftest import serving
 from tests.support.history import first_champion
 from tests.support.processes import MLOPS
 
 pytestmark = pytest.mark.slow
 DAY = "2025-03-10"  # the last history day: in the first champion's holdout
+NEXT_DAY = "2025-03-11"  # a day the online service answers before it is featurized
 CAPACITY = 20
 
 
@@ -99,3 +105,44 @@ def test_mlops_score_prints_the_days_counts_and_the_queues_head(home) -> None:
     assert "5 cards queued (capacity 5)" in lines[0] and lines[1].startswith("card precision of the queue")
     assert [line.split(".")[0].strip() for line in lines[2:]] == ["1", "2", "3", "4", "5"]
     assert unknown.returncode == 1 and "--version 99 is not a registered version" in unknown.stderr
+
+
+def first_of_the_day(transactions: pd.DataFrame) -> pd.Series:
+    """Whether each row is the day's first transaction of its card and of its merchant: the rows
+    whose point-in-time features are the values online before the day (the features of a later
+    row include the day's earlier transactions, which the online store has not seen yet)."""
+    ordered = transactions.sort_values("event_timestamp", kind="stable")
+    first = ~ordered["customer_id"].duplicated() & ~ordered["merchant_id"].duplicated()
+    return first.reindex(transactions.index)
+
+
+def test_a_days_batch_scores_equal_the_online_services_for_the_same_transactions(home) -> None:
+    """The service answers a day's transactions when they come in (with the features online
+    after the day before); the day is then landed, featurized and batch-scored."""
+    settings, defs = home
+    [path] = generator.generate(date.fromisoformat(NEXT_DAY), 1, 1500, settings.landing_dir, seed=9).files
+    sent = pd.read_parquet(path).drop(columns=["is_fraud"])
+    sent["event_timestamp"] = sent["event_timestamp"].map(lambda t: t.isoformat())
+    with serving(settings.home / "bentoml.log", {}) as (_, client):
+        answer = client.post("/predict", json={"transactions": sent.to_dict(orient="records")})
+    assert answer.status_code == 200, answer.text
+    online = pd.DataFrame(answer.json()["predictions"]).set_index("transaction_id")
+
+    with dg.DagsterInstance.get() as instance:
+        assert not ingest_pending(defs, instance).failed_days
+        assert not build_features(defs, instance, [NEXT_DAY])
+        job = defs.resolve_job_def("scoring_job")
+        assert job.execute_in_process(instance=instance, partition_key=NEXT_DAY).success
+    scored = Lake(str(settings.lake_dir)).read("scored_transactions", NEXT_DAY)
+
+    compared = scored[first_of_the_day(scored)].set_index("transaction_id")
+    assert len(compared) >= 20
+    assert set(online.loc[compared.index, "model_version"]) == set(compared["model_version"])
+    np.testing.assert_allclose(
+        compared["fraud_probability"].to_numpy(), online.loc[compared.index, "fraud_probability"].to_numpy(), atol=1e-6
+    )
+    assert online.loc[compared.index, "is_fraud"].tolist() == compared["is_fraud"].tolist()
+    # Later rows differ: their point-in-time features count the day's earlier transactions.
+    later = scored[~first_of_the_day(scored)].set_index("transaction_id")
+    gaps = (later["fraud_probability"] - online.loc[later.index, "fraud_probability"]).abs()
+    assert gaps.max() > 1e-3
