@@ -86,6 +86,16 @@ def bento_run_key(promotions: int, champion_version: str) -> str:
     return f"bento:{promotions}:v{champion_version}"
 
 
+def scoring_run_key(day: str, features_ns: int) -> str:
+    """Scoring a day (and its queue) whose features were written at `features_ns`."""
+    return f"score:{day}:{features_ns}"
+
+
+def queue_run_key(day: str, validated_ns: int) -> str:
+    """A day's queue again, for the labels of its validated transactions written at `validated_ns`."""
+    return f"queue:{day}:{validated_ns}"
+
+
 def drift_report_run_key(day: str, champion_version: str) -> str:
     """A day's drift report against one champion."""
     return f"{day}.v{champion_version}"

@@ -17,7 +17,14 @@ def test_contract_names(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert {"raw_transactions", "validated_transactions", "quarantined_transactions"} <= keys
-    for sensor in ("landing_sensor", "features_sensor", "label_sensor", "unmatched_labels_sensor", "shadow_sensor"):
+    for sensor in (
+        "landing_sensor",
+        "features_sensor",
+        "label_sensor",
+        "unmatched_labels_sensor",
+        "shadow_sensor",
+        "scoring_sensor",
+    ):
         assert defs.resolve_sensor_def(sensor).default_status == dg.DefaultSensorStatus.RUNNING
     assert {"customer_features", "merchant_features", "online_features", "training_set"} <= keys
     assert {"xgboost_model", "baseline_model", "bayesian_network", "model_evaluation", "champion_model"} <= keys

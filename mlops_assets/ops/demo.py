@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mlops_assets.keys import CUSTOMER_FEATURES, VALIDATED_TRANSACTIONS, drift_report_record
+from mlops_assets.keys import ALERT_QUEUE, CUSTOMER_FEATURES, VALIDATED_TRANSACTIONS, drift_report_record
 from mlops_assets.ops import demo_serving
 from mlops_assets.ops.instance import CommandError, open_instance, open_lake
 from mlops_assets.settings import Settings
@@ -193,6 +193,9 @@ def _one_day(args: argparse.Namespace, settings: Settings, day: date, scenario: 
     moved = lake.read_record(rollout_record)
     if moved.get("rollout"):
         print(f"      rollout_report: {moved.get('decision') or 'no move'}: {moved['status']}")
+    # And the day scored whole by the champion, with its queue (the run's last steps): the daemon
+    # is stopped after a promotion, and must not be stopped in the middle of them.
+    _wait(lambda: lake.exists(ALERT_QUEUE, key), DAY_SECONDS, f"the scores and queue of {key}")
     if decision.action == "retrain":
         return _follow_retraining(settings, log, retrain_run_key(decision.event_id, decision.attempt))
     return moved.get("decision") or decision.action

@@ -21,8 +21,9 @@ from tests.support.processes import MLOPS, answers, free_port, status
 # the first drifted day waits for labels and the second retrains, which starts a staged rollout:
 # the third day ends its shadow, and the canary is promoted on the fourth or fifth (`test_retry`
 # covers a rejected retraining and its retry); 6 drifted days leave room for more.
+HISTORY_DAYS = 14
 DEMO_ARGS = [
-    *("--history-days", "14", "--rows-per-day", "2000", "--ordinary-days", "0", "--drift-days", "6"),
+    *("--history-days", str(HISTORY_DAYS), "--rows-per-day", "2000", "--ordinary-days", "0", "--drift-days", "6"),
     *("--scenario", "concept_drift", "--last-day", "2026-11-23"),
 ]
 
@@ -90,6 +91,9 @@ def test_the_demo_retrains_through_the_daemon_until_a_promotion_and_stops_what_i
     assert lake.read_record("bento")["champion_version"] == champion
     # The new champion served by the real service and scored over HTTP.
     assert f"scored by version {champion} in" in out and "POST /explain of the most suspicious" in out, out
+    # Every day the daemon took in was scored in its run, with its queue; no history day was.
+    validated = lake.partitions("validated_transactions")
+    assert lake.partitions("scored_transactions") == lake.partitions("alert_queue") == validated[HISTORY_DAYS:]
     # The newest day scored whole, and the head of its investigators' queue.
     assert f"transactions scored by version {champion}," in out and "cards queued (capacity 100)" in out, out
     assert "        1. card " in out, out

@@ -149,13 +149,15 @@ def test_a_new_day_goes_from_its_landing_file_to_its_drift_verdict_in_one_run(
     assert run.success
     written = {event.asset_key.to_user_string() for event in run.get_asset_materialization_events()}
     assert {"raw_transactions", "validated_transactions", "online_features", "drift_report"} <= written
-    assert {"drift_report_html", "champion_review"} <= written
+    assert {"drift_report_html", "champion_review", "scored_transactions", "alert_queue"} <= written
     champion = trained.registry.alias("champion").version
+    assert set(trained.lake.read("scored_transactions", "2025-03-11")["model_version"]) == {champion}
     assert str(trained.lake.read_record("drift_report/2025-03-11")["champion_version"]) == champion
     # The stages' own sensors find nothing left to do for the day.
     assert tick(trained, "features_sensor").skip_message == "features are up to date"
     assert tick(trained, "drift_report_sensor").skip_message == "no day after 2025-03-10 with features yet"
     assert tick(trained, "landing_sensor").run_requests == []
+    assert tick(trained, "scoring_sensor").skip_message == "every day after 2025-03-10 is scored and queued"
 
 
 def test_a_model_whose_files_changed_is_refused(trained: Trained) -> None:

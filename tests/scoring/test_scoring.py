@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_assets.lib.data.labels import LabelFolder
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
 from mlops_assets.ops.features import build_features
@@ -24,6 +25,7 @@ from tests.support.processes import MLOPS
 pytestmark = pytest.mark.slow
 DAY = "2025-03-10"  # the last history day: in the first champion's holdout
 NEXT_DAY = "2025-03-11"  # a day the online service answers before it is featurized
+LATER_DAY = "2025-03-12"  # a day that comes in without `landed_day_job`: `scoring_sensor` scores it
 CAPACITY = 20
 
 
@@ -146,3 +148,52 @@ def test_a_days_batch_scores_equal_the_online_services_for_the_same_transactions
     later = scored[~first_of_the_day(scored)].set_index("transaction_id")
     gaps = (later["fraud_probability"] - online.loc[later.index, "fraud_probability"]).abs()
     assert gaps.max() > 1e-3
+
+
+def scoring_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest] | str:
+    """One evaluation of `scoring_sensor`: its run requests, or its skip reason."""
+    sensor = defs.resolve_sensor_def("scoring_sensor")
+    resources = {key: defs.resources[key] for key in sensor.required_resource_keys}
+    with dg.build_sensor_context(instance=instance, definitions=defs, resources=resources) as context:
+        result = sensor.evaluate_tick(context)
+    return result.run_requests or result.skip_message
+
+
+def run(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest) -> None:
+    job = defs.resolve_job_def(request.job_name or "scoring_job")
+    assert job.execute_in_process(
+        instance=instance, partition_key=request.partition_key, asset_selection=request.asset_selection
+    ).success
+
+
+def test_the_scoring_sensor_scores_a_new_day_once_and_ranks_its_queue_again_after_late_labels(home) -> None:
+    settings, defs = home
+    lake = Lake(str(settings.lake_dir))
+    generator.generate(date.fromisoformat(LATER_DAY), 1, 1500, settings.landing_dir, seed=10)
+    with dg.DagsterInstance.get() as instance:
+        assert not ingest_pending(defs, instance).failed_days
+        assert not build_features(defs, instance, [LATER_DAY])
+        [request] = scoring_tick(defs, instance)
+        assert (request.partition_key, request.asset_selection) == (LATER_DAY, None)
+        run(defs, instance, request)
+        assert scoring_tick(defs, instance) == "every day after 2025-03-10 is scored and queued"
+        scored = lake.read("scored_transactions", LATER_DAY)
+        before = instance.get_latest_materialization_event(dg.AssetKey("alert_queue")).asset_materialization
+
+        # Late labels: a fraud on every queued card. The day is validated again (what
+        # `label_sensor` asks for), its features follow, and only its queue is ranked again.
+        queue = lake.read("alert_queue", LATER_DAY)
+        late = pd.DataFrame({"transaction_id": queue["transaction_ids"].str.split(",").str[0], "is_fraud": 1})
+        LabelFolder.of_landing(str(settings.landing_dir)).write(late, "feedback")
+        ingest = defs.resolve_job_def("ingest_job")
+        assert ingest.execute_in_process(instance=instance, partition_key=LATER_DAY).success
+        assert not build_features(defs, instance, [LATER_DAY])
+        [again] = scoring_tick(defs, instance)
+        assert again.partition_key == LATER_DAY and again.asset_selection == [dg.AssetKey("alert_queue")]
+        run(defs, instance, again)
+        assert scoring_tick(defs, instance) == "every day after 2025-03-10 is scored and queued"
+        shown = instance.get_latest_materialization_event(dg.AssetKey("alert_queue")).asset_materialization
+
+    assert before.metadata["card_precision_at_capacity"].value < 1.0
+    assert shown.partition == LATER_DAY and shown.metadata["card_precision_at_capacity"].value == 1.0
+    pd.testing.assert_frame_equal(lake.read("scored_transactions", LATER_DAY), scored)  # not scored again

@@ -1,6 +1,6 @@
 """`monitoring_job`: a day's drift report, then its HTML, the review of the latest promotion and
 the rollout in progress.
-`landed_day_job`: a new day from its landing file to its drift verdict, in one run.
+`landed_day_job`: a new day from its landing file to its drift verdict and its scored rows, in one run.
 `shadow_job`: a day's shadow scores gathered from the service's fragments."""
 
 import warnings
@@ -8,6 +8,7 @@ import warnings
 import dagster as dg
 
 from mlops_assets.keys import (
+    ALERT_QUEUE,
     CHAMPION_REVIEW,
     CUSTOMER_FEATURES,
     DRIFT_REPORT,
@@ -19,6 +20,7 @@ from mlops_assets.keys import (
     QUARANTINED_TRANSACTIONS,
     RAW_TRANSACTIONS,
     ROLLOUT_REPORT,
+    SCORED_TRANSACTIONS,
     SHADOW_JOB,
     SHADOW_SCORES,
     VALIDATED_TRANSACTIONS,
@@ -48,10 +50,13 @@ landed_day_job = dg.define_asset_job(
         DRIFT_REPORT_HTML,
         CHAMPION_REVIEW,
         ROLLOUT_REPORT,
+        SCORED_TRANSACTIONS,
+        ALERT_QUEUE,
     ),
     description="A new day from its landing file to its drift verdict in one run: raw, validated and "
     "quarantined transactions with their checks, features and the online store, then the drift report "
-    "against the champion, its HTML and the review of the latest promotion.",
+    "against the champion, its HTML, the review of the latest promotion and the rollout in progress; "
+    "and the day scored by the champion with its investigators' queue.",
 )
 # Its runs are each one day (a sensor's request); a range goes through the stages' own jobs. So
 # Dagster's notice that the features' single-run backfill policy gives way to one run per day in
