@@ -37,3 +37,29 @@ def test_tables_partitions_and_records_round_trip_through_s3(s3) -> None:
     # Read back with a client of its own, as another pod would.
     again = Lake(bucket.replace("?", "/lake?", 1))
     assert again.read("validated_transactions", "2025-03-02")["transaction_id"].tolist() == ["b"]
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_partition_written_and_read_in_parts_is_the_table_whole(where: str, s3, tmp_path) -> None:
+    """What batch scoring does with a day too large to hold whole: parts in, parts out, in order;
+    a reader sees no partition until the last part is written."""
+    lake = Lake(s3.bucket(f"lake-parts-{len(where)}") if where == "s3" else str(tmp_path / "lake"))
+    table = pd.DataFrame(
+        {"transaction_id": [f"t{i}" for i in range(10)], "amount": [float(i) for i in range(10)]}
+    ).assign(event_timestamp=pd.Timestamp("2025-03-01", tz="UTC"))
+    lake.write("validated_transactions", table, "2025-03-01")
+    whole = lake.read("validated_transactions", "2025-03-01")
+    parts = list(lake.read_parts("validated_transactions", "2025-03-01", rows=4))
+    assert [len(part) for part in parts] == [4, 4, 2]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+
+    def written_while_unseen():
+        for part in parts:
+            assert not lake.exists("scored_transactions", "2025-03-01")
+            yield part
+
+    lake.write_parts("scored_transactions", "2025-03-01", written_while_unseen(), whole.head(0))
+    pd.testing.assert_frame_equal(lake.read("scored_transactions", "2025-03-01"), whole)
+    lake.write_parts("scored_transactions", "2025-03-02", iter([]), whole.head(0))
+    pd.testing.assert_frame_equal(lake.read("scored_transactions", "2025-03-02"), whole.head(0))
+    assert lake.empty("validated_transactions", "2025-03-01").columns.tolist() == table.columns.tolist()

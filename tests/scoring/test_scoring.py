@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_assets.defs.scoring import assets as scoring_assets
 from mlops_assets.lib.data.labels import LabelFolder
 from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
@@ -46,8 +47,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, d
         yield settings, defs
 
 
-def test_a_day_is_scored_rescored_by_a_named_version_and_queued(home) -> None:
+def test_a_day_is_scored_rescored_by_a_named_version_and_queued(home, monkeypatch: pytest.MonkeyPatch) -> None:
     settings, defs = home
+    monkeypatch.setattr(scoring_assets, "CHUNK_ROWS", 400)  # the day in four parts, as a large day is
     with dg.DagsterInstance.get() as instance:
         assert score(defs, instance).success
         lake = Lake(str(settings.lake_dir))

@@ -5,15 +5,17 @@ so that a day larger than memory allows whole is scored piece by piece.
 (`lib.quality.queue`), each with its most suspicious transactions and the Bayesian network's
 strongest evidence on the top one; once labels are in, its card precision in the metadata."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from mlops_assets.defs.features.assets import point_in_time_inputs
 from mlops_assets.defs.partitions import DAILY
-from mlops_assets.keys import CUSTOMER_FEATURES, MERCHANT_FEATURES, VALIDATED_TRANSACTIONS
+from mlops_assets.keys import CUSTOMER_FEATURES, MERCHANT_FEATURES, SCORED_TRANSACTIONS, VALIDATED_TRANSACTIONS
 from mlops_assets.lib.modelling.registry import CHAMPION, Registry
 from mlops_assets.lib.quality.queue import queue_precision, rank_cards
 from mlops_assets.resources.feature_store import FeastResource
@@ -34,12 +36,26 @@ class ScoringConfig(dg.Config):
     )
 
 
+@dataclass
+class _Tally:
+    """What the metadata says of the scored rows, counted as the chunks go by."""
+
+    rows: int = 0
+    flagged: int = 0
+    probability_sum: float = 0.0
+
+    def add(self, scored: pd.DataFrame) -> pd.DataFrame:
+        self.rows += len(scored)
+        self.flagged += int(scored["is_fraud"].sum())
+        self.probability_sum += float(scored["fraud_probability"].sum())
+        return scored
+
+
 @dg.asset(
     partitions_def=DAILY,
     deps=[VALIDATED_TRANSACTIONS, CUSTOMER_FEATURES, MERCHANT_FEATURES],
     group_name="scoring",
     kinds={"mlflow", "parquet"},
-    io_manager_key="lake_io_manager",
 )
 def scored_transactions(
     context: dg.AssetExecutionContext,
@@ -47,37 +63,41 @@ def scored_transactions(
     model_registry: ModelRegistryResource,
     feast: FeastResource,
     lake: LakeResource,
-) -> dg.Output[pd.DataFrame]:
+) -> dg.MaterializeResult:
     """The day's validated transactions with `model_version`, `fraud_probability`, `is_fraud` at
-    that version's threshold, and `scored_at`."""
-    registry, day = model_registry.registry(), context.partition_key
+    that version's threshold, and `scored_at`; read, scored and written `CHUNK_ROWS` at a time, so
+    the day is never in memory whole."""
+    registry, day, table = model_registry.registry(), context.partition_key, lake.lake()
     info = registry.version(config.version) if config.version else registry.alias(CHAMPION)
     if info is None:
         raise dg.Failure(f"version {config.version} is not registered" if config.version else "no champion yet")
     model = registry.load(info.version)
     threshold = float(info.tags.get("threshold", 0.5))
-    transactions = lake.lake().read(VALIDATED_TRANSACTIONS, day)
-    parts = []
-    for start in range(0, len(transactions), CHUNK_ROWS):
-        chunk = transactions.iloc[start : start + CHUNK_ROWS].reset_index(drop=True)
-        probability = model.predict_proba(point_in_time_inputs(context, feast, chunk))
-        parts.append(chunk[SCORED_COLUMNS].assign(fraud_probability=probability))
-    scored = (
-        pd.concat(parts, ignore_index=True) if parts else transactions[SCORED_COLUMNS].assign(fraud_probability=0.0)
-    )
-    scored["is_fraud"] = scored["fraud_probability"] >= threshold
-    scored["model_version"] = info.version
-    scored["scored_at"] = pd.Timestamp(datetime.now(UTC))
-    context.log.info(f"{len(scored)} transactions of {day} scored by version {info.version}")
-    return dg.Output(
-        scored,
+    scored_at = pd.Timestamp(datetime.now(UTC))
+
+    def scored(chunk: pd.DataFrame) -> pd.DataFrame:
+        probability = model.predict_proba(point_in_time_inputs(context, feast, chunk)) if len(chunk) else []
+        return chunk[SCORED_COLUMNS].assign(
+            fraud_probability=np.asarray(probability, dtype="float64"),
+            is_fraud=lambda frame: frame["fraud_probability"] >= threshold,
+            model_version=info.version,
+            scored_at=scored_at,
+        )
+
+    tally = _Tally()
+    empty = scored(table.empty(VALIDATED_TRANSACTIONS, day))
+    parts = (tally.add(scored(chunk)) for chunk in table.read_parts(VALIDATED_TRANSACTIONS, day, CHUNK_ROWS))
+    path = table.write_parts(SCORED_TRANSACTIONS, day, parts, empty)
+    context.log.info(f"{tally.rows} transactions of {day} scored by version {info.version}")
+    return dg.MaterializeResult(
         metadata={
-            "rows": len(scored),
+            "rows": tally.rows,
             "model_version": info.version,
             "kind": info.tags.get("kind", ""),
             "threshold": threshold,
-            "flagged": int(scored["is_fraud"].sum()),
-            "mean_probability": round(float(scored["fraud_probability"].mean()), 6) if len(scored) else 0.0,
+            "flagged": tally.flagged,
+            "mean_probability": round(tally.probability_sum / tally.rows, 6) if tally.rows else 0.0,
+            "path": path,
         },
     )
 
@@ -113,20 +133,28 @@ def _factors(
     return found
 
 
-@dg.asset(partitions_def=DAILY, group_name="scoring", kinds={"pgmpy", "parquet"}, io_manager_key="lake_io_manager")
+@dg.asset(
+    partitions_def=DAILY,
+    deps=[SCORED_TRANSACTIONS],
+    group_name="scoring",
+    kinds={"pgmpy", "parquet"},
+    io_manager_key="lake_io_manager",
+)
 def alert_queue(
     context: dg.AssetExecutionContext,
     config: QueueConfig,
     model_registry: ModelRegistryResource,
     feast: FeastResource,
     lake: LakeResource,
-    scored_transactions: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """The day's cards to investigate, most suspicious first, up to the capacity; each with its
     most suspicious transactions and, for the top one, the network's strongest factors."""
-    day = context.partition_key
-    queue = rank_cards(scored_transactions, config.capacity, config.transactions_per_card)
-    validated = lake.lake().read(VALIDATED_TRANSACTIONS, day)
+    day, table = context.partition_key, lake.lake()
+    ranked = ["transaction_id", "customer_id", "fraud_probability", "model_version"]
+    queue = rank_cards(
+        table.read(SCORED_TRANSACTIONS, day, columns=ranked), config.capacity, config.transactions_per_card
+    )
+    validated = table.read(VALIDATED_TRANSACTIONS, day)
     top_ids = queue["transaction_ids"].str.split(",").str[0]
     top = validated.set_index("transaction_id").loc[top_ids].reset_index()
     versions = queue["model_version"].unique()

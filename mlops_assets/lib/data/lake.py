@@ -8,8 +8,10 @@ Writes are atomic: a reader sees the old table or the new one, never half of one
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -30,6 +32,42 @@ class Lake:
         path = self.path(key, partition)
         folder, name = path.rsplit("/", 1)
         return Folder(self.filesystem, folder).write_parquet(name, frame)
+
+    def write_parts(self, key: str, partition: str, parts: Iterable[pd.DataFrame], empty: pd.DataFrame) -> str:
+        """Write a partition from frames of the same columns, one at a time (only one is in memory),
+        replacing it whole and atomically; `empty` (no rows) gives its columns when there are no
+        parts. Returns its path."""
+        path = self.path(key, partition)
+        folder, name = path.rsplit("/", 1)
+
+        def write(target: str) -> None:
+            writer = None
+            try:
+                for part in parts:
+                    table = pa.Table.from_pandas(part, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(target, table.schema, filesystem=self.filesystem)
+                    writer.write_table(table.cast(writer.schema))
+                if writer is None:
+                    pq.write_table(
+                        pa.Table.from_pandas(empty, preserve_index=False), target, filesystem=self.filesystem
+                    )
+            finally:
+                if writer is not None:
+                    writer.close()
+
+        return Folder(self.filesystem, folder).write(name, write)
+
+    def empty(self, key: str, partition: str | None = None) -> pd.DataFrame:
+        """A table's columns and types, without reading its rows."""
+        return pq.read_schema(self.path(key, partition), filesystem=self.filesystem).empty_table().to_pandas()
+
+    def read_parts(self, key: str, partition: str, rows: int) -> Iterator[pd.DataFrame]:
+        """A partition `rows` rows at a time, in order (a day larger than memory allows whole)."""
+        with self.filesystem.open_input_file(self.path(key, partition)) as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(batch_size=rows):
+                yield pa.Table.from_batches([batch], schema=parquet.schema_arrow).to_pandas()
 
     def write_record(self, key: str, record: dict) -> str:
         """Write a JSON record (replacing it whole); returns its path."""

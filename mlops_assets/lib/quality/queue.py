@@ -21,9 +21,12 @@ QUEUE_COLUMNS = (
 )
 
 
+# The columns of the scored rows that the ranking reads.
+RANKED_COLUMNS = ("transaction_id", "customer_id", "fraud_probability", "model_version")
+
+
 def rank_cards(scored: pd.DataFrame, capacity: int, per_card: int) -> pd.DataFrame:
-    """The `capacity` cards of `scored` (columns `transaction_id`, `customer_id`,
-    `fraud_probability`, `model_version`) with the highest probability on one of their
+    """The `capacity` cards of `scored` (the `RANKED_COLUMNS`) with the highest probability on one of their
     transactions, highest first (ties by card id); each with its `per_card` most suspicious
     transactions, most suspicious first."""
     if capacity < 1 or per_card < 1:
@@ -33,6 +36,9 @@ def rank_cards(scored: pd.DataFrame, capacity: int, per_card: int) -> pd.DataFra
     ordered = scored.sort_values(
         ["fraud_probability", "customer_id", "transaction_id"], ascending=[False, True, True], kind="stable"
     )
+    # Only the queued cards' rows: a day has far more cards than a queue holds.
+    queued = ordered["customer_id"].drop_duplicates().head(capacity)
+    ordered = ordered[ordered["customer_id"].isin(queued)]
     cards = ordered.groupby("customer_id", sort=False)
     queue = pd.DataFrame(
         {
@@ -43,7 +49,6 @@ def rank_cards(scored: pd.DataFrame, capacity: int, per_card: int) -> pd.DataFra
         }
     ).reset_index()
     # `groupby(sort=False)` keeps the order of first appearance: the cards by their best score.
-    queue = queue.head(capacity)
     queue.insert(0, "rank", np.arange(1, len(queue) + 1))
     return queue[list(QUEUE_COLUMNS)]
 
