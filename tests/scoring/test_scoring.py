@@ -2,7 +2,6 @@
 used, re-scored by a named version, and its investigators' queue with its precision."""
 
 import subprocess
-from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
@@ -16,11 +15,8 @@ from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.modelling.registry import CHAMPION, MODEL_NAME, Registry
 from mlops_assets.ops.features import build_features
 from mlops_assets.ops.ingest import ingest_pending
-from mlops_assets.settings import Settings
 from mlops_assets.synth import generator
-from tests.conftest import use_home
 from tests.serving.conftest import serving
-from tests.support.history import first_champion
 from tests.support.processes import MLOPS
 
 pytestmark = pytest.mark.slow
@@ -34,17 +30,6 @@ def score(defs: dg.Definitions, instance: dg.DagsterInstance, ops: dict | None =
     config = {"alert_queue": {"config": {"capacity": CAPACITY}}, **(ops or {})}
     job = defs.resolve_job_def("scoring_job")
     return job.execute_in_process(instance=instance, partition_key=DAY, run_config={"ops": config})
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, dg.Definitions]]:
-    """Ten days of history and a first champion; the environment points at it meanwhile."""
-    with pytest.MonkeyPatch.context() as patch:
-        settings = use_home(patch, tmp_path_factory.mktemp("scoring"))
-        with dg.DagsterInstance.get() as instance:
-            defs, first = first_champion(settings, instance)
-            assert first.success
-        yield settings, defs
 
 
 def test_a_day_is_scored_rescored_by_a_named_version_and_queued(home, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
-"""`retrain_job`: a fresh training set, the three candidates, their evaluation, the promotion and
-the Bento; `training_set_job`: the training set alone (after `mlops backfill`'s features)."""
+"""`retrain_job`: a fresh training set, the three candidates, their evaluation, the promotion, the
+Bento and the portable files; `training_set_job`: the training set alone (after `mlops backfill`'s features)."""
 
 import dagster as dg
 
@@ -9,6 +9,7 @@ from mlops_assets.keys import (
     BENTO,
     CHAMPION_MODEL,
     MODEL_EVALUATION,
+    ONNX_MODEL,
     RETRAIN_JOB,
     TRAINING_SET,
     TRAINING_SET_JOB,
@@ -18,11 +19,18 @@ from mlops_assets.keys import (
 retrain_job = dg.define_asset_job(
     RETRAIN_JOB,
     selection=dg.AssetSelection.assets(
-        TRAINING_SET, XGBOOST_MODEL, BASELINE_MODEL, BAYESIAN_NETWORK, MODEL_EVALUATION, CHAMPION_MODEL, BENTO
+        TRAINING_SET,
+        XGBOOST_MODEL,
+        BASELINE_MODEL,
+        BAYESIAN_NETWORK,
+        MODEL_EVALUATION,
+        CHAMPION_MODEL,
+        BENTO,
+        ONNX_MODEL,
     ),
     description=(
         "Retrains every candidate on the latest window, evaluates them, promotes one if it passes "
-        "and packages the champion as a Bento."
+        "and packages the champion as a Bento and as ONNX."
     ),
     # One process: the steps share one MLflow run and one sqlite store, and the models are trained
     # one after another on two cores anyway.

@@ -151,6 +151,16 @@ class Registry:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, value)
 
+    def attach(self, version: VersionInfo, files: list[Path], tags: dict[str, str]) -> str:
+        """Stores `files` beside a version (under its run, in `portable/v<version>/`) and tags the
+        version with `tags` and `portable_uri`, the folder's `runs:/` URI, which it returns."""
+        folder = f"portable/v{version.version}"
+        for path in files:
+            self.client.log_artifact(version.run_id, str(path), folder)
+        uri = f"runs:/{version.run_id}/{folder}"
+        self.set_tags(version.version, {**tags, "portable_uri": uri})
+        return uri
+
     def set_challenger(self, version: str) -> None:
         self.client.set_registered_model_alias(self.model_name, CHALLENGER, version)
 
