@@ -66,7 +66,7 @@ bench: install
 	$(UV) run python bench/serving.py
 	$(UV) run python bench/serving_swap.py
 	$(UV) run python bench/scoring.py
-	$(UV) run python bench/onnx.py
+	$(UV) run python bench/portable.py
 
 # Deletes local state (MLOPS_HOME default) and the environment; the repository itself stays.
 clean:

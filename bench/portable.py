@@ -1,11 +1,13 @@
 """Benchmark: the champion's ONNX file run by onnxruntime against the native predict (XGBoost's
-`inplace_predict`, scikit-learn's `predict_proba`), on one row and on 10,000 rows.
+`inplace_predict`, scikit-learn's `predict_proba`), on one row and on 10,000 rows. (Not named
+`onnx.py`: a script's folder comes first on `sys.path`, and it would hide the `onnx` package.)
 
-Run with `uv run python bench/onnx.py` (about 2 minutes; `make bench` runs it too). It builds a
+Run with `uv run python bench/portable.py` (about 2 minutes; `make bench` runs it too). It builds a
 state of its own in a temporary folder (ten generated days, their features and a first
 `retrain_job`, as `bench/serving.py` does), takes the run's XGBoost and baseline versions and
 their holdout rows, exports each with `lib/modelling/portable.py` (checked to 1e-5 first), and
-times both ways on the same rows: the median of `--calls` calls of one row, and of 50 calls of
+times both ways on the same numpy rows (XGBoost's `inplace_predict`, the pipeline's
+`predict_proba`; onnxruntime on them as float32): the median of `--calls` calls of one row, and of 50 calls of
 10,000 rows (the holdout repeated).
 """
 
@@ -45,11 +47,15 @@ def measure(model, holdout: pd.DataFrame, calls: int) -> dict[tuple[str, int], f
     session = onnxruntime.InferenceSession(export.content, providers=["CPUExecutionProvider"])
     many = pd.concat([holdout] * (10_000 // len(holdout) + 1), ignore_index=True).head(10_000)
     found = {}
+    # Both from the same numpy rows: the models' own `predict_proba` also picks their columns out
+    # of a DataFrame, which is not the predict being compared.
+    native = model.booster.inplace_predict if model.kind == "xgboost" else model.pipeline.predict_proba
     for rows, frame, times in ((1, holdout.head(1), calls), (10_000, many, 50)):
-        values = frame[list(model.inputs)].to_numpy(np.float32)
-        found[("native", rows)] = median_seconds(lambda frame=frame: model.predict_proba(frame), times)
+        values = frame[list(model.inputs)].to_numpy(np.float64)
+        single = values.astype(np.float32)
+        found[("native", rows)] = median_seconds(lambda values=values: native(values), times)
         found[("onnxruntime", rows)] = median_seconds(
-            lambda values=values: session.run([OUTPUT], {INPUT: values}), times
+            lambda single=single: session.run([OUTPUT], {INPUT: single}), times
         )
     return found
 
