@@ -17,7 +17,7 @@ from mlops_assets.defs.features.assets import point_in_time_inputs
 from mlops_assets.defs.partitions import DAILY
 from mlops_assets.keys import CUSTOMER_FEATURES, MERCHANT_FEATURES, SCORED_TRANSACTIONS, VALIDATED_TRANSACTIONS
 from mlops_assets.lib.modelling.registry import CHAMPION, Registry
-from mlops_assets.lib.quality.queue import queue_precision, rank_cards
+from mlops_assets.lib.quality.queue import RANKED_COLUMNS, queue_precision, rank_cards
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
 from mlops_assets.resources.model_registry import ModelRegistryResource
@@ -150,10 +150,8 @@ def alert_queue(
     """The day's cards to investigate, most suspicious first, up to the capacity; each with its
     most suspicious transactions and, for the top one, the network's strongest factors."""
     day, table = context.partition_key, lake.lake()
-    ranked = ["transaction_id", "customer_id", "fraud_probability", "model_version"]
-    queue = rank_cards(
-        table.read(SCORED_TRANSACTIONS, day, columns=ranked), config.capacity, config.transactions_per_card
-    )
+    scored = table.read(SCORED_TRANSACTIONS, day, columns=list(RANKED_COLUMNS))
+    queue = rank_cards(scored, config.capacity, config.transactions_per_card)
     validated = table.read(VALIDATED_TRANSACTIONS, day)
     top_ids = queue["transaction_ids"].str.split(",").str[0]
     top = validated.set_index("transaction_id").loc[top_ids].reset_index()
