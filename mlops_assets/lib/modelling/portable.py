@@ -158,32 +158,14 @@ def _register_missing_indicator() -> None:
 def network_xmlbif(model: BayesianNetworkModel) -> str:
     """The network's structure, states and conditional probability tables as XMLBIF 0.3 text; each
     variable's PROPERTY `states = [...]` names its states as the discretizer does (bins)."""
-    from pgmpy.factors.discrete import TabularCPD
-    from pgmpy.models import DiscreteBayesianNetwork
     from pgmpy.readwrite import XMLBIFWriter
 
     network = model.network
-    cpds = []
-    for factor in network.factors:
-        variable, *parents = factor.variables
-        cpds.append(
-            TabularCPD(
-                variable,
-                network.cardinality[variable],
-                factor.values.reshape(network.cardinality[variable], -1),
-                evidence=parents or None,
-                evidence_card=[network.cardinality[parent] for parent in parents] or None,
-                state_names={name: [str(state) for state in network.state_names[name]] for name in factor.variables},
-            )
-        )
-    edges = [(parent, cpd.variable) for cpd in cpds for parent in cpd.variables[1:]]
-    graph = DiscreteBayesianNetwork(edges)
-    graph.add_nodes_from(network.cardinality)
+    graph = network.to_pgmpy()
     # XMLBIF outcomes are identifiers (the writer turns `<=9.4` into `_9_4`): each variable's
     # states as the discretizer names them are kept in its PROPERTY `states = [...]`, in order,
     # as JSON whose `=` is escaped (readers split a property at its `=`).
     for name, states in network.state_names.items():
         graph.nodes[name]["states"] = json.dumps([str(state) for state in states]).replace("=", "\\u003d")
-    graph.add_cpds(*cpds)
     graph.check_model()
     return str(XMLBIFWriter(graph))
