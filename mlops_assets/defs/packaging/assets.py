@@ -90,16 +90,18 @@ def onnx_model(
                 export = export_onnx(model, holdout, config.tolerance, model_version=version)
             except ExportRefused as refused:
                 raise dg.Failure(description=f"v{version}: {refused}", metadata=metadata) from refused
-            files.append(Path(folder) / "model.onnx")
-            files[-1].write_bytes(export.content)
-            tags |= {"onnx_sha256": _sha256(files[-1]), "onnx_max_abs_difference": f"{export.max_abs_difference:.3g}"}
+            onnx_file = Path(folder) / "model.onnx"
+            onnx_file.write_bytes(export.content)
+            files.append(onnx_file)
+            tags |= {"onnx_sha256": _sha256(onnx_file), "onnx_max_abs_difference": f"{export.max_abs_difference:.3g}"}
             metadata |= {"max_abs_difference": export.max_abs_difference, "rows_checked": export.rows_checked}
             explaining = registry.explaining_network(champion)
             network = registry.load(explaining.version) if explaining is not None else None
         if network is not None:
-            files.append(Path(folder) / "network.xmlbif")
-            files[-1].write_text(network_xmlbif(network))
-            tags["xmlbif_sha256"] = _sha256(files[-1])
+            xmlbif_file = Path(folder) / "network.xmlbif"
+            xmlbif_file.write_text(network_xmlbif(network))
+            files.append(xmlbif_file)
+            tags["xmlbif_sha256"] = _sha256(xmlbif_file)
         uri = registry.attach(champion, files, tags)
     context.log.info(f"champion v{version} exported to {uri}: {', '.join(path.name for path in files)}")
     return dg.MaterializeResult(metadata={**metadata, "portable_uri": uri, "files": ", ".join(p.name for p in files)})

@@ -156,14 +156,13 @@ def alert_queue(
     top_ids = queue["transaction_ids"].str.split(",").str[0]
     top = validated.set_index("transaction_id").loc[top_ids].reset_index()
     versions = queue["model_version"].unique()
-    queue["factors"] = _factors(
-        context, feast, model_registry.registry(), str(versions[0]) if len(versions) else "", top, config.factors
-    )
+    version = str(versions[0]) if len(versions) else ""
+    queue["factors"] = _factors(context, feast, model_registry.registry(), version, top, config.factors)
     precision, decided = queue_precision(queue, validated[["customer_id", "is_fraud"]])
     metadata = {
         "cards": len(queue),
         "capacity": config.capacity,
-        "model_version": str(versions[0]) if len(versions) else "",
+        "model_version": version,
         "cards_with_labels": decided,
         "head": dg.MetadataValue.md(queue.head(10).to_markdown(index=False)),
     }

@@ -48,7 +48,8 @@ def due_days(lake: Lake, after: str) -> DueDays:
     scored = lake.modified_ns(SCORED_TRANSACTIONS)
     queued = lake.modified_ns(ALERT_QUEUE)
     stale = stale_feature_days(lake)
-    current = [day for day in sorted(validated) if day > after and day in features and day not in stale]
+    # A day with no features is stale too: every current day has its features.
+    current = [day for day in sorted(validated) if day > after and day not in stale]
     return DueDays(
         to_score={day: features[day] for day in current if day not in scored},
         to_queue={day: validated[day] for day in current if day in scored and queued.get(day, -1) < validated[day]},
@@ -64,7 +65,8 @@ def scoring_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, mode
     champion = model_registry.registry().alias(CHAMPION)
     if champion is None:
         return dg.SkipReason("no champion to score with yet")
-    due = due_days(lake.lake(), reference_end(champion))
+    after = reference_end(champion)
+    due = due_days(lake.lake(), after)
     requests = [
         dg.RunRequest(run_key=scoring_run_key(day, written), partition_key=day) for day, written in due.to_score.items()
     ] + [
@@ -74,5 +76,5 @@ def scoring_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, mode
         for day, validated in due.to_queue.items()
     ]
     if not requests:
-        return dg.SkipReason(f"every day after {reference_end(champion)} is scored and queued")
+        return dg.SkipReason(f"every day after {after} is scored and queued")
     return requests
