@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mlops_assets.keys import CUSTOMER_FEATURES, TRAINING_SET, VALIDATED_TRANSACTIONS
 from mlops_assets.ops.instance import CommandError, has_table, open_instance, open_lake, open_registry
-from mlops_assets.ops.servers import serve_command, start_dagster, start_server
+from mlops_assets.ops.servers import exporter_command, serve_command, start_dagster, start_server
 from mlops_assets.ops.status import status_lines
 from mlops_assets.settings import Settings
 
@@ -153,6 +153,20 @@ def build_parser() -> OneLineParser:
     )
     up.add_argument("--port", type=_positive_int, default=3000, help="Dagster UI port (default 3000)")
     up.add_argument("--serve-port", type=_positive_int, default=3001, help="serving API port (default 3001)")
+    up.add_argument(
+        "--exporter-port", type=_positive_int, default=3002, help="pipeline metrics exporter port (default 3002)"
+    )
+    up.add_argument(
+        "--prometheus-port", type=_positive_int, default=9090, help="Prometheus port, rules loaded (default 9090)"
+    )
+
+    exporter = commands.add_parser(
+        "exporter", help="serve the pipeline's metrics (drift, champion, runs, checks, quarantine) for Prometheus"
+    )
+    exporter.add_argument("--port", type=_positive_int, default=3002, help="port (default 3002)")
+    exporter.add_argument(
+        "--refresh", type=float, default=15.0, help="seconds between reads of the lake, registry and instance"
+    )
 
     serve = commands.add_parser("serve", help="serve the champion model over HTTP")
     serve.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
@@ -383,15 +397,24 @@ def _until_stopped(*processes: subprocess.Popen) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.ops.prometheus import PROMETHEUS, start_prometheus
+
     print(f"Dagster UI on http://127.0.0.1:{args.port} (instance {settings.dagster_home})")
-    print(
-        f"serving API on http://127.0.0.1:{args.serve_port} (ready once a champion exists: /readyz, /docs); "
-        "Ctrl-C stops both"
-    )
+    print(f"serving API on http://127.0.0.1:{args.serve_port} (ready once a champion exists: /readyz, /docs)")
+    print(f"pipeline metrics on http://127.0.0.1:{args.exporter_port}/metrics")
     _create_mlflow_store(settings)
-    dagster = start_dagster(settings, args.port)
-    service = start_server(serve_command(args.serve_port))
-    return _until_stopped(dagster, service)
+    processes = [
+        start_dagster(settings, args.port),
+        start_server(serve_command(args.serve_port)),
+        start_server(exporter_command(args.exporter_port)),
+    ]
+    if PROMETHEUS.exists():
+        processes.append(start_prometheus(settings, args.prometheus_port, args.serve_port, args.exporter_port))
+        print(f"Prometheus on http://127.0.0.1:{args.prometheus_port} (alerts: /alerts)")
+    else:
+        print(f"no Prometheus at {PROMETHEUS}: `make up` installs it (Debian's prometheus), or run without it")
+    print("Ctrl-C stops them all")
+    return _until_stopped(*processes)
 
 
 def _create_mlflow_store(settings: Settings) -> None:
@@ -502,6 +525,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return _until_stopped(start_server(serve_command(args.port)))
 
 
+def cmd_exporter(args: argparse.Namespace, settings: Settings) -> int:
+    from mlops_assets.ops.exporter import serve
+
+    serve(settings, args.port, args.refresh)
+    return 0
+
+
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.ops.score import score_day
 
@@ -518,6 +548,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "up": cmd_up,
     "serve": cmd_serve,
+    "exporter": cmd_exporter,
     "status": cmd_status,
     "retrain": cmd_retrain,
     "rollback": cmd_rollback,

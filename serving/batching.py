@@ -18,7 +18,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,6 +38,14 @@ class CanaryAnswers:
 
     def part(self, own: slice) -> CanaryAnswers:
         return replace(self, rows=self.rows[own], probabilities=self.probabilities[own])
+
+
+class Answers(NamedTuple):
+    """Per row of a request: the version that answers, its P(fraud) and its decision."""
+
+    versions: list[str]
+    probabilities: np.ndarray
+    flagged: np.ndarray
 
 
 @dataclass
@@ -61,16 +69,16 @@ class Scored:
         canary = self.canary.part(own) if self.canary is not None else None
         return replace(self, probabilities=self.probabilities[own], rows=own, canary=canary)
 
-    def answers(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def answers(self) -> Answers:
         """Per row: the version that answers, its P(fraud) and its decision at its own threshold."""
         flagged = self.probabilities >= self.threshold
         if self.canary is None or not self.canary.rows.any():
-            return [self.version] * len(self.probabilities), self.probabilities, flagged
+            return Answers([self.version] * len(self.probabilities), self.probabilities, flagged)
         rows = self.canary.rows
         probabilities = np.where(rows, self.canary.probabilities, self.probabilities)
         flagged = np.where(rows, self.canary.probabilities >= self.canary.threshold, flagged)
         versions = [self.canary.version if own else self.version for own in rows.tolist()]
-        return versions, probabilities, flagged
+        return Answers(versions, probabilities, flagged)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mlops_assets.lib.featurize.features import model_input
 from mlops_assets.lib.loop.rollout import in_canary
-from serving.batching import CanaryAnswers, Scored
+from serving.batching import Answers, CanaryAnswers, Scored
 from serving.champion import Loaded
 from serving.online import OnlineMirror
 from serving.schemas import Factor, Transaction
@@ -52,20 +52,20 @@ def canary_answers(canary: tuple[Loaded, float], frame: pd.DataFrame, inputs: pd
     return CanaryAnswers(loaded.version, loaded.threshold, rows, probabilities)
 
 
-def predictions_json(scored: Scored, ids: list[str]) -> tuple[bytes, list[str], list[tuple[str, bool]]]:
+def predictions_json(scored: Scored, ids: list[str]) -> tuple[bytes, list[str], Answers]:
     """The `/predict` answer (`PredictResponse`) written directly (for 10,000 rows, building a
     pydantic object per prediction costs more than the scoring); the versions that answered, the
-    champion first; and each row's (version, decision). `model_version` is the champion's, or the
-    canary's when it answered every row; each prediction names its own."""
-    versions, probabilities, flagged = scored.answers()
+    champion first; and each row's answer. `model_version` is the champion's, or the canary's
+    when it answered every row; each prediction names its own."""
+    answers = scored.answers()
+    versions, probabilities, flagged = answers
     predictions = [
         {"transaction_id": t, "fraud_probability": p, "is_fraud": f, "model_version": v}
         for t, p, f, v in zip(ids, probabilities.tolist(), flagged.tolist(), versions, strict=True)
     ]
     answered = sorted(set(versions), key=lambda version: version != scored.version)
     body = {"model_version": answered[0], "predictions": predictions}
-    decisions = list(zip(versions, flagged.tolist(), strict=True))
-    return json.dumps(body, separators=(",", ":")).encode(), answered, decisions
+    return json.dumps(body, separators=(",", ":")).encode(), answered, answers
 
 
 def answering(champion: Loaded, canary: tuple[Loaded, float] | None, customer_id: int) -> Loaded:

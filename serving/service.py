@@ -34,9 +34,9 @@ import asyncio
 import gc
 import logging
 import os
-from collections import Counter
 
 import bentoml
+import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
@@ -49,9 +49,10 @@ from mlops_assets.feature_store import open_store
 from mlops_assets.lib.data.labels import LabelFolder
 from mlops_assets.lib.featurize.features import model_inputs as spec_inputs
 from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
+from mlops_assets.lib.quality.score_bins import bin_counts
 from mlops_assets.lib.quality.shadow import ShadowLog
 from mlops_assets.settings import Settings, secret
-from serving.batching import MicroBatcher, Overloaded, Scored
+from serving.batching import Answers, MicroBatcher, Overloaded, Scored
 from serving.champion import Loaded, ServedModels
 from serving.guard import RequestGuard, error_body
 from serving.online import OnlineMirror
@@ -154,6 +155,22 @@ FEEDBACK_LABELS = bentoml.metrics.Counter(
     documentation="Labels accepted by POST /feedback, by class.",
     labelnames=["is_fraud"],
 )
+SCORES = bentoml.metrics.Counter(
+    name="fraud_detector_scores",
+    documentation="Transactions answered, by the version that answered and the bin of its P(fraud)"
+    " (`bin` is the bin's lower edge, mlops_assets.lib.quality.score_bins): the live score distribution.",
+    labelnames=["model_version", "bin"],
+)
+BATCH_ROWS = bentoml.metrics.Histogram(
+    name="fraud_detector_batch_rows",
+    documentation="Transactions per micro-batch scored (concurrent requests are scored together).",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 4096, 10_000),
+)
+READY = bentoml.metrics.Gauge(
+    name="fraud_detector_ready",
+    documentation="1 once every live worker has a champion loaded and answers /predict (as /readyz).",
+    multiprocess_mode="livemin",
+)
 
 
 # Read once per process, when BentoML imports the service: it needs some of them at declaration.
@@ -229,6 +246,7 @@ class FraudDetector:
             log.info("online features reloaded")
 
     def _publish_version(self) -> None:
+        READY.set(1 if self.models.champion is not None else 0)
         if self.models.champion is not None:
             MODEL_VERSION.set(int(self.models.champion.version))
 
@@ -262,6 +280,7 @@ class FraudDetector:
         """One micro-batch, in a worker thread, by the champion loaded when it starts (and by the
         rollout's canary for the rows of its customers)."""
         loaded, canary = self._loaded(), self.models.canary
+        BATCH_ROWS.observe(len(transactions))
         frame = transactions_frame(transactions)
         inputs = model_inputs(self.features, frame)
         degraded = tuple(self.degraded())  # as the batch was scored: its features may be the defaults
@@ -282,9 +301,8 @@ class FraudDetector:
             return Response(body, status_code=status, media_type="application/json", headers={"Retry-After": "1"})
         if self.models.challenger is not None:
             self.shadow.offer(transactions, scored)
-        body, answered, decisions = predictions_json(scored, [t.transaction_id for t in transactions])
-        for (version, is_fraud), count in Counter(decisions).items():
-            PREDICTIONS.labels(model_version=version, is_fraud=str(int(is_fraud))).inc(count)
+        body, answered, answers = predictions_json(scored, [t.transaction_id for t in transactions])
+        _count_answers(answers)
         headers = {"X-Model-Version": ",".join(answered)}
         if scored.degraded:
             headers["X-Degraded"] = ",".join(scored.degraded)
@@ -311,6 +329,19 @@ class FraudDetector:
             network_probability=network_probability,
             factors=factors,
         )
+
+
+def _count_answers(answers: Answers) -> None:
+    """The answers of one request in the metrics: decisions and score bins, by answering version."""
+    versions = np.asarray(answers.versions)
+    for version in set(answers.versions):
+        own = versions == version
+        flagged = int(answers.flagged[own].sum())
+        for is_fraud, count in (("1", flagged), ("0", int(own.sum()) - flagged)):
+            if count:
+                PREDICTIONS.labels(model_version=version, is_fraud=is_fraud).inc(count)
+        for label, count in bin_counts(answers.probabilities[own]).items():
+            SCORES.labels(model_version=version, bin=label).inc(count)
 
 
 FraudDetector.add_asgi_middleware(

@@ -1,5 +1,5 @@
-"""The server processes the commands start: `dagster dev` (the UI, the daemon and its sensors) and
-`bentoml serve` of the service, from the repository root."""
+"""The server processes the commands start: `dagster dev` (the UI, the daemon and its sensors),
+`bentoml serve` of the service and the pipeline's metrics exporter, from the repository root."""
 
 import signal
 import subprocess
@@ -34,3 +34,8 @@ def serve_command(port: int) -> list[str]:
     """`bentoml serve` of the service on 127.0.0.1:`port`."""
     bentoml = Path(sys.executable).with_name("bentoml")
     return [str(bentoml), "serve", "serving.service:FraudDetector", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def exporter_command(port: int) -> list[str]:
+    """`mlops exporter` (the pipeline's metrics) on 127.0.0.1:`port`."""
+    return [str(Path(sys.executable).with_name("mlops")), "exporter", "--port", str(port)]

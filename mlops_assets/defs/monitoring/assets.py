@@ -117,6 +117,9 @@ def drift_report(
         "pre_drift_pr_auc": pre_drift,
         "shadow": shadow,
         "report": str(html),
+        # Per monitored input and per network node, for the metrics exporter and dashboards.
+        "inputs": _by_row(inputs_table[["method", "value", "threshold", "shifted"]]),
+        "network": _by_row(network_table[["legitimate_js", "fraud_js"]]) if network_table is not None else {},
     }
     metadata = {
         "verdict": verdict,
@@ -149,6 +152,15 @@ def drift_report(
             pd.DataFrame(shadow).set_index("challenger_version").round(4).T.to_markdown()
         )
     return dg.Output(record, metadata=metadata)
+
+
+def _by_row(table: pd.DataFrame) -> dict[str, dict]:
+    """`table` as {index: {column: value}} for a JSON record, NaN as null."""
+    plain = table.astype(object).where(table.notna(), None)
+    return {
+        str(name): {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for name, row in plain.iterrows()
+    }
 
 
 def _validated_between(table, first: str, day: str) -> tuple[list[str], pd.DataFrame]:

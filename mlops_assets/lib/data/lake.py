@@ -97,6 +97,10 @@ class Lake:
     def read(self, key: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         return pq.read_table(self.path(key, partition), columns=columns, filesystem=self.filesystem).to_pandas()
 
+    def row_count(self, key: str, partition: str | None = None) -> int:
+        """The rows of a table, from its Parquet footer (nothing else is read)."""
+        return pq.read_metadata(self.path(key, partition), filesystem=self.filesystem).num_rows
+
     def exists(self, key: str, partition: str | None = None) -> bool:
         info = self.filesystem.get_file_info(self.path(key, partition))
         return info.type == pafs.FileType.File

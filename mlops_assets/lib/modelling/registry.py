@@ -52,6 +52,12 @@ class VersionInfo:
     version: str
     run_id: str
     tags: dict[str, str]
+    registered_at: float = 0.0  # seconds since the epoch
+
+
+def _version_info(found) -> VersionInfo:
+    """Our view of an MLflow `ModelVersion` (its creation time is in milliseconds)."""
+    return VersionInfo(str(found.version), found.run_id, dict(found.tags), found.creation_timestamp / 1000)
 
 
 def reference_end(version: VersionInfo) -> str:
@@ -116,9 +122,7 @@ class Registry:
 
     def versions(self) -> list[VersionInfo]:
         found = self.client.search_model_versions(f"name = '{self.model_name}'")
-        return sorted(
-            (VersionInfo(str(v.version), v.run_id, dict(v.tags)) for v in found), key=lambda v: int(v.version)
-        )
+        return sorted((_version_info(v) for v in found), key=lambda v: int(v.version))
 
     def registered_by(self, first_run_id: str, kind: str) -> VersionInfo | None:
         """The version of `kind` that the Dagster run `first_run_id`, or a retry of it, registered."""
@@ -132,7 +136,7 @@ class Registry:
         if version is None:
             return None
         found = self.client.get_model_version(self.model_name, str(version))
-        return VersionInfo(str(found.version), found.run_id, dict(found.tags))
+        return _version_info(found)
 
     def version(self, version: str) -> VersionInfo | None:
         """One registered version, or None when there is no such version."""
@@ -145,7 +149,7 @@ class Registry:
             if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
                 return None
             raise
-        return VersionInfo(str(found.version), found.run_id, dict(found.tags))
+        return _version_info(found)
 
     def set_tags(self, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
