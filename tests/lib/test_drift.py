@@ -205,6 +205,16 @@ def test_the_network_sees_nothing_move_in_a_like_window(reference: CompiledNetwo
     assert np.isnan(moved.loc["hour_of_day", "fraud_js"])  # not a child of fraud
 
 
+def test_rows_with_a_state_the_network_does_not_know_are_left_out(reference: CompiledNetwork) -> None:
+    """A window with missing values of a variable trained without any (the discretizer names them
+    `missing`) is judged on its other rows, as if they were all it had."""
+    window = sample(10_000, 0.1, [0.1, 0.1, 0.8], [0.2, 0.3, 0.5])
+    unknown = window.assign(channel=np.where(np.arange(len(window)) % 10 == 0, "missing", window["channel"]))
+    known = unknown[unknown["channel"] != "missing"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(network_drift(reference, unknown), network_drift(reference, known))
+    assert network_drift(reference, unknown).loc["channel", "fraud_js"] > 0.2
+
+
 def test_the_network_separates_a_new_fraud_pattern_from_moved_inputs(reference: CompiledNetwork) -> None:
     concept = network_drift(reference, sample(10_000, 0.1, [0.1, 0.1, 0.8], [0.2, 0.3, 0.5]))
     assert concept.loc["channel", "fraud_js"] > 0.2 and concept.loc["channel", "legitimate_js"] < 0.005

@@ -333,12 +333,16 @@ def network_drift(
     parents do not include fraud or fraud is 0 (the inputs moved), and `fraud_js` for the
     children of fraud with fraud = 1 (what fraud looks like moved: the concept). Each is the mean
     Jensen-Shannon divergence over parent configurations, weighted by how often the window has
-    them."""
+    them. Rows with a state the network does not know are left out."""
     target = reference.target
     data = window[[node for node in reference.cardinality if node in window.columns]]
+    # A row with a state the network does not have (a missing value, where the training data had
+    # none) is one it cannot describe: it is left out of the refit, not a failure of the report.
+    known = np.logical_and.reduce([data[node].isin(reference.state_names[node]).to_numpy() for node in data.columns])
+    data = data[known].reset_index(drop=True)
     model = fit_parameters(reference.to_pgmpy(), data, reference.state_names, equivalent_sample_size)
     refitted = CompiledNetwork.from_pgmpy(model, target)
-    codes = {node: state_codes(window[node], reference.state_names[node]) for node in data.columns}
+    codes = {node: state_codes(data[node], reference.state_names[node]) for node in data.columns}
     rows = []
     for before, after in zip(reference.factors, refitted.factors, strict=True):
         node, parents = before.variables[0], before.variables[1:]
