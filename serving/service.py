@@ -49,6 +49,7 @@ from mlops_assets.feature_store import open_store
 from mlops_assets.lib.data.labels import LabelFolder
 from mlops_assets.lib.featurize.features import model_inputs as spec_inputs
 from mlops_assets.lib.modelling.registry import MODEL_NAME, Registry
+from mlops_assets.lib.quality.score_bins import LABELS as SCORE_BINS
 from mlops_assets.lib.quality.score_bins import bin_counts
 from mlops_assets.lib.quality.shadow import ShadowLog
 from mlops_assets.settings import Settings, secret
@@ -248,7 +249,12 @@ class FraudDetector:
     def _publish_version(self) -> None:
         READY.set(1 if self.models.champion is not None else 0)
         if self.models.champion is not None:
-            MODEL_VERSION.set(int(self.models.champion.version))
+            version = self.models.champion.version
+            MODEL_VERSION.set(int(version))
+            # Every bin of the champion's score distribution is a series from the start, at 0: the
+            # PSI rule compares each bin with the reference, and an absent series would drop its bin.
+            for label in SCORE_BINS:
+                SCORES.labels(model_version=version, bin=label)
 
     def degraded(self) -> dict[str, str]:
         """The dependencies this worker cannot read now, with the last error of each."""

@@ -59,14 +59,16 @@ def dagster_samples(instance, jobs: list[str], check_keys: list) -> list[Sample]
     for job in jobs:
         for status in finished:
             count = instance.get_runs_count(dg.RunsFilter(job_name=job, statuses=[status]))
-            samples.append(Sample("mlops_dagster_runs", float(count), {"job": job, "status": status.value.lower()}))
+            samples.append(
+                Sample("mlops_dagster_runs", float(count), {"dagster_job": job, "status": status.value.lower()})
+            )
         newest = instance.get_run_records(dg.RunsFilter(job_name=job, statuses=finished), limit=1)
         if newest:
             record = newest[0]
             failed = record.dagster_run.status == dg.DagsterRunStatus.FAILURE
-            samples.append(Sample("mlops_dagster_latest_run_failed", float(failed), {"job": job}))
+            samples.append(Sample("mlops_dagster_latest_run_failed", float(failed), {"dagster_job": job}))
             ended = record.end_time or record.update_timestamp.timestamp()
-            samples.append(Sample("mlops_dagster_latest_run_timestamp_seconds", float(ended), {"job": job}))
+            samples.append(Sample("mlops_dagster_latest_run_timestamp_seconds", float(ended), {"dagster_job": job}))
     evaluated = (AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED)
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     for key, record in sorted(latest.items(), key=lambda item: item[0].to_user_string()):
