@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Debian packages are installed as root, through sudo when not root.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install install-runtime lint test demo up bench clean
+.PHONY: install install-runtime lint test demo up prometheus bench clean
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -34,8 +34,8 @@ lint: install
 	$(UV) run dg check defs
 	$(UV) run dg list defs > /dev/null
 
-# The production environment's tests start a real PostgreSQL and Redis, and the UI tests drive
-# headless Chromium: Debian's packages.
+# The production environment's tests start a real PostgreSQL and Redis, the UI tests drive
+# headless Chromium, the observability tests run Prometheus: Debian's packages.
 # The suite runs on three pytest-xdist workers, a test file (or package) at a time so that its
 # fixtures are built once, the longest first, in the order tests/conftest.py gives. Three workers
 # keep the two cores busy while some tests wait on servers and sensor ticks; with both cores
@@ -45,6 +45,7 @@ test: lint
 	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 		[ -x /usr/bin/chromium ] && command -v npm >/dev/null || \
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server chromium nodejs npm)
+	$(MAKE) --no-print-directory prometheus
 	[ -d tests/deploy/crd/node_modules ] || \
 		npm ci --prefix tests/deploy/crd --ignore-scripts --no-audit --no-fund --loglevel=error
 	@scratch=$$(mktemp -d); \
@@ -55,8 +56,14 @@ test: lint
 demo: install
 	$(UV) run mlops demo
 
-up: install
+up: install prometheus
 	$(UV) run mlops up
+
+# Debian's Prometheus (and promtool), without the node exporter it recommends: `mlops up` starts
+# it with deploy/prometheus/rules, and the tests run it and promtool.
+prometheus:
+	[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends prometheus)
 
 bench: install
 	command -v wrk >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk)
