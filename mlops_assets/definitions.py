@@ -5,6 +5,7 @@ image's code server does."""
 
 import dagster as dg
 
+from mlops_assets.defs.alerting import definitions as alerting
 from mlops_assets.defs.evaluation import definitions as evaluation
 from mlops_assets.defs.features import definitions as features
 from mlops_assets.defs.ingestion import definitions as ingestion
@@ -66,6 +67,7 @@ def build_definitions(
         monitoring.definitions(),
         packaging.definitions(),
         scoring.definitions(),
+        alerting.definitions(),
         dg.Definitions(resources=resources, executor=executor),
     )
 
