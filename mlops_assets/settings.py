@@ -85,7 +85,13 @@ PROJECT_FILE = "project.env"
 
 ENVIRONMENTS = ("local", "production")
 # Read only through `secret`, never kept in `Settings`.
-SECRET_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLOPS_REDIS_PASSWORD", "MLOPS_API_KEY")
+SECRET_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "MLOPS_REDIS_PASSWORD",
+    "MLOPS_API_KEY",
+    "MLOPS_ALERT_WEBHOOK_URL",
+)
 # Read in production, required there; exported to child processes in both environments.
 PRODUCTION_VARIABLES = ("MLOPS_STORAGE_URI", "MLOPS_S3_ENDPOINT_URL", "MLOPS_REDIS_URL")
 
@@ -152,6 +158,26 @@ def secret(name: str, environ: dict[str, str] | None = None) -> str | None:
     if name not in SECRET_VARIABLES:
         raise ValueError(f"{name} is not a secret variable; one of {', '.join(SECRET_VARIABLES)}")
     return (os.environ if environ is None else environ).get(name) or None
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where Dagster's failed runs and checks are posted (`defs/alerting`): on only where the
+    secret `MLOPS_ALERT_WEBHOOK_URL` is set; `MLOPS_ALERT_WEBHOOK_FORMAT` (json, slack,
+    alertmanager) and `MLOPS_DAGSTER_URL` (the UI the messages link to)."""
+
+    enabled: bool
+    format: str = "json"
+    dagster_url: str = "http://127.0.0.1:3000"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            enabled=bool(env.get("MLOPS_ALERT_WEBHOOK_URL")),
+            format=env.get("MLOPS_ALERT_WEBHOOK_FORMAT") or "json",
+            dagster_url=env.get("MLOPS_DAGSTER_URL") or "http://127.0.0.1:3000",
+        )
 
 
 @dataclass(frozen=True)

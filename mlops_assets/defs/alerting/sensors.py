@@ -7,12 +7,11 @@ into the run storage). `MLOPS_ALERT_WEBHOOK_FORMAT` picks the receiver (`json`, 
 `alertmanager`), `MLOPS_DAGSTER_URL` the UI the links point at.
 """
 
-import os
-
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from mlops_assets.lib.loop.webhook import FORMATS, Alert, post
+from mlops_assets.settings import AlertSettings
 
 WEBHOOK_VARIABLE = "MLOPS_ALERT_WEBHOOK_URL"
 # Failed evaluations looked at per check and tick: more between two ticks are counted, not sent.
@@ -37,15 +36,13 @@ class AlertWebhook(dg.ConfigurableResource):
 
 def alert_webhook() -> AlertWebhook:
     """The resource as the environment configures it (the URL read when a sensor runs)."""
-    return AlertWebhook(
-        url=dg.EnvVar(WEBHOOK_VARIABLE),
-        format=os.environ.get("MLOPS_ALERT_WEBHOOK_FORMAT", "json"),
-        dagster_url=os.environ.get("MLOPS_DAGSTER_URL", "http://127.0.0.1:3000"),
-    )
+    settings = AlertSettings.from_env()
+    return AlertWebhook(url=dg.EnvVar(WEBHOOK_VARIABLE), format=settings.format, dagster_url=settings.dagster_url)
 
 
 def _default_status() -> dg.DefaultSensorStatus:
-    return dg.DefaultSensorStatus.RUNNING if os.environ.get(WEBHOOK_VARIABLE) else dg.DefaultSensorStatus.STOPPED
+    running = AlertSettings.from_env().enabled
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
 @dg.run_failure_sensor(
