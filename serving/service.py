@@ -339,11 +339,13 @@ class FraudDetector:
 
 def _count_answers(answers: Answers) -> None:
     """The answers of one request in the metrics: decisions and score bins, by answering version."""
-    versions = np.asarray(answers.versions)
-    for version in set(answers.versions):
-        own = versions == version
+    answering = set(answers.versions)
+    # Only a rollout's canary makes two versions answer one request: then each row is matched.
+    versions = np.asarray(answers.versions) if len(answering) > 1 else None
+    for version in answering:
+        own = slice(None) if versions is None else versions == version
         flagged = int(answers.flagged[own].sum())
-        for is_fraud, count in (("1", flagged), ("0", int(own.sum()) - flagged)):
+        for is_fraud, count in (("1", flagged), ("0", len(answers.flagged[own]) - flagged)):
             if count:
                 PREDICTIONS.labels(model_version=version, is_fraud=is_fraud).inc(count)
         for label, count in bin_counts(answers.probabilities[own]).items():
