@@ -25,16 +25,17 @@ def rule_files() -> list[Path]:
 
 
 def prometheus_config(
-    service: str, exporter: str, rules: list[Path], interval: str = "15s", alertmanager: str | None = None
+    service: str, exporter: str | None, rules: list[Path], interval: str = "15s", alertmanager: str | None = None
 ) -> dict:
-    """Prometheus's configuration: the service and the exporter (`host:port` each) scraped and the
-    rules evaluated every `interval`; alerts sent to `alertmanager` (`host:port`) when given."""
+    """Prometheus's configuration: the service and the exporter (`host:port` each; None: no
+    exporter) scraped and the rules evaluated every `interval`; alerts sent to `alertmanager`
+    (`host:port`) when given."""
+    targets = {SERVICE_JOB: service, EXPORTER_JOB: exporter}
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(path) for path in rules],
         "scrape_configs": [
-            {"job_name": SERVICE_JOB, "static_configs": [{"targets": [service]}]},
-            {"job_name": EXPORTER_JOB, "static_configs": [{"targets": [exporter]}]},
+            {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in targets.items() if target
         ],
     }
     if alertmanager:

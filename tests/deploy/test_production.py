@@ -13,12 +13,14 @@ import logging
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pandas as pd
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -49,6 +51,7 @@ from tests.serving.conftest import serving, wait_for_model
 from tests.serving.test_bento import BENTOML, bentoml_json
 from tests.support.history import DAYS, run_config
 from tests.support.processes import wait_until
+from tests.support.prometheus import fast_rules, prometheus_server
 from tests.support.servers import moto_server, postgres_server, redis_server
 from tests.support.tcp_relay import tcp_relay
 from tests.test_cli import MLOPS
@@ -325,7 +328,9 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
     """The service reaches MLflow's database and Redis through relays that the test cuts: every
     `/predict` is still a 200, by the loaded champion with the defaults of unknown customers and
     merchants, `/readyz` stays ready, and `/model`, `X-Degraded` and the gauge say what is down.
-    A champion promoted during the outage is served once the relays are restored."""
+    A champion promoted during the outage is served once the relays are restored. Under load all
+    along, a real Prometheus with the project's rules fires `FraudDetectorDegraded` for each
+    dependency during the outage, and resolves it after."""
     settings, postgres = production
     registry = Registry(settings.mlflow_tracking_uri, MODEL_NAME)
     champion = registry.alias(CHAMPION)
@@ -358,9 +363,17 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
             "MLOPS_SERVING_WORKERS": str(WORKERS),
         }
         log_path = tmp_path / "bentoml.log"
-        with serving(log_path, environment) as (url, client):
+        with (
+            serving(log_path, environment) as (url, client),
+            prometheus_server(
+                tmp_path / "prometheus", url.removeprefix("http://"), None, fast_rules(tmp_path)
+            ) as prometheus,
+            predict_load(url, body),
+        ):
             # `/readyz` answers once one worker is up: the outage is to find them all serving.
             every_worker_says(log_path, "Service fraud_detector initialized", 120)
+            prometheus.wait_for('up{job="fraud-detector"} == 1', 60, "Prometheus scrapes the service")
+            assert prometheus.alerts("FraudDetectorDegraded") == []
             answer = client.post("/predict", json=body)
             assert answer.status_code == 200 and "X-Degraded" not in answer.headers, answer.text
             assert probabilities(answer) == pytest.approx(expected(champion, known), abs=1e-6)
@@ -385,6 +398,7 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
             gauges = degraded_gauges(client.get("/metrics").text)
             assert gauges == {"registry": 1.0, "online_store": 1.0}, gauges
             outage_reports = [client.get("/model").text for _ in range(4)]
+            wait_until(lambda: firing(prometheus) == down, 60, "FraudDetectorDegraded fires for both", log_path)
 
             database.restore()
             redis.restore()
@@ -402,8 +416,37 @@ def test_the_service_keeps_answering_while_the_registry_and_redis_are_down(produ
             recovered = {"registry": 0.0, "online_store": 0.0}
             gauges_back = lambda: degraded_gauges(client.get("/metrics").text) == recovered  # noqa: E731
             wait_until(gauges_back, 60, "every worker's degraded gauges back to 0", log_path)
+            wait_until(lambda: not prometheus.alerts("FraudDetectorDegraded"), 60, "the alert resolves", log_path)
     places = [("the service's log", log_path.read_bytes())]
     assert not leaks(secrets(), [*places, *(("GET /model", report.encode()) for report in outage_reports)])
+
+
+@contextlib.contextmanager
+def predict_load(url: str, body: dict, most: int = 20_000) -> Iterator[None]:
+    """/predict requests one after another in a thread while the block runs (at most `most`)."""
+    stop = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(most):
+                if stop.is_set():
+                    return
+                with contextlib.suppress(httpx.TransportError):
+                    client.post("/predict", json=body)
+
+    sender = threading.Thread(target=send, daemon=True, name="load")
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join(timeout=60)
+
+
+def firing(prometheus) -> set[str]:
+    """The dependencies `FraudDetectorDegraded` fires for now (pending ones not counted)."""
+    alerts = prometheus.alerts("FraudDetectorDegraded")
+    return {alert["labels"]["dependency"] for alert in alerts if alert["state"] == "firing"}
 
 
 def every_worker_says(log_path: Path, first_words: str, seconds: float) -> None:

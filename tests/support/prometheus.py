@@ -75,10 +75,10 @@ def fast_rules(folder: Path, hold: str = "1s") -> list[Path]:
 
 @contextlib.contextmanager
 def prometheus_server(
-    folder: Path, service: str, exporter: str, rules: list[Path] | None = None, interval: str = "1s"
+    folder: Path, service: str, exporter: str | None, rules: list[Path] | None = None, interval: str = "1s"
 ) -> Iterator[Prometheus]:
-    """Prometheus on a free loopback port scraping `service` and `exporter` (`host:port`) every
-    `interval`, evaluating `rules` (default: the project's) as often."""
+    """Prometheus on a free loopback port scraping `service` and `exporter` (`host:port`; None: no
+    exporter) every `interval`, evaluating `rules` (default: the project's) as often."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
     scraped = prometheus_config(service, exporter, rules if rules is not None else rule_files(), interval)
