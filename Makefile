@@ -40,13 +40,14 @@ lint: install
 # fixtures are built once, the longest first, in the order tests/conftest.py gives. Three workers
 # keep the two cores busy while some tests wait on servers and sensor ticks; with both cores
 # already saturated, more would not help (see docs/development.md).
-# The mesh manifests' CRD schemas come from the npm registry, pinned in tests/deploy/crd's lockfile.
+# The mesh and monitoring manifests' CRD schemas come from the npm registry, pinned in
+# tests/deploy/crd's lockfile (installed again when the lockfile is newer than what is installed).
 test: lint
 	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 		[ -x /usr/bin/chromium ] && command -v npm >/dev/null || \
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server chromium nodejs npm)
 	$(MAKE) --no-print-directory prometheus
-	[ -d tests/deploy/crd/node_modules ] || \
+	[ tests/deploy/crd/node_modules/.package-lock.json -nt tests/deploy/crd/package-lock.json ] || \
 		npm ci --prefix tests/deploy/crd --ignore-scripts --no-audit --no-fund --loglevel=error
 	@scratch=$$(mktemp -d); \
 	if $(UV) run pytest -n 3 --no-loadscope-reorder --basetemp=$$scratch --durations=20; \

@@ -165,6 +165,9 @@ def build_parser() -> OneLineParser:
     )
     exporter.add_argument("--port", type=_positive_int, default=3002, help="port (default 3002)")
     exporter.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a pod)"
+    )
+    exporter.add_argument(
         "--refresh", type=float, default=15.0, help="seconds between reads of the lake, registry and instance"
     )
 
@@ -528,7 +531,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_exporter(args: argparse.Namespace, settings: Settings) -> int:
     from mlops_assets.ops.exporter import serve
 
-    serve(settings, args.port, args.refresh)
+    serve(settings, args.port, args.refresh, args.host)
     return 0
 
 

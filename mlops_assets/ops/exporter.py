@@ -156,8 +156,8 @@ class PipelineCollector:
             yield family
 
 
-def serve(settings: Settings, port: int = DEFAULT_PORT, refresh_seconds: float = 15.0) -> None:
-    """Serves `/metrics` on 127.0.0.1:`port` until the process is stopped."""
+def serve(settings: Settings, port: int = DEFAULT_PORT, refresh_seconds: float = 15.0, host: str = "127.0.0.1") -> None:
+    """Serves `/metrics` on `host`:`port` until the process is stopped."""
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -173,6 +173,6 @@ def serve(settings: Settings, port: int = DEFAULT_PORT, refresh_seconds: float =
         collector = PipelineCollector(settings, instance, refresh_seconds)
         registry.register(collector)
         collector.samples()  # the first read (the reference scores load the model) before serving
-        with make_server("127.0.0.1", port, make_wsgi_app(registry), handler_class=QuietHandler) as server:
-            print(f"pipeline metrics on http://127.0.0.1:{port}/metrics", flush=True)
+        with make_server(host, port, make_wsgi_app(registry), handler_class=QuietHandler) as server:
+            print(f"pipeline metrics on http://{host}:{port}/metrics", flush=True)
             server.serve_forever()
