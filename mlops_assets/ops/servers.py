@@ -10,16 +10,22 @@ from mlops_assets.settings import REPO_ROOT, Settings
 
 
 def start_server(command: list[str], output=None) -> subprocess.Popen:
-    """A server process (`dagster dev`, `bentoml serve`) from the repository root, on this state
-    (`main` exported it). A child started from a non-interactive shell inherits SIGINT as
-    ignored, and dagster maps SIGTERM onto SIGINT: it is reset, or the server could not be stopped."""
+    """A server process (`dagster dev`, `bentoml serve`, `mlops exporter`) from the repository
+    root, on this state (`main` exported it). A child inherits a signal its parent ignores: a
+    non-interactive shell ignores SIGINT (and dagster maps SIGTERM onto SIGINT), a test worker may
+    ignore SIGTERM. Both are reset, or a server without handlers of its own could not be stopped."""
     return subprocess.Popen(
         command,
         cwd=REPO_ROOT,
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=_default_stop_signals,
     )
+
+
+def _default_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def start_dagster(settings: Settings, port: int, output=None) -> subprocess.Popen:
