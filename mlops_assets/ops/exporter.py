@@ -17,6 +17,7 @@ others are still served.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -167,6 +168,12 @@ def serve(settings: Settings, port: int = DEFAULT_PORT, refresh_seconds: float =
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, *_) -> None:  # one line per scrape is noise
             pass
+
+    def stop(*_) -> None:  # SIGTERM and Ctrl-C end the server cleanly, with exit status 0
+        raise SystemExit(0)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
 
     with open_instance(settings) as instance:
         registry = CollectorRegistry(auto_describe=False)

@@ -25,11 +25,13 @@ def sensor_runs(instance: dg.DagsterInstance, sensor: str = "landing_sensor") ->
 def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_sigterm(
     settings: Settings, instance
 ) -> None:
-    port, serve_port = free_port(), free_port()
+    port, serve_port, exporter_port, prometheus_port = free_port(), free_port(), free_port(), free_port()
     log_path = settings.home / "up.log"
+    ports = ["--port", str(port), "--serve-port", str(serve_port)]
+    ports += ["--exporter-port", str(exporter_port), "--prometheus-port", str(prometheus_port)]
     with open(log_path, "w") as log:
         # Started as a user would start it (SIGINT restored: pytest may run with it ignored).
-        server = start_server([MLOPS, "up", "--port", str(port), "--serve-port", str(serve_port)], log)
+        server = start_server([MLOPS, "up", *ports], log)
         try:
             # Bounds for a slow machine under load (`make test` runs the long stories beside it):
             # in CI the UI once took over 120 s to answer.
@@ -37,6 +39,9 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
             # The serving API runs beside it: alive, not ready before there is a champion.
             wait_until(lambda: status(serve_port, "/livez") == 200, 420, "the serving API", log_path)
             assert status(serve_port, "/readyz") == 503
+            # And the pipeline's exporter, and Prometheus with the rules loaded.
+            wait_until(lambda: status(exporter_port, "/metrics") == 200, 420, "the exporter", log_path)
+            wait_until(lambda: status(prometheus_port, "/-/ready") == 200, 120, "Prometheus", log_path)
             land(settings, days=2, rows=300)
             land(settings, start=DAY + timedelta(days=3), rows=300)  # and a day after a gap
             days = ["2025-03-01", "2025-03-02", "2025-03-04"]
@@ -71,5 +76,6 @@ def test_the_daemon_ingests_new_files_once_builds_their_features_and_stops_on_si
             exit_code = server.wait(timeout=90)
     assert exit_code == 0, log_path.read_text()[-3000:]
     assert not answers(port) and status(serve_port, "/livez") is None
+    assert status(exporter_port, "/metrics") is None and status(prometheus_port, "/-/ready") is None
     # No tick failed: MLflow's store existed before the sensors and the service first opened it.
     assert "Sensor tick caught an error" not in log_path.read_text()
