@@ -413,7 +413,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     ]
     if PROMETHEUS.exists():
         processes.append(start_prometheus(settings, args.prometheus_port, args.serve_port, args.exporter_port))
-        print(f"Prometheus on http://127.0.0.1:{args.prometheus_port} (alerts: /alerts)")
+        print(f"Prometheus on http://127.0.0.1:{args.prometheus_port} (its Alerts tab: every rule and its state)")
     else:
         print(f"no Prometheus at {PROMETHEUS}: `make up` installs it (Debian's prometheus), or run without it")
     print("Ctrl-C stops them all")
