@@ -9,20 +9,11 @@ import subprocess
 import yaml
 
 from mlops_assets.ops.prometheus import RULES, rule_files
+from tests.support.prometheus import alert_rules
 
 PROMTOOL = "/usr/bin/promtool"
 UNIT_TESTS = RULES.parent / "tests" / "alerts.test.yml"
 RUNBOOK = ("summary", "meaning", "where_to_look", "what_to_do")
-
-
-def alerts() -> dict[str, dict]:
-    return {
-        rule["alert"]: rule
-        for path in rule_files()
-        for group in yaml.safe_load(path.read_text())["groups"]
-        for rule in group["rules"]
-        if "alert" in rule
-    }
 
 
 def test_promtool_finds_the_rules_valid() -> None:
@@ -46,14 +37,14 @@ def test_every_alert_is_tested_firing_and_silent_and_an_ordinary_day_fires_none(
     checks = [check for test in tests for check in test["alert_rule_test"]]
     fired = {check["alertname"] for check in checks if check["exp_alerts"]}
     silent = {check["alertname"] for check in checks if not check["exp_alerts"]}
-    assert fired == set(alerts()) and silent == set(alerts())
+    assert fired == set(alert_rules()) and silent == set(alert_rules())
     [ordinary] = [test for test in tests if test["name"] == "an ordinary day fires nothing"]
-    assert {check["alertname"] for check in ordinary["alert_rule_test"]} == set(alerts())
+    assert {check["alertname"] for check in ordinary["alert_rule_test"]} == set(alert_rules())
     assert all(check["exp_alerts"] == [] for check in ordinary["alert_rule_test"])
 
 
 def test_every_alert_says_what_it_means_where_to_look_and_what_to_do() -> None:
-    for name, rule in alerts().items():
+    for name, rule in alert_rules().items():
         assert set(rule["annotations"]) == set(RUNBOOK), name
         assert all(len(rule["annotations"][field]) > 20 for field in RUNBOOK), name
         assert rule["labels"]["severity"] in ("page", "warning"), name

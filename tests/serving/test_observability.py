@@ -19,7 +19,13 @@ from mlops_assets.settings import Settings
 from tests.serving.conftest import Served, new_transactions
 from tests.support.history import DAYS
 from tests.support.processes import free_port
-from tests.support.prometheus import Prometheus, panel_expressions, prometheus_server, rule_expressions
+from tests.support.prometheus import (
+    Prometheus,
+    alert_rules,
+    panel_expressions,
+    prometheus_server,
+    rule_expressions,
+)
 
 LAST_DAY = f"2025-03-{DAYS:02d}"
 TRAFFIC_SECONDS = 90  # the longest the test sends requests while it waits for every series
@@ -99,7 +105,7 @@ def _until_every_expression_has_data(served: Served, prometheus: Prometheus, exp
     """Sends /predict requests (bounded: `TRAFFIC_SECONDS`) until each expression answers with a
     sample; returns those that never did. Alert expressions are conditions, empty while they do
     not hold: for them, only that they evaluate (no error)."""
-    alerts = {name for name in rule_expressions() if name[0].isupper()}
+    alerts = set(alert_rules())
     for name in alerts:
         prometheus.query(expressions[name])
     waiting = set(expressions) - alerts

@@ -102,14 +102,21 @@ def prometheus_server(
         process.wait(timeout=30)
 
 
+def project_rules() -> list[dict]:
+    """Every rule of the project's rule files, recording rules and alerts, in file order."""
+    return [
+        rule for path in rule_files() for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]
+    ]
+
+
 def rule_expressions() -> dict[str, str]:
     """Every rule's expression, by its record or alert name."""
-    found = {}
-    for path in rule_files():
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                found[rule.get("record") or rule["alert"]] = rule["expr"]
-    return found
+    return {rule.get("record") or rule["alert"]: rule["expr"] for rule in project_rules()}
+
+
+def alert_rules() -> dict[str, dict]:
+    """The alerting rules, by name."""
+    return {rule["alert"]: rule for rule in project_rules() if "alert" in rule}
 
 
 def panel_expressions() -> dict[str, str]:
