@@ -180,6 +180,78 @@ class AlertSettings:
         )
 
 
+ENGINES = ("pandas", "spark")
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How the Spark engine runs (`MLOPS_ENGINE=spark`, `lib/spark/`), from `MLOPS_SPARK_*`.
+
+    Locally Spark runs in local mode inside the step's process; with a `k8s://` master the step
+    is the driver (client mode) and Kubernetes starts the executors from `image`."""
+
+    master: str = "local[*]"
+    # Shuffle partitions, and the buckets of entities the window features are computed in; 0: as
+    # many as the data needs (`lib/spark/features.py`).
+    partitions: int = 0
+    driver_memory: str = "4g"  # the local-mode JVM, which holds the shuffles
+    # The S3A connector's jars (hadoop-aws and the AWS SDK), comma-separated; `make spark-jars`.
+    jars: str = ""
+    # Kubernetes only: the executors' image, namespace, service account, count and size.
+    image: str = ""
+    namespace: str = "mlops"
+    service_account: str = "mlops-spark"
+    executors: int = 2
+    executor_cores: int = 2
+    executor_memory: str = "4g"
+
+    @classmethod
+    def from_variables(cls, env: Mapping[str, str]) -> SparkSettings:
+        values: dict[str, object] = {name: env[var].strip() for name, var in _SPARK_TEXT.items() if env.get(var)}
+        for name, variable in _SPARK_NUMBERS.items():
+            if env.get(variable):
+                try:
+                    values[name] = int(env[variable])
+                except ValueError:
+                    raise ValueError(f"{variable} is {env[variable]!r}; it must be an integer") from None
+                if values[name] < 0:
+                    raise ValueError(f"{variable} is {env[variable]!r}; it must not be negative")
+        if "jars" not in values:
+            bundled = sorted((REPO_ROOT / ".tools" / "spark-jars").glob("*.jar"))
+            values["jars"] = ",".join(str(path) for path in bundled)
+        return cls(**values)
+
+    @property
+    def on_kubernetes(self) -> bool:
+        return self.master.startswith("k8s://")
+
+    def to_variables(self) -> dict[str, str]:
+        """The variables of the settings that differ from the defaults (the jars' too)."""
+        default = SparkSettings()
+        names = {**_SPARK_TEXT, **_SPARK_NUMBERS}
+        return {
+            variable: str(getattr(self, name))
+            for name, variable in names.items()
+            if getattr(self, name) != getattr(default, name)
+        }
+
+
+_SPARK_TEXT = {
+    "master": "MLOPS_SPARK_MASTER",
+    "driver_memory": "MLOPS_SPARK_DRIVER_MEMORY",
+    "jars": "MLOPS_SPARK_JARS",
+    "image": "MLOPS_SPARK_IMAGE",
+    "namespace": "MLOPS_SPARK_NAMESPACE",
+    "service_account": "MLOPS_SPARK_SERVICE_ACCOUNT",
+    "executor_memory": "MLOPS_SPARK_EXECUTOR_MEMORY",
+}
+_SPARK_NUMBERS = {
+    "partitions": "MLOPS_SPARK_PARTITIONS",
+    "executors": "MLOPS_SPARK_EXECUTORS",
+    "executor_cores": "MLOPS_SPARK_EXECUTOR_CORES",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved local paths and endpoints; build with `Settings.from_env()`."""
@@ -203,6 +275,10 @@ class Settings:
     aws_region: str = ""  # from AWS_REGION or AWS_DEFAULT_REGION; empty: the SDK's own resolution
     features: FeatureSpec = field(default_factory=FeatureSpec)  # windows, label delay, time zone
     serving: ServingSettings = field(default_factory=ServingSettings)
+    # What computes the entity features, the point-in-time joins and batch scoring: `pandas` in
+    # the step's process, or `spark` (`MLOPS_ENGINE`).
+    engine: str = "pandas"
+    spark: SparkSettings = field(default_factory=SparkSettings)
 
     @property
     def production(self) -> bool:
@@ -269,6 +345,10 @@ class Settings:
             if missing:
                 raise ValueError(f"MLOPS_ENV=production needs {', '.join(missing)} (see docs/deploying.md)")
 
+        engine = env.get("MLOPS_ENGINE") or "pandas"
+        if engine not in ENGINES:
+            raise ValueError(f"MLOPS_ENGINE is {engine!r}; it must be one of {', '.join(ENGINES)}")
+
         def path(variable: str) -> Path:
             value = env.get(variable)
             return Path(value).expanduser().resolve() if value else home / PATH_VARIABLES[variable]
@@ -296,6 +376,8 @@ class Settings:
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
             features=FeatureSpec.from_variables(env),
             serving=ServingSettings.from_variables(env),
+            engine=engine,
+            spark=SparkSettings.from_variables(env),
         )
 
     def ensure_dirs(self) -> None:
@@ -322,6 +404,8 @@ class Settings:
             "MLOPS_GIT_COMMIT": self.git_commit,
             "MLOPS_RETRAIN_CRON": self.retrain_cron,
             "MLOPS_ENV": self.environment,
+            "MLOPS_ENGINE": self.engine,
+            **self.spark.to_variables(),
             **self.features.to_variables(),
             **{
                 name: value

@@ -16,6 +16,7 @@ from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeIOManager, LakeResource, LandingResource, RecordIOManager, ReportsResource
 from mlops_assets.resources.model_registry import EXPERIMENT, ModelRegistryResource, mlflow_tracking
 from mlops_assets.resources.policy import RetrainPolicyResource
+from mlops_assets.resources.spark import SparkResource
 from mlops_assets.settings import Settings, secret
 
 
@@ -46,6 +47,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "record_io_manager": RecordIOManager(root=settings.lake_location, s3=s3),
         "reports": ReportsResource(root=settings.reports_location, s3=s3),
         "retrain_policy": RetrainPolicyResource(),
+        "spark": SparkResource.of(settings),
         "model_registry": ModelRegistryResource(
             tracking_uri=settings.mlflow_tracking_uri,
             git_commit=settings.git_commit,

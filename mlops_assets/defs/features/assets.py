@@ -12,10 +12,13 @@ from mlops_assets.defs.partitions import DAILY
 from mlops_assets.defs.validation import verdicts
 from mlops_assets.feature_store import definitions
 from mlops_assets.keys import CUSTOMER_FEATURES, FEATURE_SERVICE, MERCHANT_FEATURES, VALIDATED_TRANSACTIONS
+from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.featurize import features
-from mlops_assets.lib.featurize.point_in_time import historical_features
+from mlops_assets.lib.featurize.point_in_time import ViewJoin, historical_features, view_joins
+from mlops_assets.lib.spark import engine as spark_engine
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
+from mlops_assets.resources.spark import SparkResource
 from mlops_assets.settings import Settings
 
 # BackfillPolicy is beta in this Dagster release: its warning at every import would reach every terminal.
@@ -25,7 +28,7 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 # the life of the code location, since the partition mapping below and the Feast views follow them.
 SPEC = Settings.from_env().features
 # A day's features need the days before it that its longest window reaches, and the day itself.
-WITH_HISTORY = dg.AssetIn(
+WITH_HISTORY = dg.AssetDep(
     VALIDATED_TRANSACTIONS,
     partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-SPEC.history_days, end_offset=0),
 )
@@ -41,86 +44,98 @@ def _feast_output_to_log(context: dg.AssetExecutionContext) -> Iterator[None]:
         context.log.debug(printed.getvalue())
 
 
-def feature_summary(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.MetadataValue:
-    """Mean, spread and range of each numeric column, as a table in the asset's metadata."""
+def feature_summary(frame: pd.DataFrame, columns: tuple[str, ...]) -> str:
+    """Mean, spread and range of each numeric column, as a Markdown table for the asset's metadata."""
     numeric = frame[[c for c in columns if c != "last_txn_at"]]
-    return dg.MetadataValue.md(numeric.describe().T[["mean", "std", "min", "max"]].round(3).to_markdown())
+    return numeric.describe().T[["mean", "std", "min", "max"]].round(3).to_markdown()
 
 
 @dg.multi_asset(
-    outs={
-        CUSTOMER_FEATURES: dg.AssetOut(
-            io_manager_key="lake_io_manager",
+    specs=[
+        dg.AssetSpec(
+            CUSTOMER_FEATURES,
+            deps=[WITH_HISTORY],
             kinds={"parquet", "feast"},
             description="Each customer just after each of its transactions: windows, diversity, habits.",
+            group_name="features",
         ),
-        MERCHANT_FEATURES: dg.AssetOut(
-            io_manager_key="lake_io_manager",
+        dg.AssetSpec(
+            MERCHANT_FEATURES,
+            deps=[WITH_HISTORY],
             kinds={"parquet", "feast"},
             description="Each merchant just after each of its transactions, with the fraud rate known then.",
+            group_name="features",
         ),
-    },
-    ins={VALIDATED_TRANSACTIONS: WITH_HISTORY},
+    ],
     partitions_def=DAILY,
     # A backfill of many days is one run: each transaction's features read only rows before it, so
     # the whole range is computed at once from one read of its history.
     backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="features",
 )
-def entity_features(context: dg.AssetExecutionContext, validated_transactions: pd.DataFrame, lake: LakeResource):
+def entity_features(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):
     """Computes the customer and merchant feature rows of the day (or of each day of a backfill's
-    range) from the days before it. A day whose latest validation failed a check is refused, and
-    so are its rows in another day's history (`validation.verdicts`)."""
+    range) from the days before it, with the deployment's engine (pandas here, or Spark:
+    `MLOPS_ENGINE`), and writes a lake table per day. A day whose latest validation failed a check
+    is refused, and so are its rows in another day's history (`validation.verdicts`)."""
     days = list(context.partition_keys)
-    first = pd.Timestamp(days[0], tz="UTC")
-    last = pd.Timestamp(days[-1], tz="UTC")
-    window = pd.date_range(first - pd.Timedelta(days=SPEC.history_days), last, freq="D").strftime("%Y-%m-%d")
-    refused = verdicts.failed_days(lake.lake(), window)
+    table = lake.lake()
+    first = pd.Timestamp(days[0]) - pd.Timedelta(days=SPEC.history_days)
+    window = pd.date_range(first, days[-1], freq="D").strftime("%Y-%m-%d")
+    refused = verdicts.failed_days(table, window)
     refused_in_range = {day: why for day, why in refused.items() if day in days}
     if refused_in_range:
         raise dg.Failure(
             "; ".join(f"validated_transactions {day} {why}" for day, why in sorted(refused_in_range.items()))
             + ": features wait until the day is validated again and passes"
         )
-    refused_in_history = sorted(refused)
-    history = validated_transactions
-    if refused_in_history and len(history):
-        dropped = pd.DatetimeIndex(refused_in_history, tz="UTC")
-        history = history[~history["event_timestamp"].dt.floor("D").isin(dropped)]
-    if history.empty:
+    history_days = [day for day in window if day not in refused and table.exists(VALIDATED_TRANSACTIONS, day)]
+    history_rows = sum(table.row_count(VALIDATED_TRANSACTIONS, day) for day in history_days)
+    if not history_rows:
         raise dg.Failure(f"no validated transactions up to {days[-1]}: ingest the days first")
+    if spark.enabled:
+        written = spark_engine.write_entity_features(spark, table, history_days, days, history_rows, SPEC)
+    else:
+        written = _pandas_entity_features(table, history_days, days)
+    shared = {
+        "days": len(days),
+        "history_rows": history_rows,
+        "history_days_refused": dg.MetadataValue.json(sorted(refused)),
+    }
+    for key, (paths, stats) in written.items():
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                **stats,
+                **shared,
+                "engine": "spark" if spark.enabled else "pandas",
+                "feature_statistics": dg.MetadataValue.md(stats["feature_statistics"]),
+                "path": dg.MetadataValue.path(paths[-1]),
+                "days_written": len(paths),
+            },
+        )
+
+
+def _pandas_entity_features(table: Lake, history_days: list[str], days: list[str]) -> dict[str, tuple]:
+    """The pandas engine: the history in memory, the features of the range's rows, a file per
+    day; per asset, the paths written and the metadata of its rows."""
+    history = pd.concat([table.read(VALIDATED_TRANSACTIONS, day) for day in history_days], ignore_index=True)
     row_day = history["event_timestamp"].dt.strftime("%Y-%m-%d")
     range_rows = history[row_day.isin(days).to_numpy()]
-    customer = features.customer_features(history, range_rows, SPEC)
-    merchant = features.merchant_features(history, range_rows, SPEC)
     range_day = range_rows["event_timestamp"].dt.strftime("%Y-%m-%d").to_numpy()
-    if len(days) == 1:
-        customer_out, merchant_out = customer, merchant
-    else:  # a frame per day of the range, for the lake's daily files
-        customer_out = {day: customer[range_day == day].reset_index(drop=True) for day in days}
-        merchant_out = {day: merchant[range_day == day].reset_index(drop=True) for day in days}
-    yield dg.Output(
-        customer_out,
-        output_name=CUSTOMER_FEATURES,
-        metadata={
-            "dagster/row_count": len(customer),
-            "days": len(days),
-            "customers": int(customer["customer_id"].nunique()),
-            "history_rows": len(history),
-            "history_days_refused": dg.MetadataValue.json(refused_in_history),
-            "feature_statistics": feature_summary(customer, tuple(features.customer_feature_kinds(SPEC))),
-        },
-    )
-    yield dg.Output(
-        merchant_out,
-        output_name=MERCHANT_FEATURES,
-        metadata={
-            "dagster/row_count": len(merchant),
-            "days": len(days),
-            "merchants": int(merchant["merchant_id"].nunique()),
-            "feature_statistics": feature_summary(merchant, tuple(features.merchant_feature_kinds(SPEC))),
-        },
-    )
+    written = {}
+    for key, compute, kinds, entity in (
+        (CUSTOMER_FEATURES, features.customer_features, features.customer_feature_kinds(SPEC), "customer"),
+        (MERCHANT_FEATURES, features.merchant_features, features.merchant_feature_kinds(SPEC), "merchant"),
+    ):
+        rows = compute(history, range_rows, SPEC)
+        paths = [table.write(key, rows[range_day == day].reset_index(drop=True), day) for day in days]
+        stats = {
+            "dagster/row_count": len(rows),
+            f"{entity}s": int(rows[f"{entity}_id"].nunique()),
+            "feature_statistics": feature_summary(rows, tuple(kinds)),
+        }
+        written[key] = (paths, stats)
+    return written
 
 
 @dg.asset(
@@ -146,6 +161,13 @@ def online_features(
     return dg.MaterializeResult(
         metadata={"materialized_from": str(start.date()), "materialized_to": latest, "feature_service": FEATURE_SERVICE}
     )
+
+
+def feature_views(context: dg.AssetExecutionContext, feast: FeastResource) -> list[ViewJoin]:
+    """The feature service's views, as the point-in-time joins read them from the Feast registry."""
+    with _feast_output_to_log(context):
+        store = feast.store()
+    return view_joins(store, store.get_feature_service(FEATURE_SERVICE))
 
 
 def point_in_time_inputs(

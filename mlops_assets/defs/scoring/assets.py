@@ -13,14 +13,17 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from mlops_assets.defs.features.assets import point_in_time_inputs
+from mlops_assets.defs.features.assets import SPEC, feature_views, point_in_time_inputs
 from mlops_assets.defs.partitions import DAILY
 from mlops_assets.keys import CUSTOMER_FEATURES, MERCHANT_FEATURES, SCORED_TRANSACTIONS, VALIDATED_TRANSACTIONS
 from mlops_assets.lib.modelling.registry import CHAMPION, Registry
 from mlops_assets.lib.quality.queue import RANKED_COLUMNS, queue_precision, rank_cards
+from mlops_assets.lib.spark import engine as spark_engine
+from mlops_assets.lib.spark.point_in_time import Scoring
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
 from mlops_assets.resources.model_registry import ModelRegistryResource
+from mlops_assets.resources.spark import SparkResource
 
 # Rows scored at a time: the point-in-time join and the model inputs of 200,000 rows take a few
 # hundred MB, whatever the size of the day.
@@ -63,10 +66,11 @@ def scored_transactions(
     model_registry: ModelRegistryResource,
     feast: FeastResource,
     lake: LakeResource,
+    spark: SparkResource,
 ) -> dg.MaterializeResult:
     """The day's validated transactions with `model_version`, `fraud_probability`, `is_fraud` at
     that version's threshold, and `scored_at`; read, scored and written `CHUNK_ROWS` at a time, so
-    the day is never in memory whole."""
+    the day is never in memory whole (or by Spark, with `MLOPS_ENGINE=spark`)."""
     registry, day, table = model_registry.registry(), context.partition_key, lake.lake()
     info = registry.version(config.version) if config.version else registry.alias(CHAMPION)
     if info is None:
@@ -86,8 +90,15 @@ def scored_transactions(
 
     tally = _Tally()
     empty = scored(table.empty(VALIDATED_TRANSACTIONS, day))
-    parts = (tally.add(scored(chunk)) for chunk in table.read_parts(VALIDATED_TRANSACTIONS, day, CHUNK_ROWS))
-    path = table.write_parts(SCORED_TRANSACTIONS, day, parts, empty)
+    if spark.enabled:
+        scoring = Scoring(model, info.version, threshold, scored_at, SCORED_COLUMNS, SCORED_TRANSACTIONS)
+        views = feature_views(context, feast)
+        path, tally.rows, tally.flagged, tally.probability_sum = spark_engine.score_day(
+            spark, table, views, day, SPEC, scoring, empty
+        )
+    else:
+        parts = (tally.add(scored(chunk)) for chunk in table.read_parts(VALIDATED_TRANSACTIONS, day, CHUNK_ROWS))
+        path = table.write_parts(SCORED_TRANSACTIONS, day, parts, empty)
     context.log.info(f"{tally.rows} transactions of {day} scored by version {info.version}")
     return dg.MaterializeResult(
         metadata={
@@ -98,6 +109,7 @@ def scored_transactions(
             "flagged": tally.flagged,
             "mean_probability": round(tally.probability_sum / tally.rows, 6) if tally.rows else 0.0,
             "path": path,
+            "engine": "spark" if spark.enabled else "pandas",
         },
     )
 

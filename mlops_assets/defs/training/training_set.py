@@ -5,12 +5,14 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from mlops_assets.defs.features.assets import SPEC, feature_summary, point_in_time_inputs
+from mlops_assets.defs.features.assets import SPEC, feature_summary, feature_views, point_in_time_inputs
 from mlops_assets.defs.validation import verdicts
 from mlops_assets.keys import ONLINE_FEATURES, VALIDATED_TRANSACTIONS
 from mlops_assets.lib.featurize import features
+from mlops_assets.lib.spark import engine as spark_engine
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
+from mlops_assets.resources.spark import SparkResource
 
 
 class TrainingSetConfig(dg.Config):
@@ -46,7 +48,11 @@ def input_columns(frame: pd.DataFrame) -> list[str]:
     io_manager_key="lake_io_manager",
 )
 def training_set(
-    context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastResource, lake: LakeResource
+    context: dg.AssetExecutionContext,
+    config: TrainingSetConfig,
+    feast: FeastResource,
+    lake: LakeResource,
+    spark: SparkResource,
 ) -> dg.Output[pd.DataFrame]:
     """Labelled transactions of the window with their point-in-time features, as model inputs (those
     the data's columns give), and which of them are held out for evaluation or lie in the gap."""
@@ -67,9 +73,14 @@ def training_set(
     window = [day for day in days if start_day <= day <= end_day and day not in refused]
     if not window:
         raise dg.Failure(f"no day of {start_day}..{end_day} passed its validation checks: {refused}")
-    transactions = pd.concat([table.read(VALIDATED_TRANSACTIONS, day) for day in window], ignore_index=True)
-    labelled = transactions[transactions["is_fraud"].notna()].reset_index(drop=True)
-    inputs = point_in_time_inputs(context, feast, labelled)
+    if spark.enabled:
+        joined = spark_engine.labelled_inputs(spark, table, feature_views(context, feast), window, SPEC)
+        inputs = joined[list(features.model_inputs(SPEC))]
+        labelled = joined.drop(columns=list(inputs.columns))
+    else:
+        transactions = pd.concat([table.read(VALIDATED_TRANSACTIONS, day) for day in window], ignore_index=True)
+        labelled = transactions[transactions["is_fraud"].notna()].reset_index(drop=True)
+        inputs = point_in_time_inputs(context, feast, labelled)
     available = features.available_inputs(labelled, SPEC)
     holdout_start = pd.Timestamp(end_day, tz="UTC") - pd.Timedelta(days=config.holdout_days - 1)
     gap_start = holdout_start - pd.Timedelta(days=config.gap_days)
@@ -102,6 +113,7 @@ def training_set(
             "without_customer_history": int((frame["has_history"] == 0).sum()),
             "inputs": len(available),
             "inputs_left_out": dg.MetadataValue.json(left_out),
-            "feature_statistics": feature_summary(inputs[list(available)], available),
+            "engine": "spark" if spark.enabled else "pandas",
+            "feature_statistics": dg.MetadataValue.md(feature_summary(inputs[list(available)], available)),
         },
     )

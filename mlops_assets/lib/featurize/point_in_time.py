@@ -13,6 +13,7 @@ value for value (`tests/lib/test_feature_store.py` holds the two equal). Serving
 Feast's own.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pandas as pd
@@ -41,24 +42,43 @@ def historical_features(store, entities: pd.DataFrame, service_name: str = FEATU
     return joined
 
 
+@dataclass(frozen=True)
+class ViewJoin:
+    """What a point-in-time join reads of one feature view of a service, from the Feast registry."""
+
+    keys: dict[str, str]  # the view's join key -> the entity rows' column
+    features: tuple[str, ...]
+    path: str  # the view's batch source (the lake's daily files, as a glob)
+    timestamp_field: str
+    ttl: timedelta | None
+
+
+def view_joins(store, service) -> list[ViewJoin]:
+    """The service's views as Feast reads them: sources, join keys, features and TTLs."""
+    joins = []
+    for projection in service.feature_view_projections:
+        view = store.get_feature_view(projection.name)
+        keys = projection.join_key_map or {column.name: column.name for column in view.entity_columns}
+        source = view.batch_source
+        names = tuple(feature.name for feature in projection.features)
+        joins.append(ViewJoin(dict(keys), names, source.path, source.timestamp_field, view.ttl))
+    return joins
+
+
 def _query(store, service, entities: str) -> str:
     """SELECT the entity columns and each view's features, one ASOF LEFT JOIN per view."""
     columns, joins = [], []
-    for position, projection in enumerate(service.feature_view_projections):
-        view = store.get_feature_view(projection.name)
+    for position, view in enumerate(view_joins(store, service)):
         alias = f"v{position}"
-        keys = projection.join_key_map or {column.name: column.name for column in view.entity_columns}
-        names = [feature.name for feature in projection.features]
-        source = view.batch_source
-        selected = ", ".join([*(_quoted(key) for key in keys), f"{_quoted(source.timestamp_field)} AS __at"])
+        selected = ", ".join([*(_quoted(key) for key in view.keys), f"{_quoted(view.timestamp_field)} AS __at"])
         joins.append(
-            f"ASOF LEFT JOIN (SELECT {selected}, {', '.join(map(_quoted, names))} "
-            f"FROM read_parquet({_literal(source.path)})) {alias} ON "
-            + " AND ".join(f"e.{_quoted(entity_key)} = {alias}.{_quoted(key)}" for key, entity_key in keys.items())
+            f"ASOF LEFT JOIN (SELECT {selected}, {', '.join(map(_quoted, view.features))} "
+            f"FROM read_parquet({_literal(view.path)})) {alias} ON "
+            + " AND ".join(f"e.{_quoted(entity_key)} = {alias}.{_quoted(key)}" for key, entity_key in view.keys.items())
             + f" AND e.{TIMESTAMP} >= {alias}.__at"
         )
         fresh = _fresh(alias, view.ttl)
-        columns += [f"CASE WHEN {fresh} THEN {alias}.{_quoted(n)} END AS {_quoted(n)}" for n in names]
+        columns += [f"CASE WHEN {fresh} THEN {alias}.{_quoted(n)} END AS {_quoted(n)}" for n in view.features]
     return f"SELECT e.* EXCLUDE ({_ROW}), {', '.join(columns)} FROM {entities} e {' '.join(joins)} ORDER BY e.{_ROW}"
 
 
