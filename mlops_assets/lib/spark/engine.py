@@ -97,7 +97,9 @@ def labelled_inputs(resource, lake: Lake, views: list[ViewJoin], days: list[str]
     joined = point_in_time.historical_features(spark, lake, views, transactions, days)
     keep = list(transactions.columns)
     frame = point_in_time.with_model_inputs(joined, spec, keep).orderBy(TIME, "transaction_id").toPandas()
-    return spark_features.as_lake_types(frame)
+    # The transactions' columns in the types the lake's pandas readers give (text as `string`).
+    types = lake.empty(VALIDATED_TRANSACTIONS, days[0]).dtypes
+    return spark_features.as_lake_types(frame).astype({name: types[name] for name in keep})
 
 
 def score_day(resource, lake: Lake, views: list[ViewJoin], day: str, spec: FeatureSpec, scoring, empty: pd.DataFrame):
