@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Debian packages are installed as root, through sudo when not root.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install install-runtime lint test demo up prometheus bench clean
+.PHONY: install install-runtime lint test demo up prometheus spark bench clean
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -46,7 +46,7 @@ test: lint
 	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 		[ -x /usr/bin/chromium ] && command -v npm >/dev/null || \
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql redis-server chromium nodejs npm)
-	$(MAKE) --no-print-directory prometheus
+	$(MAKE) --no-print-directory prometheus spark
 	[ tests/deploy/crd/node_modules/.package-lock.json -nt tests/deploy/crd/package-lock.json ] || \
 		npm ci --prefix tests/deploy/crd --ignore-scripts --no-audit --no-fund --loglevel=error
 	@scratch=$$(mktemp -d); \
@@ -65,6 +65,28 @@ up: install prometheus
 prometheus:
 	[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || \
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends prometheus)
+
+# The Spark engine (MLOPS_ENGINE=spark): Debian's Java 17 when there is no Java, and Spark's S3
+# connector. PyPI's pyspark ships no S3A connector and Maven Central is out of reach here, so the
+# connector's jars (hadoop-aws 3.3.1 with the AWS SDK 1.11.901 bundle) come from a package on PyPI
+# that carries them, checked against its published digest; docs/spark.md says what a cluster
+# image uses instead.
+SPARK_JARS_SDIST := sagemaker_pyspark-1.4.5.tar.gz
+SPARK_JARS_URL := https://files.pythonhosted.org/packages/df/37/88e683fd29270ca890b1b889466325be5461abb93d5ea055bc3a505d40a8/$(SPARK_JARS_SDIST)
+SPARK_JARS_SHA256 := 05ca2d5081d7138ce29a8fb0a9cba077f28c825288ed07aed46a82e63c0bf1fb
+SPARK_JARS := hadoop-aws-3.3.1.jar aws-java-sdk-bundle-1.11.901.jar
+
+spark: $(addprefix $(TOOLS)/spark-jars/,$(SPARK_JARS))
+	command -v java >/dev/null || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends openjdk-17-jre-headless)
+
+$(addprefix $(TOOLS)/spark-jars/,$(SPARK_JARS)) &:
+	mkdir -p $(TOOLS)/spark-jars $(TOOLS)/cache
+	[ -f $(TOOLS)/cache/$(SPARK_JARS_SDIST) ] || curl -fsSL -o $(TOOLS)/cache/$(SPARK_JARS_SDIST) $(SPARK_JARS_URL)
+	echo "$(SPARK_JARS_SHA256)  $(TOOLS)/cache/$(SPARK_JARS_SDIST)" | sha256sum --check --quiet
+	tar -xzf $(TOOLS)/cache/$(SPARK_JARS_SDIST) -C $(TOOLS)/spark-jars --strip-components=3 \
+		$(addprefix sagemaker_pyspark-1.4.5/deps/jars/,$(SPARK_JARS))
+	touch $(TOOLS)/spark-jars/*.jar
 
 bench: install
 	command -v wrk >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk)

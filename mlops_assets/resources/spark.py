@@ -1,11 +1,13 @@
 """The Spark engine as a Dagster resource: which engine the heavy steps use, and their session."""
 
+import dataclasses
 import os
 
 import dagster as dg
 from pydantic import Field
 
-from mlops_assets.settings import Settings
+from mlops_assets.lib.data.storage import S3Access
+from mlops_assets.settings import Settings, secret
 
 
 class SparkResource(dg.ConfigurableResource):
@@ -33,9 +35,16 @@ class SparkResource(dg.ConfigurableResource):
         cores = spark.executors * spark.executor_cores if spark.on_kubernetes else (os.cpu_count() or 1)
         return 2 * cores
 
-    def session(self):
+    def session(self, s3: S3Access | None = None):
+        """The process's session, its S3A connector pointed at `s3` (the lake's access, keys
+        included), by default the deployment's endpoint with the keys of the environment."""
         from mlops_assets.lib.spark.conf import spark_conf
-        from mlops_assets.lib.spark.session import open_session
+        from mlops_assets.lib.spark.session import configure_s3, open_session
 
         settings = Settings.from_env(self.settings)
-        return open_session(spark_conf(settings.spark, settings.s3, self.parallelism(), self.settings))
+        session = open_session(spark_conf(settings.spark, settings.s3, self.parallelism(), self.settings))
+        if s3 is None:
+            keys = (secret("AWS_ACCESS_KEY_ID"), secret("AWS_SECRET_ACCESS_KEY"))
+            s3 = dataclasses.replace(settings.s3, access_key_id=keys[0], secret_access_key=keys[1])
+        configure_s3(session, s3)
+        return session

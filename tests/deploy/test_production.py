@@ -7,6 +7,7 @@ Feast's online store. Every object the graph wrote is read back from S3."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -39,7 +40,7 @@ from mlops_assets.ops.features import build_features
 from mlops_assets.ops.ingest import ingest_pending
 from mlops_assets.ops.retrain import retrain
 from mlops_assets.resources import build_resources
-from mlops_assets.settings import REPO_ROOT, Settings
+from mlops_assets.settings import REPO_ROOT, Settings, SparkSettings
 from mlops_assets.synth import generator
 from serving.champion import load
 from serving.online import unknown_features
@@ -53,12 +54,14 @@ from tests.support.history import DAYS, run_config
 from tests.support.processes import wait_until
 from tests.support.prometheus import fast_rules, prometheus_server
 from tests.support.servers import moto_server, postgres_server, redis_server
+from tests.support.spark import SPARK_VARIABLES, assert_same
 from tests.support.tcp_relay import tcp_relay
 from tests.test_cli import MLOPS
 
 pytestmark = pytest.mark.slow
 
 BUCKET = "mlops-production"
+SPARK_LOCAL = {name: value for name, value in SPARK_VARIABLES.items() if name.startswith("MLOPS_SPARK_")}
 FIRST_DAY = date(2025, 3, 1)
 LAST_DAY = "2025-03-10"
 WORKERS = 2  # of the service in the outage test
@@ -282,6 +285,45 @@ def test_the_whole_graph_runs_on_s3_postgres_and_redis(production, graph, tmp_pa
     known = expected.notna()
     assert known.any()
     assert (online.loc[known, "txn_count_30d"].astype("int64") == expected[known].astype("int64")).all()
+
+
+def test_the_spark_engine_reads_and_writes_the_lake_on_s3_through_its_s3_connector(production, graph) -> None:
+    """The last day's features and scores again with `MLOPS_ENGINE=spark`: Spark reads the
+    validated days and the feature tables through S3A (`s3a://`) and writes the day's tables to
+    S3, and they are the pandas path's, value for value."""
+    settings, _ = production
+    lake = Lake(settings.lake_location, settings.s3)
+    instance = dg.DagsterInstance.get()
+    pandas_defs = build_definitions(build_resources(settings))
+    assert (
+        pandas_defs.resolve_job_def("scoring_job").execute_in_process(instance=instance, partition_key=LAST_DAY).success
+    )
+    tables = ("customer_features", "merchant_features", "scored_transactions")
+    by_pandas = {table: lake.read(table, LAST_DAY) for table in tables}
+    spark_settings = dataclasses.replace(settings, engine="spark", spark=SparkSettings.from_variables(SPARK_LOCAL))
+    spark_defs = build_definitions(build_resources(spark_settings))
+    for job in ("features_job", "scoring_job"):
+        result = spark_defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=LAST_DAY)
+        assert result.success, job
+    scored = instance.get_latest_materialization_event(dg.AssetKey("scored_transactions")).asset_materialization
+    assert scored.metadata["engine"].value == "spark"
+    assert scored.metadata["path"].value == f"{BUCKET}/lake/scored_transactions/{LAST_DAY}.parquet"
+    keys = {
+        "customer_features": ["customer_id", "event_timestamp"],
+        "merchant_features": ["merchant_id", "event_timestamp"],
+    }
+    keys["scored_transactions"] = ["transaction_id"]
+    for table in tables:
+        by_spark = lake.read(table, LAST_DAY)
+        assert_same(
+            by_spark.drop(columns=["scored_at"], errors="ignore"),
+            by_pandas[table].drop(columns=["scored_at"], errors="ignore"),
+            keys[table],
+        )
+    # Spark's staging folders are gone: only the day's files remain beside the tables.
+    assert not [
+        info.path for info in lake.filesystem.get_file_info(pafs.FileSelector(lake.root)) if ".spark-" in info.path
+    ]
 
 
 def test_mlops_status_reads_the_production_registry_and_lake(production, graph) -> None:

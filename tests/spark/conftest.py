@@ -9,9 +9,7 @@ import pytest
 from mlops_assets.settings import Settings
 from tests.conftest import use_home
 from tests.support.history import first_champion
-
-# Small work in a few tasks: the default of two per core is for real days, not test ones.
-SPARK_VARIABLES = {"MLOPS_ENGINE": "spark", "MLOPS_SPARK_MASTER": "local[2]", "MLOPS_SPARK_PARTITIONS": "3"}
+from tests.support.spark import SPARK_VARIABLES
 
 
 @pytest.fixture(scope="package")

@@ -6,7 +6,6 @@ generated days of the package's home, through the real graph."""
 import dataclasses
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,29 +27,9 @@ from mlops_assets.ops.runs import QUIET
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
 from tests.lib.test_features import DAY, HOUR, T0, transactions
+from tests.support.spark import assert_same
 
-TOLERANCE = 1e-9
 MINUTE, SECOND = pd.Timedelta(minutes=1), pd.Timedelta(seconds=1)
-
-
-def assert_same(spark: pd.DataFrame, pandas: pd.DataFrame, order: list[str]) -> None:
-    """Equal columns, types and rows (in `order`, which the engines do not share), numbers to 1e-9.
-    Text is text whether pandas reads it as `object` or `string` (a file Spark writes has no
-    pandas metadata to say which)."""
-    assert list(spark.columns) == list(pandas.columns)
-    spark = spark.sort_values(order, kind="stable").reset_index(drop=True)
-    pandas = pandas.sort_values(order, kind="stable").reset_index(drop=True)
-    assert len(spark) == len(pandas)
-    for name in pandas.columns:
-        left, right = spark[name], pandas[name]
-        if pd.api.types.is_string_dtype(right):
-            left, right = left.astype(object), right.astype(object)
-        assert left.dtype == right.dtype, name
-        if pd.api.types.is_float_dtype(right):
-            assert left.isna().equals(right.isna()), name
-            np.testing.assert_allclose(left.to_numpy(), right.to_numpy(), rtol=TOLERANCE, atol=TOLERANCE, err_msg=name)
-        else:
-            assert left.equals(right), name
 
 
 def spark_family(session, history: pd.DataFrame, spec: FeatureSpec, days: list[str]) -> tuple:

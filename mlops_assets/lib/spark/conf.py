@@ -5,9 +5,11 @@ Nothing here imports pyspark, so the settings and their tests stay cheap.
 
 - Timestamps: the session's time zone is UTC and Parquet timestamps are written as microseconds
   (Spark's default is the legacy INT96), as the lake's other writers write them.
-- S3: the S3A connector, pointed at the deployment's endpoint. Keys are never in the conf (Spark
-  shows its conf in its UI and logs): each JVM reads `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
-  from its own environment, as pyarrow does, or an instance role.
+- S3: the S3A connector, pointed at the deployment's endpoint. Keys are never in this conf (the
+  executors' spec): the driver sets the keys it was given on its session's Hadoop configuration
+  (`session.configure_s3`; Spark redacts them in its UI and logs), each executor on Kubernetes
+  reads them from the object store's Secret as `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, and
+  without keys an instance role applies.
 - Kubernetes (a `k8s://` master): the Dagster step's pod is the driver, in client mode; executors
   are pods of the project's image, in `namespace`, owned by the driver's pod (they go when it
   goes), with the deployment's ConfigMap as their environment and the object store's keys from
@@ -47,10 +49,14 @@ _S3A_NUMBERS = {
     "fs.s3a.retry.interval": "500",
     "fs.s3a.retry.throttle.interval": "100",
 }
-# Keys from the environment, then an instance role. The SDK 1 names, which Hadoop 3.4 and later
-# map to their SDK 2 equivalents.
-_CREDENTIALS = (
-    "com.amazonaws.auth.EnvironmentVariableCredentialsProvider,com.amazonaws.auth.InstanceProfileCredentialsProvider"
+# Keys set on the Hadoop configuration, then from the environment, then an instance role. The AWS
+# SDK 1 names, which Hadoop 3.4 and later map to their SDK 2 equivalents.
+_CREDENTIALS = ",".join(
+    [
+        "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "com.amazonaws.auth.EnvironmentVariableCredentialsProvider",
+        "com.amazonaws.auth.InstanceProfileCredentialsProvider",
+    ]
 )
 
 
@@ -88,16 +94,21 @@ def spark_conf(
 
 
 def _s3a(s3: S3Access | None) -> dict[str, str]:
-    conf = {f"spark.hadoop.{key}": value for key, value in _S3A_NUMBERS.items()}
-    conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = _CREDENTIALS
+    return {f"spark.hadoop.{key}": value for key, value in s3a_settings(s3).items()}
+
+
+def s3a_settings(s3: S3Access | None) -> dict[str, str]:
+    """The S3A connector's Hadoop settings for `s3`'s endpoint and region (never its keys)."""
+    settings = dict(_S3A_NUMBERS)
+    settings["fs.s3a.aws.credentials.provider"] = _CREDENTIALS
     if s3 is not None and s3.endpoint_url:
-        conf["spark.hadoop.fs.s3a.endpoint"] = s3.endpoint_url
+        settings["fs.s3a.endpoint"] = s3.endpoint_url
         # An S3-compatible server (MinIO, moto) answers on paths, not on bucket subdomains.
-        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
-        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(s3.endpoint_url.startswith("https")).lower()
+        settings["fs.s3a.path.style.access"] = "true"
+        settings["fs.s3a.connection.ssl.enabled"] = str(s3.endpoint_url.startswith("https")).lower()
     if s3 is not None and s3.region:
-        conf["spark.hadoop.fs.s3a.endpoint.region"] = s3.region
-    return conf
+        settings["fs.s3a.endpoint.region"] = s3.region
+    return settings
 
 
 def _kubernetes(spark: SparkSettings, environment: Mapping[str, str], pod: Mapping[str, str]) -> dict[str, str]:

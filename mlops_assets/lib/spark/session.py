@@ -17,7 +17,8 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from mlops_assets.lib.data.lake import Lake
-from mlops_assets.lib.data.storage import is_local
+from mlops_assets.lib.data.storage import S3Access, is_local
+from mlops_assets.lib.spark.conf import s3a_settings
 
 DAY_COLUMN = "_day"
 
@@ -35,6 +36,20 @@ def open_session(conf: dict[str, str]):
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def configure_s3(session, s3: S3Access) -> None:
+    """Points the session's S3A connector at `s3` (its endpoint, region and keys, when it has
+    them), also when the session was started for another one: the JVM outlives a step's settings."""
+    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+    values = s3a_settings(s3)
+    if s3.access_key_id and s3.secret_access_key:
+        values |= {"fs.s3a.access.key": s3.access_key_id, "fs.s3a.secret.key": s3.secret_access_key}
+    for key, value in values.items():
+        hadoop.set(key, value)
+    if not s3.endpoint_url:
+        for key in ("fs.s3a.endpoint", "fs.s3a.path.style.access"):
+            hadoop.unset(key)
 
 
 def spark_path(lake: Lake, path: str) -> str:
