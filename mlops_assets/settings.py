@@ -200,7 +200,7 @@ class SparkSettings:
     # Kubernetes only: the executors' image, namespace, service account, count and size.
     image: str = ""
     namespace: str = "mlops"
-    service_account: str = "mlops-spark"
+    service_account: str = "mlops-spark"  # deploy/kubernetes/spark/spark.yaml
     executors: int = 2
     executor_cores: int = 2
     executor_memory: str = "4g"

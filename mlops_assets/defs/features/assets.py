@@ -16,6 +16,7 @@ from mlops_assets.lib.data.lake import Lake
 from mlops_assets.lib.featurize import features
 from mlops_assets.lib.featurize.point_in_time import ViewJoin, historical_features, view_joins
 from mlops_assets.lib.spark import engine as spark_engine
+from mlops_assets.lib.spark.conf import DRIVER_STEP_K8S_CONFIG
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
 from mlops_assets.resources.spark import SparkResource
@@ -71,6 +72,7 @@ def feature_summary(frame: pd.DataFrame, columns: tuple[str, ...]) -> str:
     # A backfill of many days is one run: each transaction's features read only rows before it, so
     # the whole range is computed at once from one read of its history.
     backfill_policy=dg.BackfillPolicy.single_run(),
+    op_tags={"dagster-k8s/config": DRIVER_STEP_K8S_CONFIG},
 )
 def entity_features(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):
     """Computes the customer and merchant feature rows of the day (or of each day of a backfill's

@@ -19,6 +19,7 @@ from mlops_assets.keys import CUSTOMER_FEATURES, MERCHANT_FEATURES, SCORED_TRANS
 from mlops_assets.lib.modelling.registry import CHAMPION, Registry
 from mlops_assets.lib.quality.queue import RANKED_COLUMNS, queue_precision, rank_cards
 from mlops_assets.lib.spark import engine as spark_engine
+from mlops_assets.lib.spark.conf import DRIVER_STEP_K8S_CONFIG
 from mlops_assets.lib.spark.point_in_time import Scoring
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
@@ -59,6 +60,7 @@ class _Tally:
     deps=[VALIDATED_TRANSACTIONS, CUSTOMER_FEATURES, MERCHANT_FEATURES],
     group_name="scoring",
     kinds={"mlflow", "parquet"},
+    op_tags={"dagster-k8s/config": DRIVER_STEP_K8S_CONFIG},
 )
 def scored_transactions(
     context: dg.AssetExecutionContext,

@@ -15,6 +15,7 @@ from mlops_assets.keys import (
     TRAINING_SET_JOB,
     XGBOOST_MODEL,
 )
+from mlops_assets.lib.spark.conf import DRIVER_STEP_K8S_CONFIG
 
 retrain_job = dg.define_asset_job(
     RETRAIN_JOB,
@@ -35,6 +36,8 @@ retrain_job = dg.define_asset_job(
     # One process: the steps share one MLflow run and one sqlite store, and the models are trained
     # one after another on two cores anyway.
     executor_def=dg.in_process_executor,
+    # So the run's own pod is where the training set's Spark driver runs (MLOPS_ENGINE=spark).
+    tags={"dagster-k8s/config": DRIVER_STEP_K8S_CONFIG},
 )
 
 training_set_job = dg.define_asset_job(

@@ -10,6 +10,7 @@ from mlops_assets.defs.validation import verdicts
 from mlops_assets.keys import ONLINE_FEATURES, VALIDATED_TRANSACTIONS
 from mlops_assets.lib.featurize import features
 from mlops_assets.lib.spark import engine as spark_engine
+from mlops_assets.lib.spark.conf import DRIVER_STEP_K8S_CONFIG
 from mlops_assets.resources.feature_store import FeastResource
 from mlops_assets.resources.lake import LakeResource
 from mlops_assets.resources.spark import SparkResource
@@ -46,6 +47,7 @@ def input_columns(frame: pd.DataFrame) -> list[str]:
     group_name="features",
     kinds={"feast", "parquet"},
     io_manager_key="lake_io_manager",
+    op_tags={"dagster-k8s/config": DRIVER_STEP_K8S_CONFIG},
 )
 def training_set(
     context: dg.AssetExecutionContext,

@@ -30,9 +30,30 @@ OBJECT_STORE_SECRET = "mlops-object-store"
 SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 # Where the executors' pod template is mounted in the driver's pod, and the driver pod's name
 # (set from the downward API by the step's pod spec).
+TEMPLATES_CONFIG_MAP = "mlops-spark-templates"
 EXECUTOR_TEMPLATE = "/opt/spark-templates/executor.yaml"
 DRIVER_POD_VARIABLE = "MLOPS_POD_NAME"
 DRIVER_IP_VARIABLE = "MLOPS_POD_IP"
+# Fixed, so that a NetworkPolicy can let the executors reach their driver.
+DRIVER_PORT, BLOCK_MANAGER_PORT = 7078, 7079
+SERVICE_ACCOUNT = "mlops-spark"
+
+# What a Dagster step that may drive Spark needs of its pod on Kubernetes (dagster-k8s's
+# `dagster-k8s/config` tag; harmless with the pandas engine): the service account that may start
+# executor pods, its own name and IP, and the executors' pod template.
+DRIVER_STEP_K8S_CONFIG = {
+    "pod_spec_config": {
+        "service_account_name": SERVICE_ACCOUNT,
+        "volumes": [{"name": "spark-templates", "config_map": {"name": TEMPLATES_CONFIG_MAP}}],
+    },
+    "container_config": {
+        "env": [
+            {"name": DRIVER_POD_VARIABLE, "value_from": {"field_ref": {"field_path": "metadata.name"}}},
+            {"name": DRIVER_IP_VARIABLE, "value_from": {"field_ref": {"field_path": "status.podIP"}}},
+        ],
+        "volume_mounts": [{"name": "spark-templates", "mount_path": EXECUTOR_TEMPLATE.rsplit("/", 1)[0]}],
+    },
+}
 
 # Hadoop 3.4 and later write durations such as "60s" into the S3A defaults; the connector of
 # another Hadoop release reads some of them as plain numbers and fails. Plain numbers (ms, or s
@@ -137,6 +158,8 @@ def _kubernetes(spark: SparkSettings, environment: Mapping[str, str], pod: Mappi
         # The driver (the step's pod) is reached by its IP; executors are its pod's children.
         "spark.driver.host": pod[DRIVER_IP_VARIABLE],
         "spark.driver.bindAddress": "0.0.0.0",
+        "spark.driver.port": str(DRIVER_PORT),
+        "spark.blockManager.port": str(BLOCK_MANAGER_PORT),
         f"{prefix}.driver.pod.name": pod[DRIVER_POD_VARIABLE],
     }
     for name in SECRET_KEYS:
