@@ -120,7 +120,13 @@ def entity_features(context: dg.AssetExecutionContext, lake: LakeResource, spark
 def _pandas_entity_features(table: Lake, history_days: list[str], days: list[str]) -> dict[str, tuple]:
     """The pandas engine: the history in memory, the features of the range's rows, a file per
     day; per asset, the paths written and the metadata of its rows."""
-    history = pd.concat([table.read(VALIDATED_TRANSACTIONS, day) for day in history_days], ignore_index=True)
+    # Only the columns the features read: the others (ids, categories, lineage) are text, which
+    # pandas holds as one Python object per value, and were most of a history's memory.
+    present = table.empty(VALIDATED_TRANSACTIONS, history_days[-1]).columns
+    columns = [name for name in features.HISTORY_COLUMNS if name in present]
+    history = pd.concat(
+        [table.read(VALIDATED_TRANSACTIONS, day, columns=columns) for day in history_days], ignore_index=True
+    )
     row_day = history["event_timestamp"].dt.strftime("%Y-%m-%d")
     range_rows = history[row_day.isin(days).to_numpy()]
     range_day = range_rows["event_timestamp"].dt.strftime("%Y-%m-%d").to_numpy()

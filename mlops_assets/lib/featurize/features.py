@@ -33,6 +33,9 @@ TIME = "event_timestamp"
 MICROS = "datetime64[us, UTC]"
 DEFAULT_SPEC = FeatureSpec()
 
+# The columns of validated transactions that the entity features read (the last four optional).
+HISTORY_COLUMNS = ("customer_id", "merchant_id", TIME, "amount", "is_fraud", "card_present", "country")
+
 # Feature value kinds, as the Feast views declare them.
 COUNT, NUMBER, TIMESTAMP = "count", "number", "timestamp"
 

@@ -29,7 +29,7 @@ TIME = features.TIME
 ROWS_PER_BUCKET = 2_000_000
 _BUCKET = "_bucket"
 # The columns each family reads of the validated transactions; optional ones may be absent.
-CUSTOMER_COLUMNS = ("customer_id", "merchant_id", TIME, "amount", "card_present", "country")
+CUSTOMER_COLUMNS = ("customer_id", "merchant_id", TIME, "amount", "card_present", "country")  # of HISTORY_COLUMNS
 MERCHANT_COLUMNS = ("merchant_id", TIME, "amount", "is_fraud")
 OPTIONAL = {"card_present": "boolean", "country": "string"}
 
