@@ -26,6 +26,8 @@ from pathlib import Path
 
 from mlops_assets.lib.data.storage import S3Access
 from mlops_assets.lib.featurize.feature_spec import FeatureSpec
+from mlops_assets.lib.spark.conf import DRIVER_IP_VARIABLE, DRIVER_POD_VARIABLE
+from mlops_assets.lib.spark.options import SparkSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,75 +186,6 @@ ENGINES = ("pandas", "spark")
 
 
 @dataclass(frozen=True)
-class SparkSettings:
-    """How the Spark engine runs (`MLOPS_ENGINE=spark`, `lib/spark/`), from `MLOPS_SPARK_*`.
-
-    Locally Spark runs in local mode inside the step's process; with a `k8s://` master the step
-    is the driver (client mode) and Kubernetes starts the executors from `image`."""
-
-    master: str = "local[*]"
-    # Shuffle partitions, and the buckets of entities the window features are computed in; 0: as
-    # many as the data needs (`lib/spark/features.py`).
-    partitions: int = 0
-    driver_memory: str = "4g"  # the local-mode JVM, which holds the shuffles
-    # The S3A connector's jars (hadoop-aws and the AWS SDK), comma-separated; `make spark-jars`.
-    jars: str = ""
-    # Kubernetes only: the executors' image, namespace, service account, count and size.
-    image: str = ""
-    namespace: str = "mlops"
-    service_account: str = "mlops-spark"  # deploy/kubernetes/spark/spark.yaml
-    executors: int = 2
-    executor_cores: int = 2
-    executor_memory: str = "4g"
-
-    @classmethod
-    def from_variables(cls, env: Mapping[str, str]) -> SparkSettings:
-        values: dict[str, object] = {name: env[var].strip() for name, var in _SPARK_TEXT.items() if env.get(var)}
-        for name, variable in _SPARK_NUMBERS.items():
-            if env.get(variable):
-                try:
-                    values[name] = int(env[variable])
-                except ValueError:
-                    raise ValueError(f"{variable} is {env[variable]!r}; it must be an integer") from None
-                if values[name] < 0:
-                    raise ValueError(f"{variable} is {env[variable]!r}; it must not be negative")
-        if "jars" not in values:
-            bundled = sorted((REPO_ROOT / ".tools" / "spark-jars").glob("*.jar"))
-            values["jars"] = ",".join(str(path) for path in bundled)
-        return cls(**values)
-
-    @property
-    def on_kubernetes(self) -> bool:
-        return self.master.startswith("k8s://")
-
-    def to_variables(self) -> dict[str, str]:
-        """The variables of the settings that differ from the defaults (the jars' too)."""
-        default = SparkSettings()
-        names = {**_SPARK_TEXT, **_SPARK_NUMBERS}
-        return {
-            variable: str(getattr(self, name))
-            for name, variable in names.items()
-            if getattr(self, name) != getattr(default, name)
-        }
-
-
-_SPARK_TEXT = {
-    "master": "MLOPS_SPARK_MASTER",
-    "driver_memory": "MLOPS_SPARK_DRIVER_MEMORY",
-    "jars": "MLOPS_SPARK_JARS",
-    "image": "MLOPS_SPARK_IMAGE",
-    "namespace": "MLOPS_SPARK_NAMESPACE",
-    "service_account": "MLOPS_SPARK_SERVICE_ACCOUNT",
-    "executor_memory": "MLOPS_SPARK_EXECUTOR_MEMORY",
-}
-_SPARK_NUMBERS = {
-    "partitions": "MLOPS_SPARK_PARTITIONS",
-    "executors": "MLOPS_SPARK_EXECUTORS",
-    "executor_cores": "MLOPS_SPARK_EXECUTOR_CORES",
-}
-
-
-@dataclass(frozen=True)
 class Settings:
     """Resolved local paths and endpoints; build with `Settings.from_env()`."""
 
@@ -377,7 +310,7 @@ class Settings:
             features=FeatureSpec.from_variables(env),
             serving=ServingSettings.from_variables(env),
             engine=engine,
-            spark=SparkSettings.from_variables(env),
+            spark=SparkSettings.from_variables(env, bundled_jars()),
         )
 
     def ensure_dirs(self) -> None:
@@ -416,6 +349,17 @@ class Settings:
             },
             **({"AWS_REGION": self.aws_region} if self.aws_region else {}),
         }
+
+
+def bundled_jars() -> str:
+    """The S3A connector's jars that `make spark` puts in the checkout (and the image), comma-separated."""
+    return ",".join(str(path) for path in sorted((REPO_ROOT / ".tools" / "spark-jars").glob("*.jar")))
+
+
+def driver_pod(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This pod's name and IP, as the downward API sets them (none outside Kubernetes)."""
+    env = os.environ if environ is None else environ
+    return {name: env[name] for name in (DRIVER_POD_VARIABLE, DRIVER_IP_VARIABLE) if env.get(name)}
 
 
 def read_project_file(home: Path) -> dict[str, str]:

@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from mlops_assets.lib.data.storage import S3Access
-from mlops_assets.settings import Settings, secret
+from mlops_assets.settings import Settings, driver_pod, secret
 
 
 class SparkResource(dg.ConfigurableResource):
@@ -42,7 +42,8 @@ class SparkResource(dg.ConfigurableResource):
         from mlops_assets.lib.spark.session import configure_s3, open_session
 
         settings = Settings.from_env(self.settings)
-        session = open_session(spark_conf(settings.spark, settings.s3, self.parallelism(), self.settings))
+        conf = spark_conf(settings.spark, settings.s3, self.parallelism(), self.settings, driver_pod())
+        session = open_session(conf)
         if s3 is None:
             keys = (secret("AWS_ACCESS_KEY_ID"), secret("AWS_SECRET_ACCESS_KEY"))
             s3 = dataclasses.replace(settings.s3, access_key_id=keys[0], secret_access_key=keys[1])

@@ -18,11 +18,10 @@ Nothing here imports pyspark, so the settings and their tests stay cheap.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from mlops_assets.lib.data.storage import S3Access
-from mlops_assets.settings import SparkSettings
+from mlops_assets.lib.spark.options import SparkSettings
 
 # The Kubernetes objects the executors read (the same as the other workloads': deploy/kubernetes/).
 CONFIG_MAP = "mlops-config"
@@ -90,7 +89,7 @@ def spark_conf(
 ) -> dict[str, str]:
     """The session's configuration. `environment` is what executors need besides the ConfigMap
     (the project's `Settings.export()`); `shuffle_partitions` the work's parallelism; `pod` the
-    driver pod's own variables (on Kubernetes; by default this process's environment)."""
+    driver pod's name and IP (`settings.driver_pod`), needed on Kubernetes."""
     conf = {
         "spark.master": spark.master,
         "spark.app.name": "mlops-assets",
@@ -106,7 +105,7 @@ def spark_conf(
         conf["spark.jars"] = spark.jars
     conf |= _s3a(s3)
     if spark.on_kubernetes:
-        conf |= _kubernetes(spark, environment, os.environ if pod is None else pod)
+        conf |= _kubernetes(spark, environment, pod or {})
     else:
         conf["spark.driver.memory"] = spark.driver_memory
         # Local mode: the driver is the only JVM and listens on loopback only.
