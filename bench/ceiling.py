@@ -184,6 +184,21 @@ def watched(command: list[str], budget: int, seconds: float) -> dict:
     return {"seconds": time.perf_counter() - started, "peak_bytes": peak, "ended": ended or "ok"}
 
 
+class Results(list):
+    """The rows of the table, each written to `bench/out/ceiling.json` and printed as it comes:
+    a run stopped part way keeps what it measured."""
+
+    def __init__(self, budget: int):
+        super().__init__()
+        self.budget = budget
+
+    def append(self, result: dict) -> None:
+        super().append(result)
+        print(json.dumps(result), flush=True)
+        OUT.mkdir(exist_ok=True)
+        (OUT / "ceiling.json").write_text(json.dumps({"budget_bytes": self.budget, "results": self}, indent=2))
+
+
 def predicted_peak(measured: list[dict], rows: int) -> float:
     """A step's peak RSS at `rows`, on the line through its last two measurements (through the
     origin from one): what grows with the rows, above what the process takes anyway."""
@@ -202,10 +217,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # 20,000 first: with it, a step's memory is predicted from a line, not a proportion.
     parser.add_argument("--sizes", default="20000,100000,1000000,3000000,10000000")
+    parser.add_argument("--table", action="store_true", help="print the table of bench/out/ceiling.json and stop")
     parser.add_argument("--step", help=argparse.SUPPRESS)  # a child's work
     parser.add_argument("--build", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table:
+        saved = json.loads((OUT / "ceiling.json").read_text())
+        print(table(saved["results"], saved["budget_bytes"]))
+        return
     if args.step:
         run_step(args.step, Path(args.home))
         return
@@ -213,7 +233,7 @@ def main() -> None:
         scaled_lake.build(Path(args.home), int(args.build))
         return
     budget = int(psutil.virtual_memory().available * 0.9)
-    results: list[dict] = []
+    results = Results(budget)
     previous: dict[str, dict] = {}  # each step's last measurement
     measured_steps: dict[str, list[dict]] = {}  # each step's measurements that ended well
     homes: list[tuple[int, int]] = []  # (rows a day, bytes on disk) of the homes built
@@ -253,9 +273,6 @@ def main() -> None:
             results.append(measured)
             previous[step] = measured
             measured_steps.setdefault(step, []).append(measured)
-            print(json.dumps(measured), flush=True)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "ceiling.json").write_text(json.dumps({"budget_bytes": budget, "results": results}, indent=2))
     print(table(results, budget))
 
 
