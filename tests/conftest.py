@@ -17,7 +17,7 @@ DAY = date(2025, 3, 1)
 
 # What `make test`'s workers (pytest-xdist) take as one unit: a test file, or a package whose
 # fixtures are package-scoped (built once, not once per worker).
-PACKAGE_UNITS = ("serving", "scoring")
+PACKAGE_UNITS = ("serving", "scoring", "spark")
 # The units started first, in this order: the longest (`make test` prints the durations), so that
 # the short files fill in beside them rather than a long one starting last and running alone. The
 # sensor-crash story mostly sleeps between sensor ticks: first, beside the busiest.
