@@ -26,6 +26,7 @@ LONGEST_FIRST = (
     "e2e/test_loop.py",
     "e2e/test_demo.py",
     "serving",
+    "spark",
     "e2e/test_worker_killed.py",
     "evaluation/test_rollout.py",
 )
