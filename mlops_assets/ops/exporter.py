@@ -169,8 +169,16 @@ def serve(settings: Settings, port: int = DEFAULT_PORT, refresh_seconds: float =
         def log_message(self, *_) -> None:  # one line per scrape is noise
             pass
 
-    def stop(*_) -> None:  # SIGTERM and Ctrl-C end the server cleanly, with exit status 0
-        raise SystemExit(0)
+    serving: list = []  # the server, once it serves
+
+    def stop(*_) -> None:
+        """SIGTERM and Ctrl-C end the server cleanly, with exit status 0. While it serves, the
+        signal may land inside a scrape, where wsgiref would catch an exception raised here and
+        answer 500: so the server is shut down from another thread instead (not from this one,
+        which is the one serving)."""
+        if not serving:
+            raise SystemExit(0)
+        threading.Thread(target=serving[0].shutdown, daemon=True).start()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
@@ -181,5 +189,6 @@ def serve(settings: Settings, port: int = DEFAULT_PORT, refresh_seconds: float =
         registry.register(collector)
         collector.samples()  # the first read (the reference scores load the model) before serving
         with make_server(host, port, make_wsgi_app(registry), handler_class=QuietHandler) as server:
+            serving.append(server)
             print(f"pipeline metrics on http://{host}:{port}/metrics", flush=True)
             server.serve_forever()
