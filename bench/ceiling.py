@@ -52,32 +52,11 @@ def _model(home: Path):
 
     folder = home / "model"
     if not folder.exists():
-        from mlops_assets.lib.featurize import features
-        from tests.lib.frames import point_in_time, transactions
+        from mlops_assets.defs.training.training_set import input_columns
+        from tests.lib.frames import labelled_inputs, transactions
 
-        spec = scaled_lake.spec()
-        history = transactions(6, 4000, seed=scaled_lake.SEED)
-        joined = pd.concat(
-            [
-                point_in_time(
-                    history,
-                    features.customer_features(history, history, spec),
-                    "customer_id",
-                    tuple(features.customer_feature_kinds(spec)),
-                ),
-                point_in_time(
-                    history,
-                    features.merchant_features(history, history, spec),
-                    "merchant_id",
-                    tuple(features.merchant_feature_kinds(spec)),
-                ),
-            ],
-            axis=1,
-        ).loc[history["transaction_id"]]
-        training = features.model_input(history, joined.reset_index(drop=True), spec).assign(
-            is_fraud=history["is_fraud"].astype("int64").to_numpy()
-        )
-        columns = features.available_inputs(history, spec)
+        training = labelled_inputs(transactions(6, 4000, seed=scaled_lake.SEED), scaled_lake.spec())
+        columns = tuple(input_columns(training))
         model = XGBoostModel.fit(
             training[list(columns)],
             training["is_fraud"],

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlops_assets.lib.featurize import features
+from mlops_assets.lib.featurize.feature_spec import FeatureSpec
 from mlops_assets.synth import generator
 
 
@@ -30,20 +31,21 @@ def transactions(days: int, rows_per_day: int, scenario: str = "baseline", seed:
     return frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
-def labelled_inputs(history: pd.DataFrame) -> pd.DataFrame:
-    """`transaction_id`, `customer_id`, `event_timestamp`, the model inputs the data's columns give,
-    and `is_fraud`."""
-    customer = features.customer_features(history, history)
-    merchant = features.merchant_features(history, history)
+def labelled_inputs(history: pd.DataFrame, spec: FeatureSpec = features.DEFAULT_SPEC) -> pd.DataFrame:
+    """`transaction_id`, `customer_id`, `event_timestamp`, the model inputs the data's columns give
+    under `spec`, and `is_fraud`."""
+    customer = features.customer_features(history, history, spec)
+    merchant = features.merchant_features(history, history, spec)
     entities = history[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
     joined = pd.concat(
         [
-            point_in_time(entities, customer, "customer_id", tuple(features.customer_feature_kinds())),
-            point_in_time(entities, merchant, "merchant_id", tuple(features.merchant_feature_kinds())),
+            point_in_time(entities, customer, "customer_id", tuple(features.customer_feature_kinds(spec))),
+            point_in_time(entities, merchant, "merchant_id", tuple(features.merchant_feature_kinds(spec))),
         ],
         axis=1,
     ).loc[history["transaction_id"]]
-    inputs = features.model_input(history, joined.reset_index(drop=True))[list(features.available_inputs(history))]
+    inputs = features.model_input(history, joined.reset_index(drop=True), spec)
+    inputs = inputs[list(features.available_inputs(history, spec))]
     return pd.concat(
         [
             history[["transaction_id", "customer_id", "event_timestamp"]].reset_index(drop=True),
